@@ -1,0 +1,84 @@
+//! The one mapping from failures to Matrix errors: HTTP status + `errcode` + `error`.
+
+use axum::Json;
+use axum::http::{Method, StatusCode, Uri};
+use axum::response::{IntoResponse, Response};
+use serde_json::json;
+
+/// A Matrix error response.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ApiError {
+    pub status: StatusCode,
+    pub errcode: &'static str,
+    pub message: String,
+}
+
+impl ApiError {
+    pub fn new(status: StatusCode, errcode: &'static str, message: impl Into<String>) -> Self {
+        Self {
+            status,
+            errcode,
+            message: message.into(),
+        }
+    }
+
+    /// An internal failure: logged with its cause, reported to the client without internals.
+    pub fn internal(cause: impl std::fmt::Display) -> Self {
+        tracing::error!(%cause, "internal error");
+        Self::new(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "M_UNKNOWN",
+            "internal server error",
+        )
+    }
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        (
+            self.status,
+            Json(json!({ "errcode": self.errcode, "error": self.message })),
+        )
+            .into_response()
+    }
+}
+
+impl From<hearth_rooms::RoomError> for ApiError {
+    fn from(e: hearth_rooms::RoomError) -> Self {
+        use hearth_rooms::RoomError as E;
+        match e {
+            E::UnknownRoom(_) => Self::new(StatusCode::NOT_FOUND, "M_NOT_FOUND", e.to_string()),
+            E::RoomExists(_) => Self::new(StatusCode::BAD_REQUEST, "M_ROOM_IN_USE", e.to_string()),
+            E::UnsupportedVersion(_) => Self::new(
+                StatusCode::BAD_REQUEST,
+                "M_UNSUPPORTED_ROOM_VERSION",
+                e.to_string(),
+            ),
+            E::Forbidden(_) => Self::new(StatusCode::FORBIDDEN, "M_FORBIDDEN", e.to_string()),
+            E::TooLarge { .. } => {
+                Self::new(StatusCode::PAYLOAD_TOO_LARGE, "M_TOO_LARGE", e.to_string())
+            }
+            E::Invalid(_) => Self::new(StatusCode::BAD_REQUEST, "M_BAD_JSON", e.to_string()),
+            E::MissingEvent(_) => Self::new(StatusCode::NOT_FOUND, "M_NOT_FOUND", e.to_string()),
+            E::StateResolution(_) | E::Store(_) | E::Shutdown => Self::internal(e),
+        }
+    }
+}
+
+/// Unknown endpoints: 404 `M_UNRECOGNIZED`, as the spec asks.
+pub(crate) async fn unrecognized(method: Method, uri: Uri) -> ApiError {
+    ApiError::new(
+        StatusCode::NOT_FOUND,
+        "M_UNRECOGNIZED",
+        format!("unrecognized request: {method} {}", uri.path()),
+    )
+}
+
+/// A known path with a method it does not take: 405 `M_UNRECOGNIZED`.
+pub(crate) async fn method_not_allowed(method: Method, uri: Uri) -> ApiError {
+    ApiError::new(
+        StatusCode::METHOD_NOT_ALLOWED,
+        "M_UNRECOGNIZED",
+        format!("{method} is not supported on {}", uri.path()),
+    )
+}

@@ -1,0 +1,15 @@
+//! Hearth's configuration: one TOML file, typed sections with documented defaults,
+//! `HEARTH_SECTION__KEY` environment overrides, and validation that reports every problem at once.
+//!
+//! Every key is optional; a missing file section means "all defaults". The defaults are the
+//! embedded appliance: server name `localhost`, clients on `127.0.0.1:8008`, SQLite and media
+//! in `./hearth-data`, federation off.
+
+mod load;
+mod sections;
+
+pub use load::{ConfigError, ENV_PREFIX, Problem, Source};
+pub use sections::{
+    Config, DatabaseBackend, DatabaseConfig, FederationConfig, LoggingConfig, MediaConfig,
+    ServerConfig, SqliteSynchronous,
+};

@@ -1,0 +1,192 @@
+use std::path::PathBuf;
+
+use super::*;
+use crate::sections::SqliteSynchronous;
+
+fn env(pairs: &[(&str, &str)]) -> Vec<(String, String)> {
+    pairs
+        .iter()
+        .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+        .collect()
+}
+
+#[test]
+fn empty_config_is_the_embedded_default() {
+    let config = Config::from_toml("", None, env(&[])).expect("defaults are valid");
+    assert_eq!(config, Config::default());
+    assert_eq!(config.server.server_name, "localhost");
+    assert_eq!(config.server.listen.to_string(), "127.0.0.1:8008");
+    assert_eq!(config.database.backend, DatabaseBackend::Sqlite);
+    assert_eq!(config.sqlite_path(), PathBuf::from("hearth-data/hearth.db"));
+    assert!(!config.federation.enabled);
+}
+
+#[test]
+fn env_overrides_file_and_parses_types() {
+    let text = "[server]\nserver_name = \"example.org\"\nlisten = \"0.0.0.0:8008\"\n";
+    let config = Config::from_toml(
+        text,
+        Some("hearth.toml".into()),
+        env(&[
+            ("HEARTH_SERVER__LISTEN", "127.0.0.1:9000"),
+            ("HEARTH_DATABASE__MAX_CONNECTIONS", "3"),
+            ("HEARTH_DATABASE__SQLITE_SYNCHRONOUS", "normal"),
+            (
+                "HEARTH_FEDERATION__ALLOW",
+                "[\"a.example\", \"b.example:8448\"]",
+            ),
+            ("HEARTH_TEST_SOMETHING", "ignored: no double underscore"),
+            ("PATH", "/usr/bin"),
+        ]),
+    )
+    .expect("valid");
+    assert_eq!(config.server.server_name, "example.org");
+    assert_eq!(config.server.listen.to_string(), "127.0.0.1:9000");
+    assert_eq!(config.database.max_connections, 3);
+    assert_eq!(
+        config.database.sqlite_synchronous,
+        SqliteSynchronous::Normal
+    );
+    assert_eq!(config.federation.allow, vec!["a.example", "b.example:8448"]);
+}
+
+#[test]
+fn numeric_looking_env_value_can_be_a_string() {
+    let config =
+        Config::from_toml("", None, env(&[("HEARTH_SERVER__SERVER_NAME", "1234")])).expect("valid");
+    assert_eq!(config.server.server_name, "1234");
+}
+
+#[test]
+fn every_bad_key_is_reported_with_its_name() {
+    let text = r#"
+[server]
+listen = "not an address"
+server_nme = "typo.example"
+
+[database]
+backend = "oracle"
+max_connections = -1
+
+[bogus]
+x = 1
+"#;
+    let err = Config::from_toml(
+        text,
+        Some("hearth.toml".into()),
+        env(&[("HEARTH_FEDERATION__ENABLED", "maybe")]),
+    )
+    .expect_err("invalid");
+    let keys: Vec<_> = err.problems.iter().map(|p| p.key.as_str()).collect();
+    for expected in [
+        "server.listen",
+        "server.server_nme",
+        "database.backend",
+        "database.max_connections",
+        "bogus",
+        "federation.enabled",
+    ] {
+        assert!(keys.contains(&expected), "{expected} missing from {keys:?}");
+    }
+    let shown = err.to_string();
+    assert!(
+        shown.contains("environment variable HEARTH_FEDERATION__ENABLED"),
+        "{shown}"
+    );
+    assert!(shown.contains("(from hearth.toml)"), "{shown}");
+}
+
+#[test]
+fn cross_key_rules_are_all_reported() {
+    let text = r#"
+[server]
+server_name = "bad name!"
+[database]
+backend = "postgres"
+max_connections = 0
+[federation]
+enabled = true
+allow = ["ok.example", "not ok"]
+"#;
+    let err = Config::from_toml(text, None, env(&[])).expect_err("invalid");
+    let keys: Vec<_> = err.problems.iter().map(|p| p.key.as_str()).collect();
+    assert_eq!(
+        keys,
+        [
+            "server.server_name",
+            "database.url",
+            "database.max_connections",
+            "federation.listen",
+            "federation.allow[1]"
+        ]
+    );
+}
+
+#[test]
+fn syntax_error_names_the_file() {
+    let err = Config::from_toml("[server\n", Some("/etc/hearth.toml".into()), env(&[]))
+        .expect_err("invalid");
+    assert_eq!(err.problems[0].key, "/etc/hearth.toml");
+}
+
+#[test]
+fn server_names() {
+    for ok in [
+        "localhost",
+        "example.org",
+        "example.org:8448",
+        "1.2.3.4:5",
+        "[::1]",
+        "[::1]:8448",
+    ] {
+        assert!(check_server_name(ok).is_ok(), "{ok}");
+    }
+    for bad in [
+        "",
+        "exa mple.org",
+        "example.org:",
+        "example.org:123456",
+        "[::1",
+        "[zz]",
+        "[::1]x",
+    ] {
+        assert!(check_server_name(bad).is_err(), "{bad}");
+    }
+}
+
+#[test]
+fn example_config_is_true() {
+    let path = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../../config/hearth.example.toml"
+    );
+    let text = std::fs::read_to_string(path).expect("config/hearth.example.toml exists");
+    let config = Config::from_toml(&text, Some(path.into()), env(&[])).expect("example is valid");
+    // The example documents the defaults: every value in it is the default value.
+    assert_eq!(config, Config::default());
+    // And it mentions every key, so the documentation is complete.
+    let table: Table = text
+        .lines()
+        .map(|l| {
+            l.strip_prefix("# ")
+                .filter(|l| l.contains(" = "))
+                .unwrap_or(l)
+        })
+        .collect::<Vec<_>>()
+        .join("\n")
+        .parse()
+        .expect("uncommented example parses");
+    let full = Value::try_from(Config::default()).expect("serialises");
+    let Value::Table(full) = full else {
+        unreachable!("a struct serialises to a table")
+    };
+    for (section, keys) in &full {
+        let Value::Table(keys) = keys else { continue };
+        for key in keys.keys() {
+            assert!(
+                table.get(section).and_then(|s| s.get(key)).is_some(),
+                "{section}.{key} is not documented in the example"
+            );
+        }
+    }
+}

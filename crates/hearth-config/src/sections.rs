@@ -1,0 +1,154 @@
+//! The typed sections of `hearth.toml`. Each field's doc comment is its documentation; the
+//! defaults here are the ones `config/hearth.example.toml` shows.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+
+use serde::{Deserialize, Serialize};
+
+/// The whole configuration.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct Config {
+    pub server: ServerConfig,
+    pub database: DatabaseConfig,
+    pub media: MediaConfig,
+    pub federation: FederationConfig,
+    pub logging: LoggingConfig,
+}
+
+/// `[server]`: identity and the client listener.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct ServerConfig {
+    /// The server name: the part after the colon in `@user:server_name`. Cannot change later.
+    pub server_name: String,
+    /// Address the client-server API listens on.
+    pub listen: SocketAddr,
+    /// Directory for everything Hearth keeps on disk unless a more specific path is set.
+    pub data_dir: PathBuf,
+    /// The ed25519 signing key file. Default: `<data_dir>/signing.key`.
+    pub signing_key: Option<PathBuf>,
+}
+
+impl Default for ServerConfig {
+    fn default() -> Self {
+        Self {
+            server_name: "localhost".to_owned(),
+            listen: SocketAddr::from(([127, 0, 0, 1], 8008)),
+            data_dir: PathBuf::from("hearth-data"),
+            signing_key: None,
+        }
+    }
+}
+
+/// Which database engine holds Hearth's state.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum DatabaseBackend {
+    /// Embedded SQLite file; needs no database server.
+    #[default]
+    Sqlite,
+    /// A PostgreSQL server, for larger installs.
+    Postgres,
+}
+
+/// SQLite's `synchronous` setting. `full` survives a power cut; `normal` survives a process kill
+/// but may lose the last commits on power loss.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum SqliteSynchronous {
+    #[default]
+    Full,
+    Normal,
+}
+
+/// `[database]`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct DatabaseConfig {
+    /// `sqlite` (default) or `postgres`.
+    pub backend: DatabaseBackend,
+    /// SQLite database file. Default: `<data_dir>/hearth.db`.
+    pub sqlite_path: Option<PathBuf>,
+    /// SQLite durability; see [`SqliteSynchronous`].
+    pub sqlite_synchronous: SqliteSynchronous,
+    /// PostgreSQL connection URL, e.g. `postgres://hearth@localhost/hearth`. Required for `postgres`.
+    pub url: Option<String>,
+    /// Maximum pooled connections for readers.
+    pub max_connections: u32,
+}
+
+impl Default for DatabaseConfig {
+    fn default() -> Self {
+        Self {
+            backend: DatabaseBackend::Sqlite,
+            sqlite_path: None,
+            sqlite_synchronous: SqliteSynchronous::Full,
+            url: None,
+            max_connections: 8,
+        }
+    }
+}
+
+/// `[media]`.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct MediaConfig {
+    /// Directory for the local media store. Default: `<data_dir>/media`.
+    pub path: Option<PathBuf>,
+}
+
+/// `[federation]`. Off by default; when on, only the servers in `allow` are spoken to.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct FederationConfig {
+    /// Whether the federation listener runs at all.
+    pub enabled: bool,
+    /// Address the federation API listens on (TLS). Required when `enabled`.
+    pub listen: Option<SocketAddr>,
+    /// Partner servers allowed to federate with this one. Empty means nobody.
+    pub allow: Vec<String>,
+}
+
+/// `[logging]`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct LoggingConfig {
+    /// A `tracing` filter, e.g. `info` or `hearth=debug,info`. `RUST_LOG` wins if set.
+    pub level: String,
+}
+
+impl Default for LoggingConfig {
+    fn default() -> Self {
+        Self {
+            level: "info".to_owned(),
+        }
+    }
+}
+
+impl Config {
+    /// The SQLite file, resolved against `data_dir`.
+    pub fn sqlite_path(&self) -> PathBuf {
+        self.database
+            .sqlite_path
+            .clone()
+            .unwrap_or_else(|| self.server.data_dir.join("hearth.db"))
+    }
+
+    /// The media directory, resolved against `data_dir`.
+    pub fn media_path(&self) -> PathBuf {
+        self.media
+            .path
+            .clone()
+            .unwrap_or_else(|| self.server.data_dir.join("media"))
+    }
+
+    /// The signing key file, resolved against `data_dir`.
+    pub fn signing_key_path(&self) -> PathBuf {
+        self.server
+            .signing_key
+            .clone()
+            .unwrap_or_else(|| self.server.data_dir.join("signing.key"))
+    }
+}

@@ -1,0 +1,275 @@
+//! The event graph: building, hashing, signing and redacting PDUs, the authorisation rules,
+//! state resolution, state snapshots, and the one append pipeline every event passes through.
+//!
+//! This crate does no network I/O. Whatever needs a remote server is orchestrated elsewhere and
+//! hands complete, verified events in.
+
+mod auth;
+mod build;
+mod error;
+mod pdu;
+mod pipeline;
+mod resolve;
+mod state;
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+
+use hearth_keys::SigningKey;
+use hearth_store::{NewEvent, NewStateGroup, RoomBatch, Store};
+use ruma::events::TimelineEventType;
+use ruma::{
+    EventId, MilliSecondsSinceUnixEpoch, OwnedEventId, OwnedRoomId, RoomId, RoomVersionId, UserId,
+};
+use tokio::sync::{mpsc, oneshot, watch};
+
+pub use auth::{auth_types, check as check_auth, check_against, select_auth_events};
+pub use build::EventDraft;
+pub use error::RoomError;
+pub use pdu::{MAX_PDU_BYTES, Pdu, canonical_string};
+pub use pipeline::{Append, Appended, MAX_BATCH, MAX_DELTA_CHAIN};
+pub use resolve::{EventMap, auth_chain, resolve};
+pub use state::{RoomState, StateIds, ids_of};
+
+/// The rooms service: create rooms, append events, read the graph.
+#[derive(Clone)]
+pub struct Rooms {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    store: Store,
+    key: Arc<SigningKey>,
+    actors: Mutex<HashMap<OwnedRoomId, mpsc::Sender<pipeline::Request>>>,
+}
+
+impl std::fmt::Debug for Rooms {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Rooms")
+            .field("server", &self.inner.key.server_name())
+            .finish_non_exhaustive()
+    }
+}
+
+impl Rooms {
+    pub fn new(store: Store, key: Arc<SigningKey>) -> Self {
+        Self {
+            inner: Arc::new(Inner {
+                store,
+                key,
+                actors: Mutex::new(HashMap::new()),
+            }),
+        }
+    }
+
+    pub fn store(&self) -> &Store {
+        &self.inner.store
+    }
+
+    pub fn key(&self) -> &SigningKey {
+        &self.inner.key
+    }
+
+    /// "Persisted up to stream position N": changes whenever an append commits.
+    pub fn subscribe(&self) -> watch::Receiver<i64> {
+        self.inner.store.subscribe()
+    }
+
+    /// Create a room: build, authorise and persist its `m.room.create` event. `extra` is merged
+    /// into the create content (e.g. `m.federate`, `predecessor`, `additional_creators`).
+    pub async fn create_room(
+        &self,
+        version: &RoomVersionId,
+        creator: &UserId,
+        extra: serde_json::Map<String, serde_json::Value>,
+    ) -> Result<(OwnedRoomId, Appended), RoomError> {
+        let rules = version
+            .rules()
+            .ok_or_else(|| RoomError::UnsupportedVersion(version.clone()))?;
+        let mut content = extra;
+        content.insert("room_version".into(), version.as_str().into());
+        if !rules.authorization.use_room_create_sender {
+            content.insert("creator".into(), creator.as_str().into());
+        }
+        let random_id;
+        let room_id = if rules.authorization.room_create_event_id_as_room_id {
+            None
+        } else {
+            random_id = RoomId::new_v1(self.key().server_name());
+            Some(random_id.as_ref())
+        };
+        let frame = build::Frame {
+            rules: &rules,
+            room_id,
+            key: self.key(),
+        };
+        let draft = EventDraft::state(TimelineEventType::RoomCreate, "", content.into());
+        let pdu = build::build(
+            &frame,
+            &draft,
+            creator,
+            &[],
+            &[],
+            1,
+            MilliSecondsSinceUnixEpoch::now(),
+        )?;
+        auth::check(&rules.authorization, &pdu, &[], |_, _| None)?;
+
+        let room_id = pdu.room().to_owned();
+        let group = self.store().allocate_state_group();
+        let key = ("m.room.create".to_owned(), String::new());
+        let event_id = pdu.owned_event_id().clone();
+        let batch = RoomBatch {
+            room_id: room_id.clone(),
+            new_room_version: Some(version.clone()),
+            state_groups: vec![NewStateGroup {
+                id: group,
+                parent: None,
+                chain_len: 0,
+                delta: vec![(key.clone(), Some(event_id.clone()))],
+            }],
+            events: vec![NewEvent {
+                event_id: event_id.clone(),
+                sender: creator.to_owned(),
+                event_type: draft.kind.to_string(),
+                state_key: Some(String::new()),
+                depth: 1,
+                origin_server_ts: i64::from(pdu.origin_server_ts().get()),
+                json: pdu.canonical_json(),
+                prev_events: Vec::new(),
+                auth_events: Vec::new(),
+                state_group_before: group,
+                state_group_after: group,
+                txn: None,
+            }],
+            forward_extremities: vec![event_id.clone()],
+            current_state_group: group,
+            current_state: vec![(key, event_id.clone())],
+        };
+        let positions = self.store().persist(batch).await?;
+        let stream = positions.first().copied().unwrap_or_default();
+        Ok((
+            room_id,
+            Appended {
+                event_id,
+                stream,
+                duplicate: false,
+            },
+        ))
+    }
+
+    /// Append a local event to a room through the room's pipeline. Returns once it is durable.
+    pub async fn append(&self, room_id: &RoomId, append: Append) -> Result<Appended, RoomError> {
+        let (reply, answer) = oneshot::channel();
+        let mut request = (append, reply);
+        // A room's actor may have just exited (unknown room); one fresh try is enough.
+        for _ in 0..2 {
+            let sender = self.actor(room_id);
+            match sender.send(request).await {
+                Ok(()) => return answer.await.map_err(|_| RoomError::Shutdown)?,
+                Err(mpsc::error::SendError(returned)) => {
+                    self.forget_actor(room_id);
+                    request = returned;
+                }
+            }
+        }
+        Err(RoomError::Shutdown)
+    }
+
+    fn actor(&self, room_id: &RoomId) -> mpsc::Sender<pipeline::Request> {
+        let mut actors = self
+            .inner
+            .actors
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner());
+        actors
+            .entry(room_id.to_owned())
+            .or_insert_with(|| {
+                let (sender, receiver) = mpsc::channel(MAX_BATCH * 4);
+                tokio::spawn(pipeline::run(self.clone(), room_id.to_owned(), receiver));
+                sender
+            })
+            .clone()
+    }
+
+    pub(crate) fn forget_actor(&self, room_id: &RoomId) {
+        let mut actors = self
+            .inner
+            .actors
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner());
+        if actors.get(room_id).is_some_and(|sender| sender.is_closed()) {
+            actors.remove(room_id);
+        }
+    }
+
+    /// Load and parse events by id (those we have).
+    pub async fn load_pdus(&self, ids: &[OwnedEventId]) -> Result<EventMap, RoomError> {
+        let mut map = EventMap::with_capacity(ids.len());
+        for stored in self.store().events(ids).await? {
+            let rules = stored
+                .room_version
+                .rules()
+                .ok_or_else(|| RoomError::UnsupportedVersion(stored.room_version.clone()))?;
+            let pdu = Pdu::from_json_str(&stored.json, &rules)?;
+            if pdu.event_id() != stored.event_id {
+                return Err(RoomError::Invalid(format!(
+                    "stored event {} hashes to {}",
+                    stored.event_id,
+                    pdu.event_id()
+                )));
+            }
+            map.insert(stored.event_id, Arc::new(pdu));
+        }
+        Ok(map)
+    }
+
+    /// One event, if we have it.
+    pub async fn pdu(&self, id: &EventId) -> Result<Option<Arc<Pdu>>, RoomError> {
+        Ok(self.load_pdus(&[id.to_owned()]).await?.remove(id))
+    }
+
+    /// The room's current state.
+    pub async fn current_state(&self, room_id: &RoomId) -> Result<StateIds, RoomError> {
+        Ok(state::from_rows(self.store().current_state(room_id).await?))
+    }
+
+    /// The state after an event (including the event, if it is a state event).
+    pub async fn state_after(&self, id: &EventId) -> Result<StateIds, RoomError> {
+        let rows = self.store().state_after_event(id).await?;
+        rows.map(state::from_rows)
+            .ok_or_else(|| RoomError::MissingEvent(id.to_owned()))
+    }
+
+    /// The state before an event.
+    pub async fn state_before(&self, id: &EventId) -> Result<StateIds, RoomError> {
+        let rows = self.store().state_before_event(id).await?;
+        rows.map(state::from_rows)
+            .ok_or_else(|| RoomError::MissingEvent(id.to_owned()))
+    }
+
+    /// Resolve the states after the given events of one room (as when an event has several
+    /// prev events). The resolution runs on a blocking thread.
+    pub async fn resolve_after(
+        &self,
+        version: &RoomVersionId,
+        ids: &[OwnedEventId],
+    ) -> Result<StateIds, RoomError> {
+        let rules = version
+            .rules()
+            .ok_or_else(|| RoomError::UnsupportedVersion(version.clone()))?;
+        let mut states = Vec::with_capacity(ids.len());
+        for id in ids {
+            states.push(self.state_after(id).await?);
+        }
+        let mut wanted: Vec<OwnedEventId> =
+            states.iter().flat_map(|s| s.values().cloned()).collect();
+        wanted.extend(self.store().auth_chain(&wanted).await?);
+        wanted.sort();
+        wanted.dedup();
+        let events = self.load_pdus(&wanted).await?;
+        tokio::task::spawn_blocking(move || resolve(&rules, &states, &events))
+            .await
+            .map_err(|e| RoomError::StateResolution(format!("resolution task failed: {e}")))?
+    }
+}

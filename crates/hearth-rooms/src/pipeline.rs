@@ -1,0 +1,366 @@
+//! The one append pipeline.
+//!
+//! Every room has one actor task that owns the room's head (forward extremities, current state,
+//! current state group). Appends to a room queue on its actor, so no two appends to one room race.
+//! The actor takes everything queued, builds the events one after another on its working copy of
+//! the head (each event's prev event is the one before it), authorises each, and hands the whole
+//! batch to the store's writer as one atomic room batch. Only when that commit is durable does it
+//! adopt the new head and answer the callers. A failed commit leaves the head as it was.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use hearth_store::{NewEvent, NewStateGroup, RoomBatch, StateDelta, TxnKey};
+use ruma::events::StateEventType;
+use ruma::room_version_rules::RoomVersionRules;
+use ruma::{MilliSecondsSinceUnixEpoch, OwnedEventId, OwnedRoomId, OwnedUserId};
+use tokio::sync::{mpsc, oneshot};
+
+use crate::build::{Frame, build};
+use crate::state::row_key;
+use crate::{EventDraft, Pdu, RoomError, RoomState, Rooms, auth};
+
+/// The most appends one actor folds into one commit.
+pub const MAX_BATCH: usize = 256;
+
+/// A state group gets a full snapshot instead of a delta once its chain of ancestors is this
+/// long, so that loading any state walks a bounded chain.
+pub const MAX_DELTA_CHAIN: i64 = 100;
+
+/// A local event to append.
+#[derive(Debug, Clone)]
+pub struct Append {
+    pub sender: OwnedUserId,
+    pub draft: EventDraft,
+    /// Makes the append idempotent: a retry with the same key gets the first event back.
+    pub txn: Option<TxnKey>,
+}
+
+/// The outcome of an append.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Appended {
+    pub event_id: OwnedEventId,
+    /// The event's position in the global stream.
+    pub stream: i64,
+    /// True when the transaction id had already produced this event.
+    pub duplicate: bool,
+}
+
+pub(crate) type Reply = oneshot::Sender<Result<Appended, RoomError>>;
+pub(crate) type Request = (Append, Reply);
+
+/// A room's head: all an append needs to know about the room.
+pub(crate) struct Head {
+    pub room_id: OwnedRoomId,
+    pub rules: RoomVersionRules,
+    pub extremities: Vec<Arc<Pdu>>,
+    pub state_group: i64,
+    pub chain_len: i64,
+    pub state: RoomState,
+}
+
+impl Head {
+    pub(crate) async fn load(rooms: &Rooms, room_id: &OwnedRoomId) -> Result<Self, RoomError> {
+        let store = rooms.store();
+        let row = store
+            .room_head(room_id)
+            .await?
+            .ok_or_else(|| RoomError::UnknownRoom(room_id.clone()))?;
+        let rules = row
+            .room_version
+            .rules()
+            .ok_or_else(|| RoomError::UnsupportedVersion(row.room_version.clone()))?;
+        let state_ids = crate::state::from_rows(store.state_group(row.current_state_group).await?);
+        let mut wanted: Vec<OwnedEventId> = state_ids.values().cloned().collect();
+        wanted.extend(row.extremities.iter().map(|(id, _)| id.clone()));
+        let pdus = rooms.load_pdus(&wanted).await?;
+        let get = |id: &OwnedEventId| {
+            pdus.get(id)
+                .cloned()
+                .ok_or_else(|| RoomError::MissingEvent(id.clone()))
+        };
+        let state = state_ids
+            .iter()
+            .map(|(k, id)| Ok((k.clone(), get(id)?)))
+            .collect::<Result<_, RoomError>>()?;
+        let extremities = row
+            .extremities
+            .iter()
+            .map(|(id, _)| get(id))
+            .collect::<Result<_, _>>()?;
+        Ok(Self {
+            room_id: room_id.clone(),
+            rules,
+            extremities,
+            state_group: row.current_state_group,
+            chain_len: row.current_chain_len,
+            state,
+        })
+    }
+}
+
+/// What became of one request in a batch.
+enum Outcome {
+    /// The `n`th event of the batch.
+    New(usize),
+    /// A retry of the transaction that made the `n`th event of this batch.
+    Retry(usize),
+    /// A retry of a transaction that is already stored.
+    Stored(OwnedEventId),
+    Failed(RoomError),
+}
+
+/// The head as the batch changes it, kept apart from the real head until the commit succeeds.
+struct Working<'h> {
+    head: &'h Head,
+    extremities: Vec<Arc<Pdu>>,
+    state_group: i64,
+    chain_len: i64,
+    overlay: RoomState,
+    groups: Vec<NewStateGroup>,
+    events: Vec<NewEvent>,
+    pdus: Vec<Arc<Pdu>>,
+    txns: HashMap<TxnKey, usize>,
+}
+
+impl<'h> Working<'h> {
+    fn new(head: &'h Head) -> Self {
+        Self {
+            head,
+            extremities: head.extremities.clone(),
+            state_group: head.state_group,
+            chain_len: head.chain_len,
+            overlay: RoomState::new(),
+            groups: Vec::new(),
+            events: Vec::new(),
+            pdus: Vec::new(),
+            txns: HashMap::new(),
+        }
+    }
+
+    fn get(&self, key: &(StateEventType, String)) -> Option<Arc<Pdu>> {
+        self.overlay
+            .get(key)
+            .or_else(|| self.head.state.get(key))
+            .cloned()
+    }
+
+    /// The state as of the working head (only materialised for snapshots and auth lookups).
+    fn full_state(&self) -> RoomState {
+        let mut state = self.head.state.clone();
+        state.extend(self.overlay.iter().map(|(k, v)| (k.clone(), v.clone())));
+        state
+    }
+
+    fn add(&mut self, rooms: &Rooms, request: &Append) -> Result<usize, RoomError> {
+        let rules = &self.head.rules;
+        let draft = &request.draft;
+        let content = serde_json::value::to_raw_value(&draft.content)
+            .map_err(|e| RoomError::Invalid(format!("content: {e}")))?;
+        let auth_keys = auth::auth_types(
+            &draft.kind,
+            &request.sender,
+            draft.state_key.as_deref(),
+            &content,
+            &rules.authorization,
+        )?;
+        let auth_events: Vec<Arc<Pdu>> = auth_keys.iter().filter_map(|k| self.get(k)).collect();
+        let prev: Vec<&Pdu> = self.extremities.iter().map(|p| p.as_ref()).collect();
+        let depth = prev
+            .iter()
+            .map(|p| p.depth())
+            .max()
+            .unwrap_or(0)
+            .saturating_add(1);
+        let auth_refs: Vec<&Pdu> = auth_events.iter().map(|p| p.as_ref()).collect();
+        let frame = Frame {
+            rules,
+            room_id: Some(&self.head.room_id),
+            key: rooms.key(),
+        };
+        let pdu = build(
+            &frame,
+            draft,
+            &request.sender,
+            &prev,
+            &auth_refs,
+            depth,
+            MilliSecondsSinceUnixEpoch::now(),
+        )?;
+        auth::check(&rules.authorization, &pdu, &auth_events, |kind, key| {
+            self.get(&(kind.clone(), key.to_owned()))
+        })?;
+
+        let pdu = Arc::new(pdu);
+        let before = self.state_group;
+        if let Some(key) = draft
+            .state_key
+            .as_ref()
+            .map(|k| (draft.kind.to_string().into(), k.clone()))
+        {
+            self.overlay.insert(key, pdu.clone());
+            let id = rooms.store().allocate_state_group();
+            let (parent, chain_len, delta) = if self.chain_len + 1 >= MAX_DELTA_CHAIN {
+                let full: Vec<StateDelta> = self
+                    .full_state()
+                    .iter()
+                    .map(|(k, p)| (row_key(k), Some(p.owned_event_id().clone())))
+                    .collect();
+                (None, 0, full)
+            } else {
+                let key = (
+                    draft.kind.to_string(),
+                    draft.state_key.clone().unwrap_or_default(),
+                );
+                (
+                    Some(before),
+                    self.chain_len + 1,
+                    vec![(key, Some(pdu.owned_event_id().clone()))],
+                )
+            };
+            self.groups.push(NewStateGroup {
+                id,
+                parent,
+                chain_len,
+                delta,
+            });
+            self.state_group = id;
+            self.chain_len = chain_len;
+        }
+        self.events.push(NewEvent {
+            event_id: pdu.owned_event_id().clone(),
+            sender: request.sender.clone(),
+            event_type: draft.kind.to_string(),
+            state_key: draft.state_key.clone(),
+            depth: i64::try_from(pdu.depth()).unwrap_or(i64::MAX),
+            origin_server_ts: i64::from(pdu.origin_server_ts().get()),
+            json: pdu.canonical_json(),
+            prev_events: pdu.prev_event_ids().to_vec(),
+            auth_events: pdu.auth_event_ids().to_vec(),
+            state_group_before: before,
+            state_group_after: self.state_group,
+            txn: request.txn.clone(),
+        });
+        self.extremities = vec![pdu.clone()];
+        self.pdus.push(pdu);
+        let index = self.events.len() - 1;
+        if let Some(txn) = &request.txn {
+            self.txns.insert(txn.clone(), index);
+        }
+        Ok(index)
+    }
+}
+
+/// The actor of one room: runs until every sender is gone or the room turns out not to exist.
+pub(crate) async fn run(rooms: Rooms, room_id: OwnedRoomId, mut requests: mpsc::Receiver<Request>) {
+    let mut head: Option<Head> = None;
+    let mut queue = Vec::with_capacity(MAX_BATCH);
+    while requests.recv_many(&mut queue, MAX_BATCH).await > 0 {
+        let head = match &mut head {
+            Some(head) => head,
+            None => match Head::load(&rooms, &room_id).await {
+                Ok(loaded) => head.insert(loaded),
+                Err(e) => {
+                    for (_, reply) in queue.drain(..) {
+                        let _ = reply.send(Err(e.clone()));
+                    }
+                    if matches!(e, RoomError::UnknownRoom(_)) {
+                        // Don't keep an actor alive for a room that doesn't exist.
+                        rooms.forget_actor(&room_id);
+                        return;
+                    }
+                    continue;
+                }
+            },
+        };
+        append_batch(&rooms, head, &mut queue).await;
+    }
+}
+
+async fn append_batch(rooms: &Rooms, head: &mut Head, queue: &mut Vec<Request>) {
+    let mut working = Working::new(head);
+    let mut outcomes = Vec::with_capacity(queue.len());
+    for (request, _) in queue.iter() {
+        let outcome = match &request.txn {
+            Some(txn) if working.txns.contains_key(txn) => Outcome::Retry(working.txns[txn]),
+            Some(txn) => match rooms.store().txn_event(txn).await {
+                Ok(Some(id)) => Outcome::Stored(id),
+                Ok(None) => added(working.add(rooms, request)),
+                Err(e) => Outcome::Failed(e.into()),
+            },
+            None => added(working.add(rooms, request)),
+        };
+        outcomes.push(outcome);
+    }
+
+    let committed = if working.events.is_empty() {
+        Ok(Vec::new())
+    } else {
+        let batch = RoomBatch {
+            room_id: head.room_id.clone(),
+            new_room_version: None,
+            state_groups: std::mem::take(&mut working.groups),
+            events: std::mem::take(&mut working.events),
+            forward_extremities: working
+                .extremities
+                .iter()
+                .map(|p| p.owned_event_id().clone())
+                .collect(),
+            current_state_group: working.state_group,
+            current_state: working
+                .overlay
+                .iter()
+                .map(|(k, p)| (row_key(k), p.owned_event_id().clone()))
+                .collect(),
+        };
+        rooms.store().persist(batch).await.map_err(RoomError::from)
+    };
+    let pdus = std::mem::take(&mut working.pdus);
+    if committed.is_ok() {
+        let Working {
+            extremities,
+            state_group,
+            chain_len,
+            overlay,
+            ..
+        } = working;
+        head.extremities = extremities;
+        head.state_group = state_group;
+        head.chain_len = chain_len;
+        head.state.extend(overlay);
+    }
+
+    for ((_, reply), outcome) in queue.drain(..).zip(outcomes) {
+        let answer = match (outcome, &committed) {
+            (Outcome::New(i), Ok(positions)) => Ok(Appended {
+                event_id: pdus[i].owned_event_id().clone(),
+                stream: positions[i],
+                duplicate: false,
+            }),
+            (Outcome::Retry(i), Ok(positions)) => Ok(Appended {
+                event_id: pdus[i].owned_event_id().clone(),
+                stream: positions[i],
+                duplicate: true,
+            }),
+            (Outcome::New(_) | Outcome::Retry(_), Err(e)) => Err(e.clone()),
+            (Outcome::Stored(id), _) => match rooms.store().event(&id).await {
+                Ok(Some(stored)) => Ok(Appended {
+                    event_id: id,
+                    stream: stored.stream_ordering,
+                    duplicate: true,
+                }),
+                Ok(None) => Err(RoomError::MissingEvent(id)),
+                Err(e) => Err(e.into()),
+            },
+            (Outcome::Failed(e), _) => Err(e),
+        };
+        let _ = reply.send(answer);
+    }
+}
+
+fn added(result: Result<usize, RoomError>) -> Outcome {
+    match result {
+        Ok(i) => Outcome::New(i),
+        Err(e) => Outcome::Failed(e),
+    }
+}

@@ -1,0 +1,35 @@
+//! Room state in memory and its conversion to and from the stored form.
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+
+use ruma::OwnedEventId;
+use ruma::events::StateEventType;
+
+use crate::Pdu;
+
+/// A room state: `(type, state_key) -> event`.
+pub type RoomState = BTreeMap<(StateEventType, String), Arc<Pdu>>;
+
+/// A room state by id only, the form state resolution works on.
+pub type StateIds = BTreeMap<(StateEventType, String), OwnedEventId>;
+
+/// Ids of a room state.
+pub fn ids_of(state: &RoomState) -> StateIds {
+    state
+        .iter()
+        .map(|(k, p)| (k.clone(), p.owned_event_id().clone()))
+        .collect()
+}
+
+/// Stored state rows to typed keys.
+pub fn from_rows(rows: hearth_store::StateRows) -> StateIds {
+    rows.into_iter()
+        .map(|((t, k), id)| ((StateEventType::from(t), k), id))
+        .collect()
+}
+
+/// The `(type, state_key)` of a state event as the stored form writes it.
+pub fn row_key(key: &(StateEventType, String)) -> (String, String) {
+    (key.0.to_string(), key.1.clone())
+}

@@ -1,0 +1,201 @@
+//! Reads over the event graph: events, edges, auth chains, extremities, transaction ids.
+
+use ruma::{EventId, OwnedEventId, OwnedRoomId, RoomId, RoomVersionId};
+use sqlx::{QueryBuilder, Row};
+
+use crate::db::{Db, with_reader};
+use crate::{RoomHead, StoreError, StoredEvent, TxnKey};
+
+pub(crate) fn parse_event_id(s: String) -> Result<OwnedEventId, StoreError> {
+    OwnedEventId::try_from(s.as_str())
+        .map_err(|e| StoreError::Corrupt(format!("event id {s:?}: {e}")))
+}
+
+fn parse_version(s: String) -> Result<RoomVersionId, StoreError> {
+    RoomVersionId::try_from(s.as_str())
+        .map_err(|e| StoreError::Corrupt(format!("room version {s:?}: {e}")))
+}
+
+fn parse_room_id(s: String) -> Result<OwnedRoomId, StoreError> {
+    OwnedRoomId::try_from(s.as_str())
+        .map_err(|e| StoreError::Corrupt(format!("room id {s:?}: {e}")))
+}
+
+pub(crate) async fn max_stream(db: &Db) -> Result<i64, StoreError> {
+    with_reader!(db, |pool| {
+        let max: Option<i64> = sqlx::query_scalar("SELECT MAX(stream_ordering) FROM events")
+            .fetch_one(pool)
+            .await?;
+        Ok(max.unwrap_or(0))
+    })
+}
+
+pub(crate) async fn room_head(db: &Db, room_id: &RoomId) -> Result<Option<RoomHead>, StoreError> {
+    with_reader!(db, |pool| {
+        let Some(row) = sqlx::query(
+            "SELECT r.room_version, r.current_state_group, g.chain_len FROM rooms r
+             JOIN state_groups g ON g.id = r.current_state_group WHERE r.room_id = $1",
+        )
+        .bind(room_id.as_str())
+        .fetch_optional(pool)
+        .await?
+        else {
+            return Ok(None);
+        };
+        let room_version = parse_version(row.try_get("room_version")?)?;
+        let rows = sqlx::query(
+            "SELECT e.event_id, e.depth FROM forward_extremities f
+             JOIN events e ON e.event_id = f.event_id
+             WHERE f.room_id = $1 ORDER BY e.depth, e.event_id",
+        )
+        .bind(room_id.as_str())
+        .fetch_all(pool)
+        .await?;
+        let mut extremities = Vec::with_capacity(rows.len());
+        for row in rows {
+            extremities.push((
+                parse_event_id(row.try_get("event_id")?)?,
+                row.try_get("depth")?,
+            ));
+        }
+        Ok(Some(RoomHead {
+            room_version,
+            current_state_group: row.try_get("current_state_group")?,
+            current_chain_len: row.try_get("chain_len")?,
+            extremities,
+        }))
+    })
+}
+
+pub(crate) async fn by_ids(db: &Db, ids: &[OwnedEventId]) -> Result<Vec<StoredEvent>, StoreError> {
+    if ids.is_empty() {
+        return Ok(Vec::new());
+    }
+    let mut out = Vec::with_capacity(ids.len());
+    // Bounded IN lists keep us under both engines' bind-parameter limits.
+    for chunk in ids.chunks(500) {
+        with_reader!(db, |pool| {
+            let mut query = QueryBuilder::new(
+                "SELECT e.stream_ordering, e.event_id, e.room_id, e.depth, e.state_group_before,
+                        e.state_group_after, e.json, r.room_version
+                 FROM events e JOIN rooms r ON r.room_id = e.room_id WHERE e.event_id IN (",
+            );
+            let mut list = query.separated(", ");
+            for id in chunk {
+                list.push_bind(id.as_str());
+            }
+            query.push(")");
+            for row in query.build().fetch_all(pool).await? {
+                out.push(StoredEvent {
+                    stream_ordering: row.try_get("stream_ordering")?,
+                    room_version: parse_version(row.try_get("room_version")?)?,
+                    event_id: parse_event_id(row.try_get("event_id")?)?,
+                    room_id: parse_room_id(row.try_get("room_id")?)?,
+                    depth: row.try_get("depth")?,
+                    state_group_before: row.try_get("state_group_before")?,
+                    state_group_after: row.try_get("state_group_after")?,
+                    json: row.try_get("json")?,
+                });
+            }
+        });
+    }
+    Ok(out)
+}
+
+pub(crate) async fn state_groups_of(
+    db: &Db,
+    event_id: &EventId,
+) -> Result<Option<(i64, i64)>, StoreError> {
+    with_reader!(db, |pool| {
+        let row = sqlx::query(
+            "SELECT state_group_before, state_group_after FROM events WHERE event_id = $1",
+        )
+        .bind(event_id.as_str())
+        .fetch_optional(pool)
+        .await?;
+        match row {
+            Some(row) => Ok(Some((row.try_get(0)?, row.try_get(1)?))),
+            None => Ok(None),
+        }
+    })
+}
+
+pub(crate) async fn auth_chain(
+    db: &Db,
+    ids: &[OwnedEventId],
+) -> Result<Vec<OwnedEventId>, StoreError> {
+    if ids.is_empty() {
+        return Ok(Vec::new());
+    }
+    with_reader!(db, |pool| {
+        let mut query = QueryBuilder::new(
+            "WITH RECURSIVE chain(event_id) AS (
+                SELECT auth_event_id FROM event_auth WHERE event_id IN (",
+        );
+        let mut list = query.separated(", ");
+        for id in ids {
+            list.push_bind(id.as_str());
+        }
+        query.push(
+            ")
+                UNION
+                SELECT a.auth_event_id FROM event_auth a JOIN chain c ON a.event_id = c.event_id
+            )
+            SELECT event_id FROM chain",
+        );
+        let rows: Vec<String> = query.build_query_scalar().fetch_all(pool).await?;
+        rows.into_iter().map(parse_event_id).collect()
+    })
+}
+
+pub(crate) async fn prev_events(db: &Db, id: &EventId) -> Result<Vec<OwnedEventId>, StoreError> {
+    with_reader!(db, |pool| {
+        let rows: Vec<String> = sqlx::query_scalar(
+            "SELECT prev_event_id FROM event_edges WHERE event_id = $1 ORDER BY prev_event_id",
+        )
+        .bind(id.as_str())
+        .fetch_all(pool)
+        .await?;
+        rows.into_iter().map(parse_event_id).collect()
+    })
+}
+
+pub(crate) async fn room_timeline(
+    db: &Db,
+    room_id: &RoomId,
+) -> Result<Vec<(i64, OwnedEventId, i64)>, StoreError> {
+    with_reader!(db, |pool| {
+        let rows = sqlx::query(
+            "SELECT stream_ordering, event_id, depth FROM events
+             WHERE room_id = $1 ORDER BY stream_ordering",
+        )
+        .bind(room_id.as_str())
+        .fetch_all(pool)
+        .await?;
+        let mut out = Vec::with_capacity(rows.len());
+        for row in rows {
+            out.push((
+                row.try_get(0)?,
+                parse_event_id(row.try_get(1)?)?,
+                row.try_get(2)?,
+            ));
+        }
+        Ok(out)
+    })
+}
+
+pub(crate) async fn txn_event(db: &Db, key: &TxnKey) -> Result<Option<OwnedEventId>, StoreError> {
+    with_reader!(db, |pool| {
+        let id: Option<String> = sqlx::query_scalar(
+            "SELECT event_id FROM transaction_ids
+             WHERE user_id = $1 AND device_id = $2 AND txn_id = $3 AND room_id = $4",
+        )
+        .bind(key.user_id.as_str())
+        .bind(key.device_id.as_str())
+        .bind(key.txn_id.as_str())
+        .bind(key.room_id.as_str())
+        .fetch_optional(pool)
+        .await?;
+        id.map(parse_event_id).transpose()
+    })
+}

@@ -1,0 +1,198 @@
+//! The only crate that speaks SQL.
+//!
+//! One query layer serves SQLite (the embedded default) and PostgreSQL: each query is written
+//! once in portable SQL and run on whichever pool is open (see [`db`]). Event writes all go
+//! through one writer task that commits queued room batches together (group commit) and assigns
+//! the global stream positions in commit order ([`writer`]).
+
+mod db;
+mod error;
+mod events;
+mod migrations;
+mod rows;
+mod state;
+#[cfg(feature = "testing")]
+pub mod testing;
+mod writer;
+
+use std::path::Path;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicI64, Ordering};
+
+use hearth_config::{Config, DatabaseBackend, SqliteSynchronous};
+use tokio::sync::watch;
+
+pub use error::StoreError;
+pub use rows::{
+    NewEvent, NewStateGroup, RoomBatch, RoomHead, StateDelta, StateRows, StoredEvent, TxnKey,
+};
+pub use writer::MAX_GROUP;
+
+use db::Db;
+
+/// Handle to the database: cheap to clone, shared by every service.
+#[derive(Clone)]
+pub struct Store {
+    db: Db,
+    writer: writer::EventWriter,
+    next_state_group: Arc<AtomicI64>,
+}
+
+impl std::fmt::Debug for Store {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Store")
+            .field("backend", &self.db.backend_name())
+            .finish_non_exhaustive()
+    }
+}
+
+impl Store {
+    /// Open the database the config names and bring its schema up to date.
+    pub async fn open(config: &Config) -> Result<Self, StoreError> {
+        match config.database.backend {
+            DatabaseBackend::Sqlite => {
+                Self::open_sqlite(
+                    &config.sqlite_path(),
+                    config.database.sqlite_synchronous,
+                    config.database.max_connections,
+                )
+                .await
+            }
+            DatabaseBackend::Postgres => {
+                let url = config.database.url.as_deref().ok_or(StoreError::Config(
+                    "database.url is required for postgres".into(),
+                ))?;
+                Self::open_postgres(url, config.database.max_connections).await
+            }
+        }
+    }
+
+    /// Open (creating if needed) an SQLite database file.
+    pub async fn open_sqlite(
+        path: &Path,
+        synchronous: SqliteSynchronous,
+        readers: u32,
+    ) -> Result<Self, StoreError> {
+        Self::start(Db::open_sqlite(path, synchronous, readers).await?).await
+    }
+
+    /// Connect to a PostgreSQL database.
+    pub async fn open_postgres(url: &str, max_connections: u32) -> Result<Self, StoreError> {
+        Self::start(Db::open_postgres(url, max_connections).await?).await
+    }
+
+    async fn start(db: Db) -> Result<Self, StoreError> {
+        migrations::run(&db).await?;
+        let last_stream = events::max_stream(&db).await?;
+        let last_group = state::max_state_group(&db).await?;
+        let writer = writer::EventWriter::spawn(db.clone(), last_stream);
+        Ok(Self {
+            db,
+            writer,
+            next_state_group: Arc::new(AtomicI64::new(last_group + 1)),
+        })
+    }
+
+    /// `"sqlite"` or `"postgres"`.
+    pub fn backend_name(&self) -> &'static str {
+        self.db.backend_name()
+    }
+
+    /// Persist one room's batch atomically; returns the stream position of each event.
+    /// Durable when this returns `Ok`.
+    pub async fn persist(&self, batch: RoomBatch) -> Result<Vec<i64>, StoreError> {
+        self.writer.persist(batch).await
+    }
+
+    /// The highest stream position persisted; changes are announced on the receiver.
+    pub fn subscribe(&self) -> watch::Receiver<i64> {
+        self.writer.subscribe()
+    }
+
+    /// A fresh state group id. Ids are never reused; an id whose batch failed is simply skipped.
+    pub fn allocate_state_group(&self) -> i64 {
+        self.next_state_group.fetch_add(1, Ordering::Relaxed)
+    }
+
+    /// Everything needed to resume appending to a room, or `None` for an unknown room.
+    pub async fn room_head(&self, room_id: &ruma::RoomId) -> Result<Option<RoomHead>, StoreError> {
+        events::room_head(&self.db, room_id).await
+    }
+
+    /// The full state of a state group (walking its delta chain).
+    pub async fn state_group(&self, group: i64) -> Result<StateRows, StoreError> {
+        state::load(&self.db, group).await
+    }
+
+    /// The state after the given event, or `None` if we don't have it.
+    pub async fn state_after_event(
+        &self,
+        event_id: &ruma::EventId,
+    ) -> Result<Option<StateRows>, StoreError> {
+        match events::state_groups_of(&self.db, event_id).await? {
+            Some((_, after)) => Ok(Some(state::load(&self.db, after).await?)),
+            None => Ok(None),
+        }
+    }
+
+    /// The state before the given event, or `None` if we don't have it.
+    pub async fn state_before_event(
+        &self,
+        event_id: &ruma::EventId,
+    ) -> Result<Option<StateRows>, StoreError> {
+        match events::state_groups_of(&self.db, event_id).await? {
+            Some((before, _)) => Ok(Some(state::load(&self.db, before).await?)),
+            None => Ok(None),
+        }
+    }
+
+    /// The room's current state.
+    pub async fn current_state(&self, room_id: &ruma::RoomId) -> Result<StateRows, StoreError> {
+        state::current(&self.db, room_id).await
+    }
+
+    /// Events by id (those we have; order not guaranteed).
+    pub async fn events(&self, ids: &[ruma::OwnedEventId]) -> Result<Vec<StoredEvent>, StoreError> {
+        events::by_ids(&self.db, ids).await
+    }
+
+    /// One event by id.
+    pub async fn event(&self, id: &ruma::EventId) -> Result<Option<StoredEvent>, StoreError> {
+        Ok(events::by_ids(&self.db, &[id.to_owned()]).await?.pop())
+    }
+
+    /// The full auth chain of the given events (not including the events themselves).
+    pub async fn auth_chain(
+        &self,
+        ids: &[ruma::OwnedEventId],
+    ) -> Result<Vec<ruma::OwnedEventId>, StoreError> {
+        events::auth_chain(&self.db, ids).await
+    }
+
+    /// The prev events of an event.
+    pub async fn prev_events(
+        &self,
+        id: &ruma::EventId,
+    ) -> Result<Vec<ruma::OwnedEventId>, StoreError> {
+        events::prev_events(&self.db, id).await
+    }
+
+    /// All events of a room in stream order, as `(stream, event_id, depth)`.
+    pub async fn room_timeline(
+        &self,
+        room_id: &ruma::RoomId,
+    ) -> Result<Vec<(i64, ruma::OwnedEventId, i64)>, StoreError> {
+        events::room_timeline(&self.db, room_id).await
+    }
+
+    /// The event a transaction id already produced, if any.
+    pub async fn txn_event(&self, key: &TxnKey) -> Result<Option<ruma::OwnedEventId>, StoreError> {
+        events::txn_event(&self.db, key).await
+    }
+
+    /// Ask the database engine to check itself (`PRAGMA integrity_check` on SQLite; PostgreSQL
+    /// checks pages itself, so only a round trip there). Returns the engine's findings.
+    pub async fn integrity_check(&self) -> Result<Vec<String>, StoreError> {
+        self.db.integrity_check().await
+    }
+}

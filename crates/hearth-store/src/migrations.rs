@@ -1,0 +1,174 @@
+//! Versioned, forward-only schema migrations, run at start-up in one transaction each.
+//!
+//! A migration is one SQL text for both backends unless the dialects differ; then both variants
+//! stand side by side in the same entry. Applied versions are recorded in `hearth_schema`. A
+//! database newer than this binary is refused rather than guessed at.
+
+use crate::StoreError;
+use crate::db::{Db, with_writer};
+
+struct Migration {
+    version: i64,
+    name: &'static str,
+    sqlite: &'static str,
+    postgres: &'static str,
+}
+
+/// Integers are BIGINT on both sides so that they decode as `i64` everywhere.
+const EVENT_GRAPH: &str = r#"
+CREATE TABLE rooms (
+    room_id TEXT PRIMARY KEY,
+    room_version TEXT NOT NULL,
+    -- The state group of the room's current state (resolved over all forward extremities).
+    current_state_group BIGINT NOT NULL
+);
+
+CREATE TABLE state_groups (
+    id BIGINT PRIMARY KEY,
+    room_id TEXT NOT NULL REFERENCES rooms(room_id),
+    -- A group is its parent plus its delta rows; a NULL parent means the rows are the full state.
+    parent BIGINT REFERENCES state_groups(id),
+    -- Number of ancestors, bounded so that loading a state walks a short chain.
+    chain_len BIGINT NOT NULL
+);
+
+CREATE TABLE state_group_deltas (
+    group_id BIGINT NOT NULL REFERENCES state_groups(id),
+    event_type TEXT NOT NULL,
+    state_key TEXT NOT NULL,
+    -- NULL removes the key that the parent had (possible after state resolution).
+    event_id TEXT,
+    PRIMARY KEY (group_id, event_type, state_key)
+);
+
+CREATE TABLE events (
+    -- Global stream position, assigned by the writer in commit order.
+    stream_ordering BIGINT PRIMARY KEY,
+    event_id TEXT NOT NULL UNIQUE,
+    room_id TEXT NOT NULL REFERENCES rooms(room_id),
+    sender TEXT NOT NULL,
+    event_type TEXT NOT NULL,
+    state_key TEXT,
+    depth BIGINT NOT NULL,
+    origin_server_ts BIGINT NOT NULL,
+    state_group_before BIGINT NOT NULL REFERENCES state_groups(id),
+    state_group_after BIGINT NOT NULL REFERENCES state_groups(id),
+    -- The PDU as canonical JSON (v3+ event ids are not part of it).
+    json TEXT NOT NULL
+);
+CREATE INDEX events_room_stream ON events (room_id, stream_ordering);
+
+CREATE TABLE event_edges (
+    event_id TEXT NOT NULL REFERENCES events(event_id),
+    prev_event_id TEXT NOT NULL,
+    PRIMARY KEY (event_id, prev_event_id)
+);
+CREATE INDEX event_edges_prev ON event_edges (prev_event_id);
+
+CREATE TABLE event_auth (
+    event_id TEXT NOT NULL REFERENCES events(event_id),
+    auth_event_id TEXT NOT NULL,
+    PRIMARY KEY (event_id, auth_event_id)
+);
+
+CREATE TABLE forward_extremities (
+    room_id TEXT NOT NULL REFERENCES rooms(room_id),
+    event_id TEXT NOT NULL REFERENCES events(event_id),
+    PRIMARY KEY (room_id, event_id)
+);
+
+CREATE TABLE current_state (
+    room_id TEXT NOT NULL REFERENCES rooms(room_id),
+    event_type TEXT NOT NULL,
+    state_key TEXT NOT NULL,
+    event_id TEXT NOT NULL REFERENCES events(event_id),
+    PRIMARY KEY (room_id, event_type, state_key)
+);
+
+-- Client transaction ids, so that a retried send returns the first event instead of a copy.
+CREATE TABLE transaction_ids (
+    user_id TEXT NOT NULL,
+    device_id TEXT NOT NULL,
+    txn_id TEXT NOT NULL,
+    room_id TEXT NOT NULL REFERENCES rooms(room_id),
+    event_id TEXT NOT NULL REFERENCES events(event_id),
+    PRIMARY KEY (user_id, device_id, txn_id, room_id)
+);
+"#;
+
+const MIGRATIONS: &[Migration] = &[Migration {
+    version: 1,
+    name: "event graph",
+    sqlite: EVENT_GRAPH,
+    postgres: EVENT_GRAPH,
+}];
+
+const SCHEMA_TABLE: &str = "CREATE TABLE IF NOT EXISTS hearth_schema (
+    version BIGINT PRIMARY KEY,
+    name TEXT NOT NULL,
+    applied_at_ms BIGINT NOT NULL
+)";
+
+/// The newest schema version this binary knows.
+pub(crate) fn latest() -> i64 {
+    MIGRATIONS.last().map_or(0, |m| m.version)
+}
+
+pub(crate) async fn run(db: &Db) -> Result<(), StoreError> {
+    let is_postgres = matches!(db, Db::Postgres(_));
+    with_writer!(db, |pool| {
+        sqlx::raw_sql(SCHEMA_TABLE).execute(pool).await?;
+        for m in MIGRATIONS {
+            let fail = |e: sqlx::Error| StoreError::Migration {
+                version: m.version,
+                name: m.name,
+                source: std::sync::Arc::new(e),
+            };
+            let mut tx = pool.begin().await?;
+            if is_postgres {
+                // Several Hearth processes may start against one database at once.
+                sqlx::query("SELECT pg_advisory_xact_lock(7274837)")
+                    .execute(&mut *tx)
+                    .await
+                    .map_err(fail)?;
+            }
+            let found: Option<i64> = sqlx::query_scalar("SELECT MAX(version) FROM hearth_schema")
+                .fetch_one(&mut *tx)
+                .await?;
+            let found = found.unwrap_or(0);
+            if found > latest() {
+                return Err(StoreError::SchemaTooNew {
+                    found,
+                    known: latest(),
+                });
+            }
+            if found >= m.version {
+                continue;
+            }
+            let sql = if is_postgres { m.postgres } else { m.sqlite };
+            sqlx::raw_sql(sql).execute(&mut *tx).await.map_err(fail)?;
+            sqlx::query(
+                "INSERT INTO hearth_schema (version, name, applied_at_ms) VALUES ($1, $2, $3)",
+            )
+            .bind(m.version)
+            .bind(m.name)
+            .bind(now_ms())
+            .execute(&mut *tx)
+            .await
+            .map_err(fail)?;
+            tx.commit().await.map_err(fail)?;
+            tracing::info!(
+                version = m.version,
+                name = m.name,
+                "applied schema migration"
+            );
+        }
+        Ok(())
+    })
+}
+
+fn now_ms() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX))
+}

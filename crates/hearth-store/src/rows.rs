@@ -1,0 +1,91 @@
+//! The plain data that crosses the storage boundary.
+
+use std::collections::BTreeMap;
+
+use ruma::{
+    OwnedDeviceId, OwnedEventId, OwnedRoomId, OwnedTransactionId, OwnedUserId, RoomVersionId,
+};
+
+/// A state map as stored: `(event type, state key) -> event id`.
+pub type StateRows = BTreeMap<(String, String), OwnedEventId>;
+
+/// Identifies a client transaction: retries with the same key get the same event. The room is
+/// part of the key because the request path, which names it, scopes the transaction id.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct TxnKey {
+    pub room_id: OwnedRoomId,
+    pub user_id: OwnedUserId,
+    pub device_id: OwnedDeviceId,
+    pub txn_id: OwnedTransactionId,
+}
+
+/// One changed key of a state group: `None` removes the key.
+pub type StateDelta = ((String, String), Option<OwnedEventId>);
+
+/// A state group to create: its parent (or `None` for a full snapshot) and its delta.
+#[derive(Debug, Clone)]
+pub struct NewStateGroup {
+    pub id: i64,
+    pub parent: Option<i64>,
+    pub chain_len: i64,
+    pub delta: Vec<StateDelta>,
+}
+
+/// An event to persist, already built, hashed, signed and authorised.
+#[derive(Debug, Clone)]
+pub struct NewEvent {
+    pub event_id: OwnedEventId,
+    pub sender: OwnedUserId,
+    pub event_type: String,
+    pub state_key: Option<String>,
+    pub depth: i64,
+    pub origin_server_ts: i64,
+    /// The PDU as canonical JSON.
+    pub json: String,
+    pub prev_events: Vec<OwnedEventId>,
+    pub auth_events: Vec<OwnedEventId>,
+    pub state_group_before: i64,
+    pub state_group_after: i64,
+    pub txn: Option<TxnKey>,
+}
+
+/// Everything one room changes in one commit. Either all of it is persisted or none.
+#[derive(Debug, Clone)]
+pub struct RoomBatch {
+    pub room_id: OwnedRoomId,
+    /// Set when the batch creates the room (it then starts with the create event).
+    pub new_room_version: Option<RoomVersionId>,
+    pub state_groups: Vec<NewStateGroup>,
+    pub events: Vec<NewEvent>,
+    /// The room's complete set of forward extremities after the batch.
+    pub forward_extremities: Vec<OwnedEventId>,
+    /// The state group of the room's current state after the batch.
+    pub current_state_group: i64,
+    /// Current-state keys the batch changes.
+    pub current_state: Vec<((String, String), OwnedEventId)>,
+}
+
+/// An event as stored.
+#[derive(Debug, Clone)]
+pub struct StoredEvent {
+    pub stream_ordering: i64,
+    pub room_version: RoomVersionId,
+    pub event_id: OwnedEventId,
+    pub room_id: OwnedRoomId,
+    pub depth: i64,
+    pub state_group_before: i64,
+    pub state_group_after: i64,
+    /// The PDU as canonical JSON.
+    pub json: String,
+}
+
+/// What the append pipeline needs to resume a room after a restart.
+#[derive(Debug, Clone)]
+pub struct RoomHead {
+    pub room_version: RoomVersionId,
+    pub current_state_group: i64,
+    /// How many ancestors the current state group has.
+    pub current_chain_len: i64,
+    /// Forward extremities with their depths.
+    pub extremities: Vec<(OwnedEventId, i64)>,
+}
