@@ -39,7 +39,8 @@ pub fn select_auth_events(
 }
 
 /// Check an event against its own auth events (the state-independent rules, which also check
-/// that the auth events are the right ones) and then against `state`.
+/// that the auth events are the right ones) and then against `state`. From room version 12 the
+/// create event is no auth event but is still consulted; it is taken from `state`.
 pub fn check(
     rules: &AuthorizationRules,
     pdu: &Pdu,
@@ -50,8 +51,12 @@ pub fn check(
         .iter()
         .map(|p| (p.owned_event_id(), p))
         .collect();
+    let create = state(&StateEventType::RoomCreate, "");
     ruma::state_res::check_state_independent_auth_rules(rules, pdu, |id| {
-        by_id.get(&id.to_owned()).map(|p| Arc::clone(p))
+        by_id
+            .get(&id.to_owned())
+            .map(|p| Arc::clone(p))
+            .or_else(|| create.clone().filter(|c| c.event_id() == id))
     })
     .map_err(RoomError::Forbidden)?;
     ruma::state_res::check_state_dependent_auth_rules(rules, pdu, state)

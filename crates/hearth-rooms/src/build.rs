@@ -180,6 +180,12 @@ pub(crate) fn build(
         &mut object,
         &rules.redaction,
     )
-    .map_err(|e| RoomError::Invalid(e.to_string()))?;
+    .map_err(|e| match e {
+        ruma::signatures::JsonError::PduTooLarge => RoomError::TooLarge {
+            size: crate::canonical_string(&object).len(),
+            limit: crate::MAX_PDU_BYTES,
+        },
+        other => RoomError::Invalid(other.to_string()),
+    })?;
     Pdu::from_canonical(object, rules)
 }
