@@ -145,7 +145,7 @@ impl Config {
             }
         }
         apply_env(&mut table, &mut origins, &mut problems, env);
-        check_keys(&table, &origins, &mut problems);
+        check_keys(&mut table, &origins, &mut problems);
         if !problems.is_empty() {
             return Err(ConfigError { problems });
         }
@@ -263,8 +263,8 @@ fn apply_env(
     }
 }
 
-fn check_keys(table: &Table, origins: &Origins, problems: &mut Vec<Problem>) {
-    for (section, value) in table {
+fn check_keys(table: &mut Table, origins: &Origins, problems: &mut Vec<Problem>) {
+    for (section, value) in table.iter_mut() {
         let Some((_, check)) = SECTIONS.iter().find(|(name, _)| name == section) else {
             let known: Vec<_> = SECTIONS.iter().map(|(n, _)| *n).collect();
             problems.push(Problem {
@@ -282,7 +282,7 @@ fn check_keys(table: &Table, origins: &Origins, problems: &mut Vec<Problem>) {
             });
             continue;
         };
-        for (key, value) in keys {
+        for (key, value) in keys.iter_mut() {
             let origin = origins.get(&(section.clone(), key.clone())).cloned();
             let one = |v: Value| check(&Table::from_iter([(key.clone(), v)]));
             let mut result = one(value.clone());
@@ -291,6 +291,7 @@ fn check_keys(table: &Table, origins: &Origins, problems: &mut Vec<Problem>) {
                 && !value.is_str()
                 && one(Value::String(raw.clone())).is_ok()
             {
+                *value = Value::String(raw.clone());
                 result = Ok(());
             }
             if let Err(message) = result {

@@ -70,7 +70,7 @@ fn key_file_round_trip_and_mode() {
     #[cfg(unix)]
     {
         use std::os::unix::fs::PermissionsExt;
-        let mode = std::fs::metadata(&path).expect("stat").permissions().mode();
+        let mode = fs::metadata(&path).expect("stat").permissions().mode();
         assert_eq!(mode & 0o777, 0o600);
     }
     assert!(matches!(key.save_new(&path), Err(KeyError::Exists { .. })));
@@ -87,7 +87,7 @@ fn malformed_key_files_are_refused() {
         "ed25519 a_1 AAAA",
     ] {
         let path = dir.path().join("bad.key");
-        std::fs::write(&path, text).expect("write");
+        fs::write(&path, text).expect("write");
         let err = SigningKey::load(server_name!("x.org"), &path).expect_err(text);
         assert!(matches!(err, KeyError::Malformed { .. }), "{text}: {err}");
     }

@@ -44,6 +44,16 @@ pub fn canonical_string(object: &CanonicalJsonObject) -> String {
     serde_json::to_string(object).expect("string keys and integer numbers always serialise")
 }
 
+/// Redact an event per its room version: strip everything the redaction algorithm does not
+/// keep. Signatures and hashes survive, so a redacted event still verifies.
+pub fn redact(
+    object: CanonicalJsonObject,
+    rules: &RoomVersionRules,
+) -> Result<CanonicalJsonObject, RoomError> {
+    ruma::canonical_json::redact(object, &rules.redaction, None)
+        .map_err(|e| RoomError::Invalid(format!("cannot redact: {e}")))
+}
+
 fn invalid(why: impl Into<String>) -> RoomError {
     RoomError::Invalid(why.into())
 }
@@ -307,3 +317,6 @@ impl ruma::state_res::Event for Pdu {
         self.rejected
     }
 }
+
+#[cfg(test)]
+mod tests;

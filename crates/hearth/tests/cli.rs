@@ -1,0 +1,216 @@
+//! The `hearth` binary as an operator meets it: init, serve on the embedded default, env
+//! overrides, the two endpoints, and bad configuration.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+use std::io::{BufRead, BufReader};
+use std::path::Path;
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use ruma::serde::Base64;
+use ruma::signatures::{PublicKeyMap, PublicKeySet, verify_json};
+
+fn hearth() -> Command {
+    let mut command = Command::new(env!("CARGO_BIN_EXE_hearth"));
+    // Keep the tests independent of the caller's environment.
+    for (key, _) in std::env::vars().filter(|(k, _)| k.starts_with("HEARTH_") || k == "RUST_LOG") {
+        command.env_remove(key);
+    }
+    command
+}
+
+/// A running `hearth serve`, killed on drop.
+struct Server {
+    child: Child,
+    base: String,
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// Start `hearth serve` and wait for it to log its listening address.
+fn serve(mut command: Command) -> Server {
+    let mut child = command
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("start hearth");
+    let stderr = BufReader::new(child.stderr.take().unwrap());
+    let deadline = Instant::now() + Duration::from_secs(60);
+    let mut seen = String::new();
+    let mut lines = stderr.lines();
+    while let Some(line) = lines.next() {
+        let line = line.unwrap();
+        seen.push_str(&line);
+        seen.push('\n');
+        if let Some(rest) = line.split("address=").nth(1) {
+            let addr = rest.split_whitespace().next().unwrap();
+            // Keep draining the log so the server never blocks on a full pipe.
+            std::thread::spawn(move || lines.for_each(drop));
+            return Server {
+                child,
+                base: format!("http://{addr}"),
+            };
+        }
+        assert!(
+            Instant::now() < deadline,
+            "no listening address in:\n{seen}"
+        );
+    }
+    panic!("hearth exited before listening:\n{seen}");
+}
+
+async fn check_endpoints(server: &Server, server_name: &str) {
+    let client = reqwest::Client::new();
+    let versions: serde_json::Value = client
+        .get(format!("{}/_matrix/client/versions", server.base))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert!(
+        versions["versions"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|v| v == "v1.1")
+    );
+
+    let keys: ruma::CanonicalJsonObject = client
+        .get(format!("{}/_matrix/key/v2/server", server.base))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let json = serde_json::to_value(&keys).unwrap();
+    assert_eq!(json["server_name"], server_name);
+    let verify_keys = json["verify_keys"].as_object().unwrap();
+    assert_eq!(verify_keys.len(), 1);
+    let (key_id, key) = verify_keys.iter().next().unwrap();
+    let mut set = PublicKeySet::new();
+    set.insert(
+        key_id.clone(),
+        Base64::parse(key["key"].as_str().unwrap()).unwrap(),
+    );
+    verify_json(&PublicKeyMap::from([(server_name.to_owned(), set)]), &keys).expect("self-signed");
+
+    let unknown = client
+        .get(format!("{}/_matrix/client/v3/nope", server.base))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(unknown.status(), 404);
+    let body: serde_json::Value = unknown.json().await.unwrap();
+    assert_eq!(body["errcode"], "M_UNRECOGNIZED");
+}
+
+#[tokio::test]
+async fn embedded_default_runs_from_an_empty_directory() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut command = hearth();
+    command
+        .arg("serve")
+        .current_dir(dir.path())
+        .env("HEARTH_SERVER__LISTEN", "127.0.0.1:0");
+    let server = serve(command);
+    check_endpoints(&server, "localhost").await;
+    let data = dir.path().join("hearth-data");
+    for file in ["hearth.db", "signing.key", "media"] {
+        assert!(data.join(file).exists(), "{file} created in ./hearth-data");
+    }
+}
+
+#[tokio::test]
+async fn init_then_serve_with_env_overrides() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = dir.path().join("hearth.toml");
+    let status = hearth()
+        .args(["init", "--server-name", "example.org", "--data"])
+        .arg(dir.path().join("data"))
+        .arg("--config")
+        .arg(&config)
+        .status()
+        .unwrap();
+    assert!(status.success());
+    let text = std::fs::read_to_string(&config).unwrap();
+    assert!(text.contains("server_name = \"example.org\""));
+    let key = dir.path().join("data/signing.key");
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        assert_eq!(
+            std::fs::metadata(&key).unwrap().permissions().mode() & 0o777,
+            0o600
+        );
+    }
+    // A second init refuses to overwrite.
+    let again = hearth()
+        .args(["init", "--server-name", "example.org", "--config"])
+        .arg(&config)
+        .output()
+        .unwrap();
+    assert!(!again.status.success());
+
+    let mut command = hearth();
+    command
+        .arg("serve")
+        .arg("--config")
+        .arg(&config)
+        .env("HEARTH_SERVER__LISTEN", "127.0.0.1:0");
+    let server = serve(command);
+    check_endpoints(&server, "example.org").await;
+    assert!(Path::new(&dir.path().join("data/hearth.db")).exists());
+}
+
+#[test]
+fn bad_config_names_every_bad_key_and_fails() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = dir.path().join("hearth.toml");
+    std::fs::write(
+        &config,
+        "[server]\nlisten = \"nowhere\"\nserver_nme = \"x\"\n[database]\nbackend = \"postgres\"\n",
+    )
+    .unwrap();
+    let output = hearth()
+        .arg("serve")
+        .arg("--config")
+        .arg(&config)
+        .env("HEARTH_DATABASE__MAX_CONNECTIONS", "lots")
+        .current_dir(dir.path())
+        .output()
+        .unwrap();
+    assert!(!output.status.success());
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    for key in [
+        "server.listen",
+        "server.server_nme",
+        "database.max_connections",
+    ] {
+        assert!(stderr.contains(key), "{key} not named in:\n{stderr}");
+    }
+    assert!(
+        stderr.contains("HEARTH_DATABASE__MAX_CONNECTIONS"),
+        "{stderr}"
+    );
+    assert!(
+        !dir.path().join("hearth-data").exists(),
+        "nothing is created from a bad config"
+    );
+}
+
+#[test]
+fn missing_config_file_is_an_error() {
+    let output = hearth()
+        .args(["serve", "--config", "/nonexistent/hearth.toml"])
+        .output()
+        .unwrap();
+    assert!(!output.status.success());
+    assert!(String::from_utf8_lossy(&output.stderr).contains("/nonexistent/hearth.toml"));
+}
