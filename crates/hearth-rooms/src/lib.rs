@@ -160,6 +160,7 @@ impl Rooms {
 
     /// Append a local event to a room through the room's pipeline. Returns once it is durable.
     pub async fn append(&self, room_id: &RoomId, append: Append) -> Result<Appended, RoomError> {
+        self.check_local(&append.sender)?;
         let (reply, answer) = oneshot::channel();
         let mut request = (append, reply);
         // A room's actor may have just exited (unknown room); one fresh try is enough.
@@ -174,6 +175,18 @@ impl Rooms {
             }
         }
         Err(RoomError::Shutdown)
+    }
+
+    /// Only this server's users can send through the local pipeline: we sign what we build, and
+    /// nobody would accept our signature for another server's user.
+    fn check_local(&self, sender: &UserId) -> Result<(), RoomError> {
+        if sender.server_name() == self.key().server_name() {
+            Ok(())
+        } else {
+            Err(RoomError::Forbidden(format!(
+                "{sender} is not a user of this server"
+            )))
+        }
     }
 
     fn actor(&self, room_id: &RoomId) -> mpsc::Sender<pipeline::Request> {

@@ -167,15 +167,18 @@ impl Pdu {
             None => None,
             Some(_) => return Err(invalid("`state_key` must be a string")),
         };
-        // Redactions name their target at the top level before v11, in `content` since.
-        let redacts = match (json.get("redacts"), &json.get("content")) {
-            (Some(CanonicalJsonValue::String(id)), _) => Some(id.as_str()),
-            (_, Some(CanonicalJsonValue::Object(c))) if rules.redaction.content_field_redacts => {
-                match c.get("redacts") {
-                    Some(CanonicalJsonValue::String(id)) => Some(id.as_str()),
-                    _ => None,
-                }
+        // Redactions name their target at the top level before v11, in `content` since (a
+        // top-level copy some servers still add for old clients is ignored there).
+        let redacts = if rules.redaction.content_field_redacts {
+            match json.get("content") {
+                Some(CanonicalJsonValue::Object(c)) => c.get("redacts"),
+                _ => None,
             }
+        } else {
+            json.get("redacts")
+        };
+        let redacts = match redacts {
+            Some(CanonicalJsonValue::String(id)) => Some(id.as_str()),
             _ => None,
         }
         .map(|id| OwnedEventId::try_from(id).map_err(|e| invalid(format!("`redacts`: {e}"))))

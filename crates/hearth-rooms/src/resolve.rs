@@ -127,3 +127,6 @@ pub fn resolve(
     .map_err(|e| RoomError::StateResolution(e.to_string()))?;
     Ok(resolved.into_iter().collect())
 }
+
+#[cfg(test)]
+mod tests;

@@ -300,6 +300,10 @@ async fn refused_appends_leave_no_trace(test: TestStore) {
     .await
     .unwrap_err();
     assert!(matches!(err, RoomError::Forbidden(_)), "{err}");
+    // Someone else's user: we could only sign it with our key, which nobody would accept.
+    let eve = ruma::owned_user_id!("@eve:elsewhere.test");
+    let err = try_send(&rooms, &room, &eve, text("hi")).await.unwrap_err();
+    assert!(matches!(err, RoomError::Forbidden(_)), "{err}");
     // Unknown room.
     let nowhere = ruma::OwnedRoomId::try_from("!nowhere:hearth.test").unwrap();
     let err = try_send(&rooms, &nowhere, &alice, text("hello?"))

@@ -34,11 +34,16 @@ impl Drop for Server {
 
 /// Start `hearth serve` and wait for it to log its listening address.
 fn serve(mut command: Command) -> Server {
-    let mut child = command
+    let child = command
         .stderr(Stdio::piped())
         .spawn()
         .expect("start hearth");
-    let stderr = BufReader::new(child.stderr.take().unwrap());
+    // Owned by the guard from here on, so the process is killed and reaped however we leave.
+    let mut server = Server {
+        child,
+        base: String::new(),
+    };
+    let stderr = BufReader::new(server.child.stderr.take().unwrap());
     let deadline = Instant::now() + Duration::from_secs(60);
     let mut seen = String::new();
     let mut lines = stderr.lines();
@@ -48,12 +53,10 @@ fn serve(mut command: Command) -> Server {
         seen.push('\n');
         if let Some(rest) = line.split("address=").nth(1) {
             let addr = rest.split_whitespace().next().unwrap();
+            server.base = format!("http://{addr}");
             // Keep draining the log so the server never blocks on a full pipe.
             std::thread::spawn(move || lines.for_each(drop));
-            return Server {
-                child,
-                base: format!("http://{addr}"),
-            };
+            return server;
         }
         assert!(
             Instant::now() < deadline,

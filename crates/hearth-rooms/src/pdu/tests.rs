@@ -284,7 +284,7 @@ fn event_ids_per_format() {
             &[],
             &[],
             1,
-            ruma::MilliSecondsSinceUnixEpoch(1u32.into()),
+            MilliSecondsSinceUnixEpoch(1u32.into()),
         )
         .unwrap();
         let id = pdu.event_id().as_str();
@@ -320,4 +320,22 @@ fn malformed_pdus_are_refused() {
     ] {
         assert!(Pdu::from_json_str(json, &rules).is_err(), "{json}");
     }
+}
+
+/// Before v11 a redaction names its target at the top level; from v11 in `content`, and a
+/// top-level copy is ignored there.
+#[test]
+fn redaction_target_per_version() {
+    use ruma::state_res::Event;
+    let json = r#"{"type": "m.room.redaction", "room_id": "!r:d", "sender": "@u:d",
+        "origin_server_ts": 1, "depth": 1, "prev_events": [], "auth_events": [],
+        "redacts": "$toplevel", "content": {"redacts": "$content"}, "event_id": "$e:d"}"#;
+    let target = |version: &str| {
+        let pdu = Pdu::from_json_str(json, &rules(version)).unwrap();
+        pdu.redacts().map(|id| id.to_string())
+    };
+    assert_eq!(target("1").as_deref(), Some("$toplevel"));
+    assert_eq!(target("10").as_deref(), Some("$toplevel"));
+    assert_eq!(target("11").as_deref(), Some("$content"));
+    assert_eq!(target("12").as_deref(), Some("$content"));
 }

@@ -106,11 +106,18 @@ pub fn power_levels(version: &RoomVersionId, users: &[(&UserId, i64)]) -> EventD
 
 /// A room created by @alice with join, power levels (alice 100), join rule and history visibility.
 pub async fn room(rooms: &Rooms, version: RoomVersionId, join_rule: &str) -> OwnedRoomId {
+    room_with(rooms, version, join_rule, serde_json::Map::new()).await
+}
+
+/// [`room`], with `extra` merged into the create content (e.g. `additional_creators`).
+pub async fn room_with(
+    rooms: &Rooms,
+    version: RoomVersionId,
+    join_rule: &str,
+    extra: serde_json::Map<String, serde_json::Value>,
+) -> OwnedRoomId {
     let alice = user("alice");
-    let (room, _) = rooms
-        .create_room(&version, &alice, serde_json::Map::new())
-        .await
-        .unwrap();
+    let (room, _) = rooms.create_room(&version, &alice, extra).await.unwrap();
     send(rooms, &room, &alice, member(&alice, "join")).await;
     send(
         rooms,
