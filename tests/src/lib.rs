@@ -1,8 +1,13 @@
 //! Helpers shared by the workspace-level integration tests and their helper binaries.
 
+use std::net::SocketAddr;
+
 use anyhow::Context;
-use hearth_config::SqliteSynchronous;
+use hearth_accounts::PasswordHashing;
+use hearth_config::{Config, DatabaseBackend, SqliteSynchronous};
 use hearth_store::Store;
+use hearth_store::testing::tempfile_free::TempDir;
+use serde_json::{Value, json};
 
 /// Open a store from a `--sqlite PATH` / `--postgres URL` style location.
 pub async fn open(kind: &str, location: &str) -> anyhow::Result<Store> {
@@ -14,5 +19,75 @@ pub async fn open(kind: &str, location: &str) -> anyhow::Result<Store> {
             .await
             .context("open postgres"),
         other => anyhow::bail!("unknown store kind {other}"),
+    }
+}
+
+/// Which database a test server runs on.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Backend {
+    Sqlite,
+    Postgres,
+}
+
+/// A real Hearth, in this process, on 127.0.0.1:0 with a temporary data directory.
+pub struct TestServer {
+    pub server: Option<hearth::Server>,
+    pub base: String,
+    pub address: SocketAddr,
+    _dir: TempDir,
+}
+
+impl TestServer {
+    /// Server name `hearth.test`, registration open, cheap password hashing.
+    pub async fn start(backend: Backend) -> Self {
+        let dir = TempDir::new("hearth-it").expect("temp dir");
+        let mut config = Config::default();
+        config.server.server_name = "hearth.test".into();
+        config.server.listen = SocketAddr::from(([127, 0, 0, 1], 0));
+        config.server.data_dir = dir.path().to_path_buf();
+        config.registration.enabled = true;
+        if backend == Backend::Postgres {
+            config.database.backend = DatabaseBackend::Postgres;
+            config.database.url = Some(hearth_store::testing::postgres_url().await);
+        }
+        let server = hearth::Server::start(config, PasswordHashing::insecure_fast_for_tests())
+            .await
+            .expect("start hearth");
+        let address = server.address;
+        Self {
+            server: Some(server),
+            base: format!("http://{address}"),
+            address,
+            _dir: dir,
+        }
+    }
+
+    pub fn store(&self) -> &Store {
+        #[allow(clippy::expect_used)]
+        &self.server.as_ref().expect("server running").store
+    }
+
+    pub fn url(&self, path: &str) -> String {
+        format!("{}{path}", self.base)
+    }
+
+    /// Register `name` with password `pw` through the UIA dummy flow; returns the access token.
+    pub async fn register(&self, name: &str) -> anyhow::Result<String> {
+        let client = reqwest::Client::new();
+        let body = json!({
+            "username": name, "password": "correct horse battery staple",
+            "auth": {"type": "m.login.dummy"}
+        });
+        let response: Value = client
+            .post(self.url("/_matrix/client/v3/register"))
+            .json(&body)
+            .send()
+            .await?
+            .json()
+            .await?;
+        response["access_token"]
+            .as_str()
+            .map(str::to_owned)
+            .context(format!("no token in {response}"))
     }
 }

@@ -11,6 +11,9 @@ pub struct ApiError {
     pub status: StatusCode,
     pub errcode: &'static str,
     pub message: String,
+    /// A body other than `{errcode, error}`, for the few answers shaped differently (the UIA
+    /// challenge).
+    pub(crate) body: Option<serde_json::Value>,
 }
 
 impl ApiError {
@@ -19,6 +22,7 @@ impl ApiError {
             status,
             errcode,
             message: message.into(),
+            body: None,
         }
     }
 
@@ -35,11 +39,10 @@ impl ApiError {
 
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
-        (
-            self.status,
-            Json(json!({ "errcode": self.errcode, "error": self.message })),
-        )
-            .into_response()
+        let body = self
+            .body
+            .unwrap_or_else(|| json!({ "errcode": self.errcode, "error": self.message }));
+        (self.status, Json(body)).into_response()
     }
 }
 
@@ -61,6 +64,24 @@ impl From<hearth_rooms::RoomError> for ApiError {
             E::Invalid(_) => Self::new(StatusCode::BAD_REQUEST, "M_BAD_JSON", e.to_string()),
             E::MissingEvent(_) => Self::new(StatusCode::NOT_FOUND, "M_NOT_FOUND", e.to_string()),
             E::StateResolution(_) | E::Store(_) | E::Shutdown => Self::internal(e),
+        }
+    }
+}
+
+impl From<hearth_accounts::AccountError> for ApiError {
+    fn from(e: hearth_accounts::AccountError) -> Self {
+        use hearth_accounts::AccountError as E;
+        match e {
+            E::UserInUse => Self::new(StatusCode::BAD_REQUEST, "M_USER_IN_USE", e.to_string()),
+            E::InvalidUsername(_) => {
+                Self::new(StatusCode::BAD_REQUEST, "M_INVALID_USERNAME", e.to_string())
+            }
+            E::Forbidden => Self::new(StatusCode::FORBIDDEN, "M_FORBIDDEN", e.to_string()),
+            E::UnknownToken => {
+                Self::new(StatusCode::UNAUTHORIZED, "M_UNKNOWN_TOKEN", e.to_string())
+            }
+            E::NotFound => Self::new(StatusCode::NOT_FOUND, "M_NOT_FOUND", e.to_string()),
+            E::Store(_) | E::Internal(_) => Self::internal(e),
         }
     }
 }

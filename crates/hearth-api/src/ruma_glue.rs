@@ -22,7 +22,15 @@ where
     let filter = MethodFilter::try_from(E::METHOD)
         .expect("ruma endpoints use GET, PUT, POST or DELETE, which all have a filter");
     E::PATH_BUILDER.all_paths().fold(router, |router, path| {
-        router.route(path, on(filter, handler.clone()))
+        let router = router.route(path, on(filter, handler.clone()));
+        // A path ending in a parameter that may be empty (the state key) also answers without
+        // it, with and without the trailing slash.
+        match path.strip_suffix("/{state_key}") {
+            Some(prefix) => router
+                .route(prefix, on(filter, handler.clone()))
+                .route(&format!("{prefix}/"), on(filter, handler.clone())),
+            None => router,
+        }
     })
 }
 

@@ -11,5 +11,5 @@ mod sections;
 pub use load::{ConfigError, ENV_PREFIX, Problem, Source};
 pub use sections::{
     Config, DatabaseBackend, DatabaseConfig, FederationConfig, LoggingConfig, MediaConfig,
-    ServerConfig, SqliteSynchronous,
+    RegistrationConfig, ServerConfig, SqliteSynchronous,
 };

@@ -13,7 +13,7 @@ use toml::{Table, Value};
 
 use crate::sections::{
     Config, DatabaseBackend, DatabaseConfig, FederationConfig, LoggingConfig, MediaConfig,
-    ServerConfig,
+    RegistrationConfig, ServerConfig,
 };
 
 /// Environment variables `HEARTH_SECTION__KEY` override `[section] key`.
@@ -82,6 +82,7 @@ const SECTIONS: &[SectionCheck] = &[
     ("database", check_as::<DatabaseConfig>),
     ("media", check_as::<MediaConfig>),
     ("federation", check_as::<FederationConfig>),
+    ("registration", check_as::<RegistrationConfig>),
     ("logging", check_as::<LoggingConfig>),
 ];
 

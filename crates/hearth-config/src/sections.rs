@@ -14,6 +14,7 @@ pub struct Config {
     pub database: DatabaseConfig,
     pub media: MediaConfig,
     pub federation: FederationConfig,
+    pub registration: RegistrationConfig,
     pub logging: LoggingConfig,
 }
 
@@ -109,6 +110,15 @@ pub struct FederationConfig {
     pub listen: Option<SocketAddr>,
     /// Partner servers allowed to federate with this one. Empty means nobody.
     pub allow: Vec<String>,
+}
+
+/// `[registration]`. Closed by default: operators create accounts with `hearth admin
+/// create-user`.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct RegistrationConfig {
+    /// Let anyone reach `/register` and create an account (with `m.login.dummy`).
+    pub enabled: bool,
 }
 
 /// `[logging]`.

@@ -6,6 +6,7 @@
 
 mod auth;
 mod build;
+mod create;
 mod error;
 mod pdu;
 mod pipeline;
@@ -25,6 +26,7 @@ use tokio::sync::{mpsc, oneshot, watch};
 
 pub use auth::{auth_types, check as check_auth, check_against, select_auth_events};
 pub use build::EventDraft;
+pub use create::{NewRoom, Preset};
 pub use error::RoomError;
 pub use pdu::{MAX_PDU_BYTES, Pdu, canonical_string, redact};
 pub use pipeline::{Append, Appended, MAX_BATCH, MAX_DELTA_CHAIN};

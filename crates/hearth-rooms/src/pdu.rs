@@ -273,6 +273,39 @@ impl Pdu {
     }
 }
 
+impl Pdu {
+    /// The event as clients see it (the client-server API's "client event" format).
+    pub fn to_client_event(&self) -> serde_json::Value {
+        let mut event = serde_json::json!({
+            "event_id": self.event_id,
+            "room_id": self.room_id,
+            "sender": self.sender,
+            "type": self.kind.to_string(),
+            "origin_server_ts": self.origin_server_ts,
+            "content": self.content,
+            "unsigned": {},
+        });
+        if let Some(key) = &self.state_key {
+            event["state_key"] = key.clone().into();
+        }
+        if let Some(redacts) = &self.redacts {
+            event["redacts"] = redacts.to_string().into();
+        }
+        event
+    }
+
+    /// `content.membership` of a member event.
+    pub fn membership(&self) -> Option<String> {
+        #[derive(serde::Deserialize)]
+        struct Membership {
+            membership: String,
+        }
+        serde_json::from_str::<Membership>(self.content.get())
+            .ok()
+            .map(|m| m.membership)
+    }
+}
+
 impl ruma::state_res::Event for Pdu {
     type Id = OwnedEventId;
 

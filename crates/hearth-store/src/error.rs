@@ -1,6 +1,7 @@
 use std::sync::Arc;
 
-/// Storage failures. The API layer maps every one of these to `M_UNKNOWN` (the cause is logged).
+/// Storage failures. The API layer maps these to `M_UNKNOWN` (the cause is logged), except
+/// [`StoreError::Conflict`], which the service crates turn into their own domain errors first.
 #[derive(Debug, Clone, thiserror::Error)]
 pub enum StoreError {
     #[error("database error: {0}")]
@@ -21,6 +22,9 @@ pub enum StoreError {
     Config(String),
     #[error("the event writer has stopped")]
     WriterGone,
+    /// A row with the same unique key exists already (e.g. a user id that is taken).
+    #[error("already exists: {0}")]
+    Conflict(String),
 }
 
 impl From<sqlx::Error> for StoreError {

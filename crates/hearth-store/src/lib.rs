@@ -5,6 +5,7 @@
 //! through one writer task that commits queued room batches together (group commit) and assigns
 //! the global stream positions in commit order ([`writer`]).
 
+mod accounts;
 mod db;
 mod error;
 mod events;
@@ -24,7 +25,8 @@ use tokio::sync::watch;
 
 pub use error::StoreError;
 pub use rows::{
-    NewEvent, NewStateGroup, RoomBatch, RoomHead, StateDelta, StateRows, StoredEvent, TxnKey,
+    NewEvent, NewSession, NewStateGroup, NewUser, RemoveDevices, RoomBatch, RoomHead, StateDelta,
+    StateRows, StoredDevice, StoredEvent, StoredUser, TokenOwner, TxnKey,
 };
 pub use writer::MAX_GROUP;
 

@@ -96,12 +96,51 @@ CREATE TABLE transaction_ids (
 );
 "#;
 
-const MIGRATIONS: &[Migration] = &[Migration {
-    version: 1,
-    name: "event graph",
-    sqlite: EVENT_GRAPH,
-    postgres: EVENT_GRAPH,
-}];
+/// Local accounts. Flags are 0/1 BIGINTs rather than BOOLEAN so both backends decode `i64`.
+const ACCOUNTS: &str = r#"
+CREATE TABLE users (
+    user_id TEXT PRIMARY KEY,
+    -- An argon2id PHC string; NULL when the account has no password (or was deactivated).
+    password_hash TEXT,
+    is_admin BIGINT NOT NULL DEFAULT 0,
+    deactivated BIGINT NOT NULL DEFAULT 0,
+    created_at_ms BIGINT NOT NULL
+);
+
+CREATE TABLE devices (
+    user_id TEXT NOT NULL REFERENCES users(user_id),
+    device_id TEXT NOT NULL,
+    display_name TEXT,
+    last_seen_ms BIGINT,
+    created_at_ms BIGINT NOT NULL,
+    PRIMARY KEY (user_id, device_id)
+);
+
+CREATE TABLE access_tokens (
+    -- SHA-256 of the token: a copy of the database does not hand out sessions.
+    token_hash TEXT PRIMARY KEY,
+    user_id TEXT NOT NULL,
+    device_id TEXT NOT NULL,
+    created_at_ms BIGINT NOT NULL,
+    FOREIGN KEY (user_id, device_id) REFERENCES devices(user_id, device_id) ON DELETE CASCADE
+);
+CREATE INDEX access_tokens_device ON access_tokens (user_id, device_id);
+"#;
+
+const MIGRATIONS: &[Migration] = &[
+    Migration {
+        version: 1,
+        name: "event graph",
+        sqlite: EVENT_GRAPH,
+        postgres: EVENT_GRAPH,
+    },
+    Migration {
+        version: 2,
+        name: "accounts",
+        sqlite: ACCOUNTS,
+        postgres: ACCOUNTS,
+    },
+];
 
 const SCHEMA_TABLE: &str = "CREATE TABLE IF NOT EXISTS hearth_schema (
     version BIGINT PRIMARY KEY,
@@ -167,7 +206,7 @@ pub(crate) async fn run(db: &Db) -> Result<(), StoreError> {
     })
 }
 
-fn now_ms() -> i64 {
+pub(crate) fn now_ms() -> i64 {
     std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .map_or(0, |d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX))

@@ -3,7 +3,8 @@
 use std::collections::BTreeMap;
 
 use ruma::{
-    OwnedDeviceId, OwnedEventId, OwnedRoomId, OwnedTransactionId, OwnedUserId, RoomVersionId,
+    DeviceId, OwnedDeviceId, OwnedEventId, OwnedRoomId, OwnedTransactionId, OwnedUserId,
+    RoomVersionId,
 };
 
 /// A state map as stored: `(event type, state key) -> event id`.
@@ -88,4 +89,60 @@ pub struct RoomHead {
     pub current_chain_len: i64,
     /// Forward extremities with their depths.
     pub extremities: Vec<(OwnedEventId, i64)>,
+}
+
+/// A user as stored.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StoredUser {
+    pub user_id: OwnedUserId,
+    /// An argon2id PHC string, `None` for an account without a password (or a deactivated one).
+    pub password_hash: Option<String>,
+    pub is_admin: bool,
+    pub deactivated: bool,
+    pub created_at_ms: i64,
+}
+
+/// A device as stored.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StoredDevice {
+    pub user_id: OwnedUserId,
+    pub device_id: OwnedDeviceId,
+    pub display_name: Option<String>,
+    pub last_seen_ms: Option<i64>,
+    pub created_at_ms: i64,
+}
+
+/// Whom an access token belongs to.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TokenOwner {
+    pub user_id: OwnedUserId,
+    pub device_id: OwnedDeviceId,
+    pub is_admin: bool,
+    pub deactivated: bool,
+}
+
+/// A user to create.
+#[derive(Debug, Clone)]
+pub struct NewUser {
+    pub user_id: OwnedUserId,
+    pub password_hash: Option<String>,
+    pub is_admin: bool,
+}
+
+/// A signed-in device: the device (created if new) and the hash of its fresh access token.
+#[derive(Debug, Clone)]
+pub struct NewSession {
+    pub device_id: OwnedDeviceId,
+    /// Only used when the device is new: a known device keeps its name (as the spec asks of
+    /// `initial_device_display_name`).
+    pub display_name: Option<String>,
+    pub token_hash: String,
+}
+
+/// Which of a user's devices (each with its access tokens) a change removes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RemoveDevices<'a> {
+    None,
+    All,
+    AllExcept(&'a DeviceId),
 }

@@ -1,5 +1,6 @@
 //! `hearth`: the Hearth homeserver binary.
 
+mod admin;
 mod init;
 mod serve;
 
@@ -35,6 +36,14 @@ enum Command {
         #[arg(long, env = "HEARTH_CONFIG")]
         config: Option<PathBuf>,
     },
+    /// Operator tasks on the server's database (the server may be running).
+    Admin {
+        /// The config file, as for `serve`.
+        #[arg(long, env = "HEARTH_CONFIG")]
+        config: Option<PathBuf>,
+        #[command(subcommand)]
+        command: admin::AdminCommand,
+    },
 }
 
 fn main() -> ExitCode {
@@ -46,6 +55,7 @@ fn main() -> ExitCode {
             config,
         } => init::run(&server_name, &data, &config),
         Command::Serve { config } => serve::run(config.as_deref()),
+        Command::Admin { config, command } => admin::run(config.as_deref(), command),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

@@ -1,16 +1,12 @@
-//! `hearth serve`: load the config, open the store and keys, and listen.
+//! `hearth serve`: load the config and run the server until SIGTERM or Ctrl-C.
 
 use std::io::IsTerminal;
 use std::path::Path;
-use std::sync::Arc;
 
 use anyhow::Context;
-use hearth_api::ApiState;
+use hearth::Server;
+use hearth_accounts::PasswordHashing;
 use hearth_config::Config;
-use hearth_keys::SigningKey;
-use hearth_rooms::Rooms;
-use hearth_store::Store;
-use ruma::ServerName;
 use tracing_subscriber::EnvFilter;
 
 pub(crate) fn run(config_path: Option<&Path>) -> anyhow::Result<()> {
@@ -26,79 +22,35 @@ pub(crate) fn run(config_path: Option<&Path>) -> anyhow::Result<()> {
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()?;
-    runtime.block_on(serve(config, config_path))
+    runtime.block_on(async {
+        match config_path {
+            Some(path) => tracing::info!(config = %path.display(), "configuration loaded"),
+            None => tracing::info!("no config file given: running on the embedded default"),
+        }
+        let server = Server::start(config, PasswordHashing::default()).await?;
+        server
+            .run_until(async {
+                if let Err(e) = shutdown_signal().await {
+                    tracing::error!(error = %e, "cannot listen for shutdown signals; stopping");
+                }
+            })
+            .await?;
+        tracing::info!("stopped");
+        Ok(())
+    })
 }
 
-async fn serve(config: Config, config_path: Option<&Path>) -> anyhow::Result<()> {
-    match config_path {
-        Some(path) => tracing::info!(config = %path.display(), "configuration loaded"),
-        None => tracing::info!("no config file given: running on the embedded default"),
-    }
-    let server_name = <&ServerName>::try_from(config.server.server_name.as_str())
-        .context("server.server_name")?;
-    std::fs::create_dir_all(&config.server.data_dir).with_context(|| {
-        format!(
-            "creating data directory {}",
-            config.server.data_dir.display()
-        )
-    })?;
-    let key_path = config.signing_key_path();
-    let (key, created) = SigningKey::load_or_generate(server_name, &key_path)?;
-    tracing::info!(
-        path = %key_path.display(),
-        key_id = %key.key_id(),
-        created,
-        "signing key"
-    );
-
-    let store = Store::open(&config).await.context("opening the database")?;
-    match store.backend_name() {
-        "sqlite" => tracing::info!(path = %config.sqlite_path().display(), "database: SQLite"),
-        backend => tracing::info!(backend, "database"),
-    }
-    std::fs::create_dir_all(config.media_path())
-        .with_context(|| format!("creating media directory {}", config.media_path().display()))?;
-    tracing::info!(path = %config.media_path().display(), "media store: local directory");
-    if !config.federation.enabled {
-        tracing::info!("federation is off");
-    }
-
-    let key = Arc::new(key);
-    // The rooms service is wired now so that its append pipeline is ready for the client API.
-    let _rooms = Rooms::new(store, key.clone());
-    let app = hearth_api::router(ApiState { key });
-    let listener = tokio::net::TcpListener::bind(config.server.listen)
-        .await
-        .with_context(|| format!("listening on {}", config.server.listen))?;
-    tracing::info!(
-        address = %listener.local_addr()?,
-        server_name = %server_name,
-        "client API listening"
-    );
-    axum::serve(listener, app)
-        .with_graceful_shutdown(shutdown())
-        .await?;
-    tracing::info!("stopped");
-    Ok(())
-}
-
-async fn shutdown() {
-    let ctrl_c = tokio::signal::ctrl_c();
+async fn shutdown_signal() -> anyhow::Result<()> {
     #[cfg(unix)]
     {
-        let mut term =
-            match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
-                Ok(term) => term,
-                Err(_) => {
-                    let _ = ctrl_c.await;
-                    return;
-                }
-            };
+        use tokio::signal::unix::{SignalKind, signal};
+        let mut term = signal(SignalKind::terminate())?;
         tokio::select! {
-            _ = ctrl_c => {}
+            result = tokio::signal::ctrl_c() => result?,
             _ = term.recv() => {}
         }
     }
     #[cfg(not(unix))]
-    let _ = ctrl_c.await;
+    tokio::signal::ctrl_c().await?;
+    Ok(())
 }

@@ -217,3 +217,52 @@ fn missing_config_file_is_an_error() {
     assert!(!output.status.success());
     assert!(String::from_utf8_lossy(&output.stderr).contains("/nonexistent/hearth.toml"));
 }
+
+#[tokio::test]
+async fn admin_creates_users_that_can_log_in() {
+    let dir = tempfile::tempdir().unwrap();
+    let create = |name: &str, admin: bool| {
+        let mut command = hearth();
+        command
+            .args(["admin", "create-user", name, "--password", "s3cret-pw"])
+            .current_dir(dir.path());
+        if admin {
+            command.arg("--admin");
+        }
+        command.output().unwrap()
+    };
+    let output = create("root", true);
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    assert!(String::from_utf8_lossy(&output.stdout).contains("@root:localhost (admin)"));
+    let again = create("root", false);
+    assert!(!again.status.success(), "a taken name is refused");
+    assert!(
+        !create("Bad Name", false).status.success(),
+        "an invalid name is refused"
+    );
+
+    let mut command = hearth();
+    command
+        .arg("serve")
+        .current_dir(dir.path())
+        .env("HEARTH_SERVER__LISTEN", "127.0.0.1:0");
+    let server = serve(command);
+    let login: serde_json::Value = reqwest::Client::new()
+        .post(format!("{}/_matrix/client/v3/login", server.base))
+        .json(&serde_json::json!({
+            "type": "m.login.password",
+            "identifier": {"type": "m.id.user", "user": "root"},
+            "password": "s3cret-pw"
+        }))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(login["user_id"], "@root:localhost", "{login}");
+}

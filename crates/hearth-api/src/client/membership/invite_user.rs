@@ -1,0 +1,49 @@
+//! `POST /_matrix/client/v3/rooms/{roomId}/invite` — invite a user.
+//! <https://spec.matrix.org/v1.16/client-server-api/#post_matrixclientv3roomsroomidinvite>
+
+use axum::Router;
+use axum::extract::State;
+use axum::http::StatusCode;
+use hearth_rooms::{Append, EventDraft};
+use ruma::api::client::membership::invite_user::v3::{self as endpoint, InvitationRecipient};
+use serde_json::json;
+
+use crate::extract::Ruma;
+use crate::ruma_glue::{RumaResponse, route as route_endpoint};
+use crate::{ApiError, ApiState};
+
+pub(crate) fn route(router: Router<ApiState>) -> Router<ApiState> {
+    route_endpoint::<endpoint::Request, _, _>(router, handler)
+}
+
+async fn handler(
+    State(state): State<ApiState>,
+    request: Ruma<endpoint::Request>,
+) -> Result<RumaResponse<endpoint::Response>, ApiError> {
+    let sender = request.caller()?.user_id.clone();
+    let body = request.body;
+    let InvitationRecipient::UserId(recipient) = &body.recipient else {
+        return Err(ApiError::new(
+            StatusCode::BAD_REQUEST,
+            "M_UNRECOGNIZED",
+            "third-party invites are not supported",
+        ));
+    };
+    let mut content = json!({"membership": "invite"});
+    if let Some(reason) = &recipient.reason {
+        content["reason"] = reason.clone().into();
+    }
+    let draft = EventDraft::state("m.room.member", recipient.user_id.as_str(), content);
+    state
+        .rooms
+        .append(
+            &body.room_id,
+            Append {
+                sender,
+                draft,
+                txn: None,
+            },
+        )
+        .await?;
+    Ok(RumaResponse(endpoint::Response::new()))
+}

@@ -1,0 +1,41 @@
+//! `POST /_matrix/client/v3/rooms/{roomId}/leave` — leave a room (or decline an invite).
+//! <https://spec.matrix.org/v1.16/client-server-api/#post_matrixclientv3roomsroomidleave>
+
+use axum::Router;
+use axum::extract::State;
+use hearth_rooms::{Append, EventDraft};
+use ruma::api::client::membership::leave_room::v3 as endpoint;
+use serde_json::json;
+
+use crate::extract::Ruma;
+use crate::ruma_glue::{RumaResponse, route as route_endpoint};
+use crate::{ApiError, ApiState};
+
+pub(crate) fn route(router: Router<ApiState>) -> Router<ApiState> {
+    route_endpoint::<endpoint::Request, _, _>(router, handler)
+}
+
+async fn handler(
+    State(state): State<ApiState>,
+    request: Ruma<endpoint::Request>,
+) -> Result<RumaResponse<endpoint::Response>, ApiError> {
+    let user = request.caller()?.user_id.clone();
+    let body = request.body;
+    let mut content = json!({"membership": "leave"});
+    if let Some(reason) = &body.reason {
+        content["reason"] = reason.clone().into();
+    }
+    let draft = EventDraft::state("m.room.member", user.as_str(), content);
+    state
+        .rooms
+        .append(
+            &body.room_id,
+            Append {
+                sender: user,
+                draft,
+                txn: None,
+            },
+        )
+        .await?;
+    Ok(RumaResponse(endpoint::Response::new()))
+}

@@ -1,0 +1,1 @@
+pub(crate) mod send_message_event;

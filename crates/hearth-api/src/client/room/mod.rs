@@ -1,0 +1,2 @@
+pub(crate) mod create_room;
+pub(crate) mod get_room_event;

@@ -1,0 +1,45 @@
+//! Who may read or act in a room, as the client endpoints need it.
+
+use axum::http::StatusCode;
+use hearth_rooms::{Rooms, StateIds};
+use ruma::events::StateEventType;
+use ruma::{RoomId, UserId};
+
+use crate::ApiError;
+
+fn not_member() -> ApiError {
+    // The same answer for unknown rooms, so that room ids can't be probed.
+    ApiError::new(
+        StatusCode::FORBIDDEN,
+        "M_FORBIDDEN",
+        "you are not a member of this room",
+    )
+}
+
+/// The user's membership in the room's current state, and that state.
+pub(crate) async fn membership(
+    rooms: &Rooms,
+    room: &RoomId,
+    user: &UserId,
+) -> Result<(Option<String>, StateIds), ApiError> {
+    let state = rooms.current_state(room).await?;
+    let Some(id) = state.get(&(StateEventType::RoomMember, user.to_string())) else {
+        return Ok((None, state));
+    };
+    let pdu = rooms.pdu(id).await?.ok_or_else(not_member)?;
+    Ok((pdu.membership(), state))
+}
+
+/// The room's current state, if the user is joined to it.
+// NOTSPEC: history visibility (reading as a former member or a world-readable room) is not
+// applied yet; only current members read.
+pub(crate) async fn joined_state(
+    rooms: &Rooms,
+    room: &RoomId,
+    user: &UserId,
+) -> Result<StateIds, ApiError> {
+    match membership(rooms, room, user).await? {
+        (Some(m), state) if m == "join" => Ok(state),
+        _ => Err(not_member()),
+    }
+}

@@ -1,0 +1,182 @@
+//! `Ruma<T>`: the one extractor every client endpoint uses. It caps the body before reading it,
+//! tells "not JSON" from "wrong JSON", authenticates the access token the endpoint's auth scheme
+//! asks for (header or the deprecated `access_token` query parameter), and hands the handler a
+//! typed ruma request.
+
+use std::collections::HashMap;
+
+use axum::body::{Body, to_bytes};
+use axum::extract::{FromRequest, FromRequestParts, Query, RawPathParams, Request};
+use axum::http::{StatusCode, header};
+use ruma::api::auth_scheme::{
+    AccessToken, AccessTokenOptional, AppserviceToken, AppserviceTokenOptional, NoAccessToken,
+    NoAuthentication,
+};
+use ruma::api::error::{DeserializationError, FromHttpRequestError};
+use ruma::api::path_builder::PathBuilder;
+use ruma::api::{IncomingRequest, IncomingRequestExt};
+
+use crate::{ApiError, ApiState};
+
+/// Request bodies larger than this are refused before they are read (media uploads will have
+/// their own limit).
+pub const MAX_BODY_BYTES: usize = 1 << 20;
+
+/// Whether an endpoint wants an access token.
+pub(crate) trait TokenPolicy {
+    const REQUIRED: bool;
+    const ACCEPTED: bool;
+}
+
+macro_rules! policy {
+    ($($scheme:ty => $required:expr, $accepted:expr;)*) => {
+        $(impl TokenPolicy for $scheme {
+            const REQUIRED: bool = $required;
+            const ACCEPTED: bool = $accepted;
+        })*
+    };
+}
+
+policy! {
+    AccessToken => true, true;
+    AccessTokenOptional => false, true;
+    AppserviceToken => true, true;
+    AppserviceTokenOptional => false, true;
+    NoAuthentication => false, false;
+    NoAccessToken => false, false;
+}
+
+/// Who made the request.
+#[derive(Debug, Clone)]
+pub struct Caller {
+    pub user_id: ruma::OwnedUserId,
+    pub device_id: ruma::OwnedDeviceId,
+    pub is_admin: bool,
+    /// The access token, for endpoints that act on the session itself (logout).
+    pub access_token: String,
+}
+
+/// A parsed, authenticated ruma request.
+pub struct Ruma<T> {
+    pub body: T,
+    pub caller: Option<Caller>,
+}
+
+impl<T> Ruma<T> {
+    /// The caller, for endpoints whose scheme requires a token (the extractor guarantees it).
+    pub fn caller(&self) -> Result<&Caller, ApiError> {
+        self.caller.as_ref().ok_or_else(|| {
+            ApiError::new(
+                StatusCode::UNAUTHORIZED,
+                "M_MISSING_TOKEN",
+                "missing access token",
+            )
+        })
+    }
+}
+
+fn access_token(request: &Request) -> Result<Option<String>, ApiError> {
+    if let Some(value) = request.headers().get(header::AUTHORIZATION) {
+        let value = value.to_str().map_err(|_| {
+            ApiError::new(
+                StatusCode::UNAUTHORIZED,
+                "M_UNKNOWN_TOKEN",
+                "malformed Authorization header",
+            )
+        })?;
+        return match value.split_once(' ') {
+            Some((scheme, token)) if scheme.eq_ignore_ascii_case("bearer") => {
+                Ok(Some(token.trim().to_owned()))
+            }
+            _ => Err(ApiError::new(
+                StatusCode::UNAUTHORIZED,
+                "M_UNKNOWN_TOKEN",
+                "the Authorization header must use the Bearer scheme",
+            )),
+        };
+    }
+    // NOTSPEC-compatible: deprecated since v1.11 but still sent by older clients and test suites.
+    let query = Query::<HashMap<String, String>>::try_from_uri(request.uri()).map_err(|_| {
+        ApiError::new(
+            StatusCode::BAD_REQUEST,
+            "M_INVALID_PARAM",
+            "malformed query string",
+        )
+    })?;
+    Ok(query.0.get("access_token").cloned())
+}
+
+impl<T> FromRequest<ApiState> for Ruma<T>
+where
+    T: IncomingRequest + Send,
+    T::Authentication: TokenPolicy,
+{
+    type Rejection = ApiError;
+
+    async fn from_request(request: Request, state: &ApiState) -> Result<Self, ApiError> {
+        let token = access_token(&request)?;
+        let caller = match (token, <T::Authentication as TokenPolicy>::ACCEPTED) {
+            (Some(token), true) => Some(state.authenticate(&token).await?),
+            (None, true) if <T::Authentication as TokenPolicy>::REQUIRED => {
+                return Err(ApiError::new(
+                    StatusCode::UNAUTHORIZED,
+                    "M_MISSING_TOKEN",
+                    "this endpoint needs an access token",
+                ));
+            }
+            _ => None,
+        };
+
+        let (mut parts, body) = request.into_parts();
+        let path = RawPathParams::from_request_parts(&mut parts, state)
+            .await
+            .map_err(|e| {
+                ApiError::new(
+                    StatusCode::BAD_REQUEST,
+                    "M_INVALID_PARAM",
+                    format!("bad path: {e}"),
+                )
+            })?;
+        let mut path_args: Vec<String> = path.iter().map(|(_, v)| v.to_owned()).collect();
+        // An empty last segment (`/state/m.room.name/` or `/state/m.room.name`: the empty state
+        // key) is routed without it; ruma still expects the argument.
+        let expected = T::PATH_BUILDER
+            .all_paths()
+            .next()
+            .map_or(0, |p| p.matches('{').count());
+        path_args.resize(expected.max(path_args.len()), String::new());
+        let bytes = to_bytes(Body::new(body), MAX_BODY_BYTES)
+            .await
+            .map_err(|_| {
+                ApiError::new(
+                    StatusCode::PAYLOAD_TOO_LARGE,
+                    "M_TOO_LARGE",
+                    format!("request body is larger than {MAX_BODY_BYTES} bytes"),
+                )
+            })?;
+        if !bytes.is_empty() && serde_json::from_slice::<serde::de::IgnoredAny>(&bytes).is_err() {
+            return Err(ApiError::new(
+                StatusCode::BAD_REQUEST,
+                "M_NOT_JSON",
+                "request body is not JSON",
+            ));
+        }
+        let request = http::Request::from_parts(parts, bytes.as_ref());
+        let args: Vec<&str> = path_args.iter().map(String::as_str).collect();
+        let body = T::try_from_http_request(request, &args).map_err(parse_error)?;
+        Ok(Self { body, caller })
+    }
+}
+
+/// Wrong JSON shapes are `M_BAD_JSON`; bad ids and query parameters are `M_INVALID_PARAM`.
+fn parse_error(e: FromHttpRequestError) -> ApiError {
+    let errcode = match &e {
+        FromHttpRequestError::Deserialization(DeserializationError::Json(_)) => "M_BAD_JSON",
+        _ => "M_INVALID_PARAM",
+    };
+    ApiError::new(
+        StatusCode::BAD_REQUEST,
+        errcode,
+        format!("invalid request: {e}"),
+    )
+}

@@ -1,0 +1,197 @@
+//! Creating a room the way `POST /createRoom` describes: the create event, the creator's join,
+//! power levels, the preset's rules, the caller's initial state, name, topic, then invites —
+//! all through the one append pipeline.
+
+use ruma::events::TimelineEventType;
+use ruma::{OwnedRoomId, OwnedUserId, RoomVersionId, UserId};
+use serde_json::{Map, Value, json};
+
+use crate::{Append, EventDraft, RoomError, Rooms};
+
+/// The presets of `createRoom`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Preset {
+    /// Invite-only, shared history, guests may join.
+    PrivateChat,
+    /// Like `PrivateChat`, and every invitee gets the creator's power.
+    TrustedPrivateChat,
+    /// Anyone may join, shared history, no guests.
+    PublicChat,
+}
+
+/// Everything `createRoom` can ask for.
+#[derive(Debug, Clone)]
+pub struct NewRoom {
+    pub creator: OwnedUserId,
+    pub version: RoomVersionId,
+    pub preset: Preset,
+    /// Extra `m.room.create` content (`m.federate`, `type`, `additional_creators`...).
+    pub creation_content: Map<String, Value>,
+    /// Merged over the default power levels.
+    pub power_level_override: Option<Map<String, Value>>,
+    pub initial_state: Vec<EventDraft>,
+    pub name: Option<String>,
+    pub topic: Option<String>,
+    pub invite: Vec<OwnedUserId>,
+    pub is_direct: bool,
+}
+
+impl NewRoom {
+    pub fn new(creator: OwnedUserId, version: RoomVersionId, preset: Preset) -> Self {
+        Self {
+            creator,
+            version,
+            preset,
+            creation_content: Map::new(),
+            power_level_override: None,
+            initial_state: Vec::new(),
+            name: None,
+            topic: None,
+            invite: Vec::new(),
+            is_direct: false,
+        }
+    }
+}
+
+/// The power levels a new room starts with.
+fn default_power_levels(spec: &NewRoom, creators_are_implicit: bool) -> Map<String, Value> {
+    let mut users = Map::new();
+    if !creators_are_implicit {
+        users.insert(spec.creator.to_string(), json!(100));
+    }
+    if spec.preset == Preset::TrustedPrivateChat {
+        for invitee in &spec.invite {
+            users.insert(invitee.to_string(), json!(100));
+        }
+    }
+    let mut levels = json!({
+        "users": users,
+        "users_default": 0,
+        "events": {
+            "m.room.name": 50,
+            "m.room.avatar": 50,
+            "m.room.canonical_alias": 50,
+            "m.room.topic": 50,
+            "m.room.power_levels": 100,
+            "m.room.history_visibility": 100,
+            "m.room.tombstone": 100,
+            "m.room.server_acl": 100,
+            "m.room.encryption": 100
+        },
+        "events_default": 0,
+        "state_default": 50,
+        "ban": 50,
+        "kick": 50,
+        "redact": 50,
+        "invite": if spec.preset == Preset::PublicChat { 50 } else { 0 },
+        "historical": 100
+    });
+    if let (Some(over), Some(levels)) = (&spec.power_level_override, levels.as_object_mut()) {
+        for (key, value) in over {
+            levels.insert(key.clone(), value.clone());
+        }
+    }
+    match levels {
+        Value::Object(map) => map,
+        _ => Map::new(),
+    }
+}
+
+impl Rooms {
+    /// Create a room and fill in its initial state; returns the room id once every initial event
+    /// is durable. A failure part-way leaves the events that succeeded (as any other server).
+    pub async fn create_room_with(&self, spec: NewRoom) -> Result<OwnedRoomId, RoomError> {
+        let rules = spec
+            .version
+            .rules()
+            .ok_or_else(|| RoomError::UnsupportedVersion(spec.version.clone()))?;
+        let (room, _) = self
+            .create_room(&spec.version, &spec.creator, spec.creation_content.clone())
+            .await?;
+        let creator: &UserId = &spec.creator;
+        let send = |draft: EventDraft| {
+            let room = room.clone();
+            async move {
+                self.append(
+                    &room,
+                    Append {
+                        sender: creator.to_owned(),
+                        draft,
+                        txn: None,
+                    },
+                )
+                .await
+            }
+        };
+        send(EventDraft::state(
+            TimelineEventType::RoomMember,
+            creator.as_str(),
+            json!({"membership": "join"}),
+        ))
+        .await?;
+        let levels = default_power_levels(
+            &spec,
+            rules.authorization.explicitly_privilege_room_creators,
+        );
+        send(EventDraft::state(
+            TimelineEventType::RoomPowerLevels,
+            "",
+            Value::Object(levels),
+        ))
+        .await?;
+        let (join_rule, guests) = match spec.preset {
+            Preset::PublicChat => ("public", "forbidden"),
+            Preset::PrivateChat | Preset::TrustedPrivateChat => ("invite", "can_join"),
+        };
+        send(EventDraft::state(
+            TimelineEventType::RoomJoinRules,
+            "",
+            json!({"join_rule": join_rule}),
+        ))
+        .await?;
+        send(EventDraft::state(
+            TimelineEventType::RoomHistoryVisibility,
+            "",
+            json!({"history_visibility": "shared"}),
+        ))
+        .await?;
+        send(EventDraft::state(
+            TimelineEventType::RoomGuestAccess,
+            "",
+            json!({"guest_access": guests}),
+        ))
+        .await?;
+        for draft in spec.initial_state.iter().cloned() {
+            send(draft).await?;
+        }
+        if let Some(name) = &spec.name {
+            send(EventDraft::state(
+                TimelineEventType::RoomName,
+                "",
+                json!({"name": name}),
+            ))
+            .await?;
+        }
+        if let Some(topic) = &spec.topic {
+            send(EventDraft::state(
+                TimelineEventType::RoomTopic,
+                "",
+                json!({"topic": topic}),
+            ))
+            .await?;
+        }
+        for invitee in &spec.invite {
+            let mut content = json!({"membership": "invite"});
+            if spec.is_direct {
+                content["is_direct"] = json!(true);
+            }
+            send(EventDraft::state(
+                TimelineEventType::RoomMember,
+                invitee.as_str(),
+                content,
+            ))
+            .await?;
+        }
+        Ok(room)
+    }
+}

@@ -1,0 +1,498 @@
+//! Local accounts: users, their devices and the access tokens that sign a device in.
+//!
+//! Access tokens are only ever stored as their SHA-256 hash (computed by the caller): a copy of
+//! the database does not hand out sessions. A device and its tokens live and die together; every
+//! write that touches several rows runs in one transaction.
+
+use ruma::{DeviceId, OwnedDeviceId, OwnedUserId, UserId};
+use sqlx::Row;
+
+use crate::db::{with_reader, with_writer};
+use crate::migrations::now_ms;
+use crate::{
+    NewSession, NewUser, RemoveDevices, Store, StoreError, StoredDevice, StoredUser, TokenOwner,
+};
+
+fn parse_user_id(s: String) -> Result<OwnedUserId, StoreError> {
+    OwnedUserId::try_from(s.as_str())
+        .map_err(|e| StoreError::Corrupt(format!("user id {s:?}: {e}")))
+}
+
+/// A unique violation becomes [`StoreError::Conflict`]; anything else stays a database error.
+fn conflict(e: sqlx::Error, what: impl FnOnce() -> String) -> StoreError {
+    match &e {
+        sqlx::Error::Database(db) if db.is_unique_violation() => StoreError::Conflict(what()),
+        _ => e.into(),
+    }
+}
+
+// The statements below are shared by several transactions. They are macros rather than functions
+// because each `with_writer!` body is expanded once per backend, with a differently typed
+// transaction.
+
+/// Insert a device unless it exists; evaluates to whether it was created.
+macro_rules! insert_device {
+    ($tx:expr, $user:expr, $device:expr, $name:expr, $now:expr) => {
+        sqlx::query(
+            "INSERT INTO devices (user_id, device_id, display_name, created_at_ms)
+             VALUES ($1, $2, $3, $4) ON CONFLICT (user_id, device_id) DO NOTHING",
+        )
+        .bind($user)
+        .bind($device)
+        .bind($name)
+        .bind($now)
+        .execute(&mut *$tx)
+        .await?
+        .rows_affected()
+            > 0
+    };
+}
+
+macro_rules! insert_token {
+    ($tx:expr, $hash:expr, $user:expr, $device:expr, $now:expr) => {
+        sqlx::query(
+            "INSERT INTO access_tokens (token_hash, user_id, device_id, created_at_ms)
+             VALUES ($1, $2, $3, $4)",
+        )
+        .bind($hash)
+        .bind($user)
+        .bind($device)
+        .bind($now)
+        .execute(&mut *$tx)
+        .await
+        .map_err(|e| conflict(e, || "access token".to_owned()))?
+    };
+}
+
+/// Delete one device and its tokens; evaluates to whether the device existed. The tokens would
+/// go by the foreign key's cascade too; deleting them explicitly keeps that from being the only
+/// thing standing between a removed device and a live session.
+macro_rules! delete_device {
+    ($tx:expr, $user:expr, $device:expr) => {{
+        sqlx::query("DELETE FROM access_tokens WHERE user_id = $1 AND device_id = $2")
+            .bind($user)
+            .bind($device)
+            .execute(&mut *$tx)
+            .await?;
+        sqlx::query("DELETE FROM devices WHERE user_id = $1 AND device_id = $2")
+            .bind($user)
+            .bind($device)
+            .execute(&mut *$tx)
+            .await?
+            .rows_affected()
+            > 0
+    }};
+}
+
+/// Delete all of a user's devices (and their tokens), optionally but one; evaluates to how many
+/// devices went.
+macro_rules! delete_user_devices {
+    ($tx:expr, $user:expr, $except:expr) => {{
+        let except: Option<&str> = $except;
+        match except {
+            Some(keep) => {
+                sqlx::query("DELETE FROM access_tokens WHERE user_id = $1 AND device_id <> $2")
+                    .bind($user)
+                    .bind(keep)
+                    .execute(&mut *$tx)
+                    .await?;
+                sqlx::query("DELETE FROM devices WHERE user_id = $1 AND device_id <> $2")
+                    .bind($user)
+                    .bind(keep)
+                    .execute(&mut *$tx)
+                    .await?
+                    .rows_affected()
+            }
+            None => {
+                sqlx::query("DELETE FROM access_tokens WHERE user_id = $1")
+                    .bind($user)
+                    .execute(&mut *$tx)
+                    .await?;
+                sqlx::query("DELETE FROM devices WHERE user_id = $1")
+                    .bind($user)
+                    .execute(&mut *$tx)
+                    .await?
+                    .rows_affected()
+            }
+        }
+    }};
+}
+
+fn device_from_row<R>(row: &R) -> Result<StoredDevice, StoreError>
+where
+    R: Row,
+    for<'a> &'a str: sqlx::ColumnIndex<R>,
+    String: for<'r> sqlx::Decode<'r, R::Database> + sqlx::Type<R::Database>,
+    i64: for<'r> sqlx::Decode<'r, R::Database> + sqlx::Type<R::Database>,
+{
+    let device_id: String = row.try_get("device_id")?;
+    Ok(StoredDevice {
+        user_id: parse_user_id(row.try_get("user_id")?)?,
+        device_id: device_id.into(),
+        display_name: row.try_get("display_name")?,
+        last_seen_ms: row.try_get("last_seen_ms")?,
+        created_at_ms: row.try_get("created_at_ms")?,
+    })
+}
+
+impl Store {
+    /// Create a user and, if given, its first signed-in device, in one transaction.
+    /// Fails with [`StoreError::Conflict`] when the user id is taken (deactivated users too).
+    pub async fn create_user(
+        &self,
+        user: &NewUser,
+        session: Option<&NewSession>,
+    ) -> Result<(), StoreError> {
+        let now = now_ms();
+        let user_id = user.user_id.as_str();
+        with_writer!(&self.db, |pool| {
+            let mut tx = pool.begin().await?;
+            sqlx::query(
+                "INSERT INTO users (user_id, password_hash, is_admin, deactivated, created_at_ms)
+                 VALUES ($1, $2, $3, 0, $4)",
+            )
+            .bind(user_id)
+            .bind(user.password_hash.as_deref())
+            .bind(i64::from(user.is_admin))
+            .bind(now)
+            .execute(&mut *tx)
+            .await
+            .map_err(|e| conflict(e, || format!("user {user_id}")))?;
+            if let Some(session) = session {
+                let device_id = session.device_id.as_str();
+                let _created =
+                    insert_device!(tx, user_id, device_id, session.display_name.as_deref(), now);
+                insert_token!(tx, session.token_hash.as_str(), user_id, device_id, now);
+            }
+            tx.commit().await?;
+            Ok(())
+        })
+    }
+
+    /// A user by id, deactivated or not.
+    pub async fn user(&self, user_id: &UserId) -> Result<Option<StoredUser>, StoreError> {
+        with_reader!(&self.db, |pool| {
+            let Some(row) = sqlx::query(
+                "SELECT user_id, password_hash, is_admin, deactivated, created_at_ms
+                 FROM users WHERE user_id = $1",
+            )
+            .bind(user_id.as_str())
+            .fetch_optional(pool)
+            .await?
+            else {
+                return Ok(None);
+            };
+            Ok(Some(StoredUser {
+                user_id: parse_user_id(row.try_get("user_id")?)?,
+                password_hash: row.try_get("password_hash")?,
+                is_admin: row.try_get::<i64, _>("is_admin")? != 0,
+                deactivated: row.try_get::<i64, _>("deactivated")? != 0,
+                created_at_ms: row.try_get("created_at_ms")?,
+            }))
+        })
+    }
+
+    /// Whether the user id is taken (by an active or a deactivated account).
+    pub async fn user_exists(&self, user_id: &UserId) -> Result<bool, StoreError> {
+        with_reader!(&self.db, |pool| {
+            // COUNT is BIGINT on both backends (a bare `SELECT 1` is INT4 on PostgreSQL).
+            let found: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM users WHERE user_id = $1")
+                .bind(user_id.as_str())
+                .fetch_one(pool)
+                .await?;
+            Ok(found > 0)
+        })
+    }
+
+    /// Replace the user's password hash (`None`: no password login) and remove the named devices
+    /// with their tokens, in one transaction. Returns whether the user exists.
+    pub async fn set_password_hash(
+        &self,
+        user_id: &UserId,
+        password_hash: Option<&str>,
+        remove: RemoveDevices<'_>,
+    ) -> Result<bool, StoreError> {
+        let user = user_id.as_str();
+        with_writer!(&self.db, |pool| {
+            let mut tx = pool.begin().await?;
+            let found = sqlx::query("UPDATE users SET password_hash = $2 WHERE user_id = $1")
+                .bind(user)
+                .bind(password_hash)
+                .execute(&mut *tx)
+                .await?
+                .rows_affected()
+                > 0;
+            if !found {
+                return Ok(false);
+            }
+            match remove {
+                RemoveDevices::None => {}
+                RemoveDevices::All => {
+                    delete_user_devices!(tx, user, None);
+                }
+                RemoveDevices::AllExcept(keep) => {
+                    delete_user_devices!(tx, user, Some(keep.as_str()));
+                }
+            }
+            tx.commit().await?;
+            Ok(true)
+        })
+    }
+
+    /// Mark the user (de)activated. Deactivating also removes the password hash and every device
+    /// and access token, in the same transaction. Returns whether the user exists.
+    pub async fn set_deactivated(
+        &self,
+        user_id: &UserId,
+        deactivated: bool,
+    ) -> Result<bool, StoreError> {
+        let user = user_id.as_str();
+        with_writer!(&self.db, |pool| {
+            let mut tx = pool.begin().await?;
+            let found = if deactivated {
+                sqlx::query(
+                    "UPDATE users SET deactivated = 1, password_hash = NULL WHERE user_id = $1",
+                )
+            } else {
+                sqlx::query("UPDATE users SET deactivated = 0 WHERE user_id = $1")
+            }
+            .bind(user)
+            .execute(&mut *tx)
+            .await?
+            .rows_affected()
+                > 0;
+            if !found {
+                return Ok(false);
+            }
+            if deactivated {
+                delete_user_devices!(tx, user, None);
+            }
+            tx.commit().await?;
+            Ok(true)
+        })
+    }
+
+    /// Create a device unless it exists (a known device keeps its display name).
+    /// Returns whether it was created.
+    pub async fn create_device(
+        &self,
+        user_id: &UserId,
+        device_id: &DeviceId,
+        display_name: Option<&str>,
+    ) -> Result<bool, StoreError> {
+        let now = now_ms();
+        with_writer!(&self.db, |pool| {
+            let mut conn = pool.acquire().await?;
+            Ok(insert_device!(
+                conn,
+                user_id.as_str(),
+                device_id.as_str(),
+                display_name,
+                now
+            ))
+        })
+    }
+
+    /// Sign a device in: create it if new, revoke the tokens it had, and store the new token's
+    /// hash, in one transaction.
+    pub async fn start_session(
+        &self,
+        user_id: &UserId,
+        session: &NewSession,
+    ) -> Result<(), StoreError> {
+        let now = now_ms();
+        let user = user_id.as_str();
+        let device = session.device_id.as_str();
+        with_writer!(&self.db, |pool| {
+            let mut tx = pool.begin().await?;
+            let _created = insert_device!(tx, user, device, session.display_name.as_deref(), now);
+            sqlx::query("DELETE FROM access_tokens WHERE user_id = $1 AND device_id = $2")
+                .bind(user)
+                .bind(device)
+                .execute(&mut *tx)
+                .await?;
+            insert_token!(tx, session.token_hash.as_str(), user, device, now);
+            tx.commit().await?;
+            Ok(())
+        })
+    }
+
+    /// The user's devices, ordered by device id.
+    pub async fn devices(&self, user_id: &UserId) -> Result<Vec<StoredDevice>, StoreError> {
+        with_reader!(&self.db, |pool| {
+            let rows = sqlx::query(
+                "SELECT user_id, device_id, display_name, last_seen_ms, created_at_ms
+                 FROM devices WHERE user_id = $1 ORDER BY device_id",
+            )
+            .bind(user_id.as_str())
+            .fetch_all(pool)
+            .await?;
+            rows.iter().map(device_from_row).collect()
+        })
+    }
+
+    /// One device of a user.
+    pub async fn device(
+        &self,
+        user_id: &UserId,
+        device_id: &DeviceId,
+    ) -> Result<Option<StoredDevice>, StoreError> {
+        with_reader!(&self.db, |pool| {
+            let row = sqlx::query(
+                "SELECT user_id, device_id, display_name, last_seen_ms, created_at_ms
+                 FROM devices WHERE user_id = $1 AND device_id = $2",
+            )
+            .bind(user_id.as_str())
+            .bind(device_id.as_str())
+            .fetch_optional(pool)
+            .await?;
+            row.as_ref().map(device_from_row).transpose()
+        })
+    }
+
+    /// Set (or with `None` clear) a device's display name. Returns whether the device exists.
+    pub async fn rename_device(
+        &self,
+        user_id: &UserId,
+        device_id: &DeviceId,
+        display_name: Option<&str>,
+    ) -> Result<bool, StoreError> {
+        with_writer!(&self.db, |pool| {
+            let done = sqlx::query(
+                "UPDATE devices SET display_name = $3 WHERE user_id = $1 AND device_id = $2",
+            )
+            .bind(user_id.as_str())
+            .bind(device_id.as_str())
+            .bind(display_name)
+            .execute(pool)
+            .await?;
+            Ok(done.rows_affected() > 0)
+        })
+    }
+
+    /// Delete a device together with its access tokens. Returns whether the device existed.
+    pub async fn delete_device(
+        &self,
+        user_id: &UserId,
+        device_id: &DeviceId,
+    ) -> Result<bool, StoreError> {
+        with_writer!(&self.db, |pool| {
+            let mut tx = pool.begin().await?;
+            let found = delete_device!(tx, user_id.as_str(), device_id.as_str());
+            tx.commit().await?;
+            Ok(found)
+        })
+    }
+
+    /// Delete several devices with their tokens in one transaction; unknown ids are skipped.
+    /// Returns how many devices were deleted.
+    pub async fn delete_devices(
+        &self,
+        user_id: &UserId,
+        device_ids: &[OwnedDeviceId],
+    ) -> Result<u64, StoreError> {
+        with_writer!(&self.db, |pool| {
+            let mut tx = pool.begin().await?;
+            let mut deleted = 0;
+            for device_id in device_ids {
+                if delete_device!(tx, user_id.as_str(), device_id.as_str()) {
+                    deleted += 1;
+                }
+            }
+            tx.commit().await?;
+            Ok(deleted)
+        })
+    }
+
+    /// Delete all of a user's devices with their tokens, except `keep` if given.
+    /// Returns how many devices were deleted.
+    pub async fn delete_user_devices(
+        &self,
+        user_id: &UserId,
+        keep: Option<&DeviceId>,
+    ) -> Result<u64, StoreError> {
+        with_writer!(&self.db, |pool| {
+            let mut tx = pool.begin().await?;
+            let deleted = delete_user_devices!(tx, user_id.as_str(), keep.map(DeviceId::as_str));
+            tx.commit().await?;
+            Ok(deleted)
+        })
+    }
+
+    /// Store an access token's hash for an existing device.
+    pub async fn insert_access_token(
+        &self,
+        token_hash: &str,
+        user_id: &UserId,
+        device_id: &DeviceId,
+    ) -> Result<(), StoreError> {
+        let now = now_ms();
+        with_writer!(&self.db, |pool| {
+            let mut conn = pool.acquire().await?;
+            insert_token!(conn, token_hash, user_id.as_str(), device_id.as_str(), now);
+            Ok(())
+        })
+    }
+
+    /// Whom the token with this hash belongs to, or `None` for an unknown token.
+    pub async fn access_token(&self, token_hash: &str) -> Result<Option<TokenOwner>, StoreError> {
+        with_reader!(&self.db, |pool| {
+            let Some(row) = sqlx::query(
+                "SELECT t.user_id, t.device_id, u.is_admin, u.deactivated
+                 FROM access_tokens t JOIN users u ON u.user_id = t.user_id
+                 WHERE t.token_hash = $1",
+            )
+            .bind(token_hash)
+            .fetch_optional(pool)
+            .await?
+            else {
+                return Ok(None);
+            };
+            let device_id: String = row.try_get("device_id")?;
+            Ok(Some(TokenOwner {
+                user_id: parse_user_id(row.try_get("user_id")?)?,
+                device_id: device_id.into(),
+                is_admin: row.try_get::<i64, _>("is_admin")? != 0,
+                deactivated: row.try_get::<i64, _>("deactivated")? != 0,
+            }))
+        })
+    }
+
+    /// Revoke one access token (its device stays). Returns whether it existed.
+    pub async fn delete_access_token(&self, token_hash: &str) -> Result<bool, StoreError> {
+        with_writer!(&self.db, |pool| {
+            let done = sqlx::query("DELETE FROM access_tokens WHERE token_hash = $1")
+                .bind(token_hash)
+                .execute(pool)
+                .await?;
+            Ok(done.rows_affected() > 0)
+        })
+    }
+
+    /// Revoke all of a user's access tokens (devices stay), except those of `keep` if given.
+    /// Returns how many tokens were revoked.
+    pub async fn delete_user_access_tokens(
+        &self,
+        user_id: &UserId,
+        keep: Option<&DeviceId>,
+    ) -> Result<u64, StoreError> {
+        with_writer!(&self.db, |pool| {
+            let done = match keep {
+                Some(keep) => {
+                    sqlx::query("DELETE FROM access_tokens WHERE user_id = $1 AND device_id <> $2")
+                        .bind(user_id.as_str())
+                        .bind(keep.as_str())
+                        .execute(pool)
+                        .await?
+                }
+                None => {
+                    sqlx::query("DELETE FROM access_tokens WHERE user_id = $1")
+                        .bind(user_id.as_str())
+                        .execute(pool)
+                        .await?
+                }
+            };
+            Ok(done.rows_affected())
+        })
+    }
+}

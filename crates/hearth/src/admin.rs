@@ -1,0 +1,60 @@
+//! `hearth admin ...`: operator tasks that work on the database directly.
+
+use std::path::Path;
+
+use anyhow::Context;
+use clap::Subcommand;
+use hearth_accounts::{Accounts, DeviceRequest, PasswordHashing};
+use hearth_config::Config;
+use hearth_store::Store;
+use ruma::OwnedServerName;
+
+#[derive(Subcommand)]
+pub(crate) enum AdminCommand {
+    /// Create a user account (registration may stay closed).
+    CreateUser {
+        /// The localpart: `alice` for @alice:server_name.
+        name: String,
+        /// The account's password.
+        #[arg(long)]
+        password: String,
+        /// Make the user a server administrator.
+        #[arg(long)]
+        admin: bool,
+    },
+}
+
+pub(crate) fn run(config_path: Option<&Path>, command: AdminCommand) -> anyhow::Result<()> {
+    let config = Config::load(config_path, std::env::vars())?;
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()?;
+    runtime.block_on(async {
+        let server_name = OwnedServerName::try_from(config.server.server_name.as_str())
+            .context("server.server_name")?;
+        let store = Store::open(&config).await.context("opening the database")?;
+        let accounts = Accounts::new(store, server_name, PasswordHashing::default());
+        match command {
+            AdminCommand::CreateUser {
+                name,
+                password,
+                admin,
+            } => {
+                let device = DeviceRequest {
+                    device_id: None,
+                    display_name: None,
+                    inhibit_login: true,
+                };
+                let registered = accounts
+                    .register(&name, Some(&password), device, admin)
+                    .await?;
+                println!(
+                    "created {}{}",
+                    registered.user_id,
+                    if admin { " (admin)" } else { "" }
+                );
+            }
+        }
+        anyhow::Ok(())
+    })
+}

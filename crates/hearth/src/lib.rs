@@ -1,0 +1,107 @@
+//! Hearth as a library: start a complete server from a [`Config`]. The `hearth` binary and the
+//! integration tests both start servers through here.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+use anyhow::Context;
+use hearth_accounts::{Accounts, PasswordHashing};
+use hearth_api::ApiState;
+use hearth_config::Config;
+use hearth_keys::SigningKey;
+use hearth_rooms::Rooms;
+use hearth_store::Store;
+use ruma::ServerName;
+use tokio::sync::oneshot;
+use tokio::task::JoinHandle;
+
+/// A running server. Dropping it does not stop it; call [`Server::stop`].
+#[derive(Debug)]
+pub struct Server {
+    /// Where the client API listens (useful with port 0).
+    pub address: SocketAddr,
+    pub store: Store,
+    stop: oneshot::Sender<()>,
+    task: JoinHandle<std::io::Result<()>>,
+}
+
+impl Server {
+    /// Open everything the config names and start listening. Logs where everything is.
+    pub async fn start(config: Config, hashing: PasswordHashing) -> anyhow::Result<Self> {
+        let server_name = <&ServerName>::try_from(config.server.server_name.as_str())
+            .context("server.server_name")?;
+        std::fs::create_dir_all(&config.server.data_dir).with_context(|| {
+            format!(
+                "creating data directory {}",
+                config.server.data_dir.display()
+            )
+        })?;
+        let key_path = config.signing_key_path();
+        let (key, created) = SigningKey::load_or_generate(server_name, &key_path)?;
+        tracing::info!(path = %key_path.display(), key_id = %key.key_id(), created, "signing key");
+
+        let store = Store::open(&config).await.context("opening the database")?;
+        match store.backend_name() {
+            "sqlite" => tracing::info!(path = %config.sqlite_path().display(), "database: SQLite"),
+            backend => tracing::info!(backend, "database"),
+        }
+        std::fs::create_dir_all(config.media_path()).with_context(|| {
+            format!("creating media directory {}", config.media_path().display())
+        })?;
+        tracing::info!(path = %config.media_path().display(), "media store: local directory");
+        if !config.federation.enabled {
+            tracing::info!("federation is off");
+        }
+        if config.registration.enabled {
+            tracing::info!("registration is open (m.login.dummy)");
+        }
+
+        let key = Arc::new(key);
+        let accounts = Accounts::new(store.clone(), server_name.to_owned(), hashing);
+        let rooms = Rooms::new(store.clone(), key.clone());
+        let app = hearth_api::router(ApiState {
+            server_name: server_name.to_owned(),
+            key,
+            accounts,
+            rooms,
+            registration_enabled: config.registration.enabled,
+        });
+        let listener = tokio::net::TcpListener::bind(config.server.listen)
+            .await
+            .with_context(|| format!("listening on {}", config.server.listen))?;
+        let address = listener.local_addr()?;
+        tracing::info!(%address, %server_name, "client API listening");
+        let (stop, stopped) = oneshot::channel::<()>();
+        let task = tokio::spawn(async move {
+            axum::serve(listener, app)
+                .with_graceful_shutdown(async move {
+                    let _ = stopped.await;
+                })
+                .await
+        });
+        Ok(Self {
+            address,
+            store,
+            stop,
+            task,
+        })
+    }
+
+    /// Stop accepting requests, let the ones in flight finish, and wait for it.
+    pub async fn stop(self) -> anyhow::Result<()> {
+        let _ = self.stop.send(());
+        self.task.await.context("server task")??;
+        Ok(())
+    }
+
+    /// Serve until `shutdown` resolves (then stop gracefully) or the listener fails.
+    pub async fn run_until(mut self, shutdown: impl Future<Output = ()>) -> anyhow::Result<()> {
+        tokio::select! {
+            result = &mut self.task => {
+                result.context("server task")??;
+                Ok(())
+            }
+            () = shutdown => self.stop().await,
+        }
+    }
+}

@@ -1,0 +1,544 @@
+//! The client-server API over real HTTP: accounts, rooms, and hostile input, on SQLite and
+//! PostgreSQL.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+use hearth_tests::{Backend, TestServer};
+use reqwest::{Method, StatusCode};
+use serde_json::{Value, json};
+
+macro_rules! on_both_backends {
+    ($name:ident) => {
+        mod $name {
+            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn sqlite() {
+                super::$name(hearth_tests::Backend::Sqlite).await
+            }
+            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn postgres() {
+                super::$name(hearth_tests::Backend::Postgres).await
+            }
+        }
+    };
+}
+
+/// A client with an optional access token.
+struct Api<'s> {
+    server: &'s TestServer,
+    token: Option<String>,
+    http: reqwest::Client,
+}
+
+impl<'s> Api<'s> {
+    fn new(server: &'s TestServer, token: Option<String>) -> Self {
+        Self {
+            server,
+            token,
+            http: reqwest::Client::new(),
+        }
+    }
+
+    async fn call(&self, method: Method, path: &str, body: Option<Value>) -> (StatusCode, Value) {
+        let mut request = self.http.request(method, self.server.url(path));
+        if let Some(token) = &self.token {
+            request = request.bearer_auth(token);
+        }
+        if let Some(body) = body {
+            request = request.json(&body);
+        }
+        let response = request.send().await.unwrap();
+        let status = response.status();
+        let text = response.text().await.unwrap();
+        (
+            status,
+            serde_json::from_str(&text).unwrap_or(Value::String(text)),
+        )
+    }
+
+    async fn get(&self, path: &str) -> (StatusCode, Value) {
+        self.call(Method::GET, path, None).await
+    }
+
+    async fn post(&self, path: &str, body: Value) -> (StatusCode, Value) {
+        self.call(Method::POST, path, Some(body)).await
+    }
+
+    async fn put(&self, path: &str, body: Value) -> (StatusCode, Value) {
+        self.call(Method::PUT, path, Some(body)).await
+    }
+
+    /// Send raw bytes with a JSON content type.
+    async fn raw(&self, method: Method, path: &str, body: Vec<u8>) -> (StatusCode, Value) {
+        let mut request = self.http.request(method, self.server.url(path)).body(body);
+        request = request.header("content-type", "application/json");
+        if let Some(token) = &self.token {
+            request = request.bearer_auth(token);
+        }
+        let response = request.send().await.unwrap();
+        (
+            response.status(),
+            response.json().await.unwrap_or(Value::Null),
+        )
+    }
+}
+
+fn errcode(body: &Value) -> &str {
+    body["errcode"].as_str().unwrap_or("<none>")
+}
+
+async fn registration_and_sessions(backend: Backend) {
+    let server = TestServer::start(backend).await;
+    let anon = Api::new(&server, None);
+
+    // Without auth: the UIA challenge naming the dummy stage.
+    let (status, body) = anon
+        .post(
+            "/_matrix/client/v3/register",
+            json!({"username": "alice", "password": "pw-alice-123"}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::UNAUTHORIZED);
+    assert_eq!(body["flows"][0]["stages"][0], "m.login.dummy");
+    let session = body["session"].as_str().unwrap().to_owned();
+
+    let (status, body) = anon
+        .post(
+            "/_matrix/client/v3/register",
+            json!({"username": "alice", "password": "pw-alice-123",
+                   "auth": {"type": "m.login.dummy", "session": session},
+                   "initial_device_display_name": "laptop"}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    assert_eq!(body["user_id"], "@alice:hearth.test");
+    let token = body["access_token"].as_str().unwrap().to_owned();
+    let device = body["device_id"].as_str().unwrap().to_owned();
+
+    // Taken and invalid names.
+    let (status, body) = anon
+        .get("/_matrix/client/v3/register/available?username=alice")
+        .await;
+    assert_eq!(
+        (status, errcode(&body)),
+        (StatusCode::BAD_REQUEST, "M_USER_IN_USE")
+    );
+    let (status, body) = anon
+        .get("/_matrix/client/v3/register/available?username=bob")
+        .await;
+    assert_eq!(
+        (status, body["available"].clone()),
+        (StatusCode::OK, json!(true))
+    );
+    let (status, body) = anon
+        .post(
+            "/_matrix/client/v3/register",
+            json!({"username": "alice", "password": "x", "auth": {"type": "m.login.dummy"}}),
+        )
+        .await;
+    assert_eq!(
+        (status, errcode(&body)),
+        (StatusCode::BAD_REQUEST, "M_USER_IN_USE")
+    );
+    let (status, body) = anon
+        .post(
+            "/_matrix/client/v3/register",
+            json!({"username": "Not Valid", "password": "x", "auth": {"type": "m.login.dummy"}}),
+        )
+        .await;
+    assert_eq!(
+        (status, errcode(&body)),
+        (StatusCode::BAD_REQUEST, "M_INVALID_USERNAME")
+    );
+
+    // whoami with the header and with the deprecated query parameter.
+    let alice = Api::new(&server, Some(token.clone()));
+    let (status, body) = alice.get("/_matrix/client/v3/account/whoami").await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(
+        (body["user_id"].as_str(), body["device_id"].as_str()),
+        (Some("@alice:hearth.test"), Some(device.as_str()))
+    );
+    let (status, _) = anon
+        .get(&format!(
+            "/_matrix/client/v3/account/whoami?access_token={token}"
+        ))
+        .await;
+    assert_eq!(status, StatusCode::OK);
+    let (status, body) = anon.get("/_matrix/client/v3/account/whoami").await;
+    assert_eq!(
+        (status, errcode(&body)),
+        (StatusCode::UNAUTHORIZED, "M_MISSING_TOKEN")
+    );
+    let (status, body) = Api::new(&server, Some("hth_bogus".into()))
+        .get("/_matrix/client/v3/account/whoami")
+        .await;
+    assert_eq!(
+        (status, errcode(&body)),
+        (StatusCode::UNAUTHORIZED, "M_UNKNOWN_TOKEN")
+    );
+
+    // Password login: localpart or full id; wrong passwords and unknown users look the same.
+    let (status, body) = anon.get("/_matrix/client/v3/login").await;
+    assert_eq!(
+        (status, body["flows"][0]["type"].as_str()),
+        (StatusCode::OK, Some("m.login.password"))
+    );
+    let login = |user: &str, password: &str| json!({"type": "m.login.password", "identifier": {"type": "m.id.user", "user": user}, "password": password});
+    let (status, body) = anon
+        .post("/_matrix/client/v3/login", login("alice", "pw-alice-123"))
+        .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    let second = body["access_token"].as_str().unwrap().to_owned();
+    assert_ne!(body["device_id"].as_str(), Some(device.as_str()));
+    let (status, _) = anon
+        .post(
+            "/_matrix/client/v3/login",
+            login("@alice:hearth.test", "pw-alice-123"),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK);
+    let (wrong_status, wrong) = anon
+        .post("/_matrix/client/v3/login", login("alice", "nope"))
+        .await;
+    let (unknown_status, unknown) = anon
+        .post("/_matrix/client/v3/login", login("nobody", "nope"))
+        .await;
+    assert_eq!(
+        (wrong_status, errcode(&wrong)),
+        (StatusCode::FORBIDDEN, "M_FORBIDDEN")
+    );
+    assert_eq!(
+        (unknown_status, unknown.clone()),
+        (wrong_status, wrong),
+        "no user enumeration"
+    );
+
+    // Logout ends that session only; logout/all ends the rest.
+    let (status, _) = Api::new(&server, Some(second.clone()))
+        .post("/_matrix/client/v3/logout", json!({}))
+        .await;
+    assert_eq!(status, StatusCode::OK);
+    let (status, _) = Api::new(&server, Some(second))
+        .get("/_matrix/client/v3/account/whoami")
+        .await;
+    assert_eq!(status, StatusCode::UNAUTHORIZED);
+    assert_eq!(
+        alice.get("/_matrix/client/v3/account/whoami").await.0,
+        StatusCode::OK
+    );
+    assert_eq!(
+        alice
+            .post("/_matrix/client/v3/logout/all", json!({}))
+            .await
+            .0,
+        StatusCode::OK
+    );
+    assert_eq!(
+        alice.get("/_matrix/client/v3/account/whoami").await.0,
+        StatusCode::UNAUTHORIZED
+    );
+}
+on_both_backends!(registration_and_sessions);
+
+async fn rooms_messages_and_membership(backend: Backend) {
+    let server = TestServer::start(backend).await;
+    let alice = Api::new(&server, Some(server.register("alice").await.unwrap()));
+    let bob = Api::new(&server, Some(server.register("bob").await.unwrap()));
+
+    let (status, body) = alice
+        .post(
+            "/_matrix/client/v3/createRoom",
+            json!({"preset": "private_chat", "name": "Plans", "topic": "weekend",
+                   "initial_state": [{"type": "m.room.guest_access", "content": {"guest_access": "forbidden"}}]}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    let room = body["room_id"].as_str().unwrap().to_owned();
+    let (status, body) = alice
+        .get(&format!(
+            "/_matrix/client/v3/rooms/{room}/state/m.room.name/"
+        ))
+        .await;
+    assert_eq!(
+        (status, body["name"].as_str()),
+        (StatusCode::OK, Some("Plans"))
+    );
+    let (_, body) = alice
+        .get(&format!(
+            "/_matrix/client/v3/rooms/{room}/state/m.room.join_rules/"
+        ))
+        .await;
+    assert_eq!(body["join_rule"], "invite");
+    let (_, body) = alice
+        .get(&format!(
+            "/_matrix/client/v3/rooms/{room}/state/m.room.guest_access/"
+        ))
+        .await;
+    assert_eq!(
+        body["guest_access"], "forbidden",
+        "initial_state overrides the preset"
+    );
+    let (_, state) = alice
+        .get(&format!("/_matrix/client/v3/rooms/{room}/state"))
+        .await;
+    let types: Vec<_> = state
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["type"].as_str().unwrap().to_owned())
+        .collect();
+    for t in [
+        "m.room.create",
+        "m.room.member",
+        "m.room.power_levels",
+        "m.room.join_rules",
+        "m.room.history_visibility",
+        "m.room.name",
+        "m.room.topic",
+    ] {
+        assert!(types.iter().any(|x| x == t), "{t} in {types:?}");
+    }
+
+    // Bob can't join an invite-only room, can't read it, can't send to it.
+    let (status, body) = bob
+        .post(&format!("/_matrix/client/v3/rooms/{room}/join"), json!({}))
+        .await;
+    assert_eq!(
+        (status, errcode(&body)),
+        (StatusCode::FORBIDDEN, "M_FORBIDDEN")
+    );
+    let (status, body) = bob
+        .get(&format!("/_matrix/client/v3/rooms/{room}/state"))
+        .await;
+    assert_eq!(
+        (status, errcode(&body)),
+        (StatusCode::FORBIDDEN, "M_FORBIDDEN")
+    );
+    let (status, body) = bob
+        .put(
+            &format!("/_matrix/client/v3/rooms/{room}/send/m.room.message/t1"),
+            json!({"msgtype": "m.text", "body": "hi"}),
+        )
+        .await;
+    assert_eq!(
+        (status, errcode(&body)),
+        (StatusCode::FORBIDDEN, "M_FORBIDDEN")
+    );
+
+    // Invited, he can.
+    let (status, body) = alice
+        .post(
+            &format!("/_matrix/client/v3/rooms/{room}/invite"),
+            json!({"user_id": "@bob:hearth.test"}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    let (status, body) = bob
+        .post(&format!("/_matrix/client/v3/rooms/{room}/join"), json!({}))
+        .await;
+    assert_eq!(
+        (status, body["room_id"].as_str()),
+        (StatusCode::OK, Some(room.as_str()))
+    );
+
+    // Sending is idempotent per transaction id.
+    let path = format!("/_matrix/client/v3/rooms/{room}/send/m.room.message/txn-1");
+    let (status, first) = bob
+        .put(&path, json!({"msgtype": "m.text", "body": "hello"}))
+        .await;
+    assert_eq!(status, StatusCode::OK, "{first}");
+    let (_, again) = bob
+        .put(&path, json!({"msgtype": "m.text", "body": "hello"}))
+        .await;
+    assert_eq!(first["event_id"], again["event_id"]);
+    let event_id = first["event_id"].as_str().unwrap();
+    let (status, event) = alice
+        .get(&format!("/_matrix/client/v3/rooms/{room}/event/{event_id}"))
+        .await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(
+        (event["sender"].as_str(), event["content"]["body"].as_str()),
+        (Some("@bob:hearth.test"), Some("hello"))
+    );
+
+    // Bob (power 0) may not change power levels or the name.
+    let (status, body) = bob
+        .put(
+            &format!("/_matrix/client/v3/rooms/{room}/state/m.room.power_levels/"),
+            json!({"users": {"@bob:hearth.test": 100}}),
+        )
+        .await;
+    assert_eq!(
+        (status, errcode(&body)),
+        (StatusCode::FORBIDDEN, "M_FORBIDDEN")
+    );
+    let (status, _) = bob
+        .put(
+            &format!("/_matrix/client/v3/rooms/{room}/state/m.room.name/"),
+            json!({"name": "Mine"}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::FORBIDDEN);
+    let (_, body) = alice
+        .get(&format!(
+            "/_matrix/client/v3/rooms/{room}/state/m.room.name/"
+        ))
+        .await;
+    assert_eq!(body["name"], "Plans");
+
+    // Leaving ends access.
+    assert_eq!(
+        bob.post(&format!("/_matrix/client/v3/rooms/{room}/leave"), json!({}))
+            .await
+            .0,
+        StatusCode::OK
+    );
+    assert_eq!(
+        bob.get(&format!("/_matrix/client/v3/rooms/{room}/state"))
+            .await
+            .0,
+        StatusCode::FORBIDDEN
+    );
+}
+on_both_backends!(rooms_messages_and_membership);
+
+/// Bad input gets the right Matrix error, and nothing is written.
+async fn hostile_input(backend: Backend) {
+    let server = TestServer::start(backend).await;
+    let alice = Api::new(&server, Some(server.register("alice").await.unwrap()));
+    let (_, body) = alice
+        .post(
+            "/_matrix/client/v3/createRoom",
+            json!({"preset": "public_chat"}),
+        )
+        .await;
+    let room = body["room_id"].as_str().unwrap().to_owned();
+    let before = server
+        .store()
+        .room_timeline(&room.parse::<ruma::OwnedRoomId>().unwrap())
+        .await
+        .unwrap();
+    let send = |txn: &str| format!("/_matrix/client/v3/rooms/{room}/send/m.room.message/{txn}");
+
+    let (status, body) = alice
+        .raw(Method::PUT, &send("a"), b"{not json".to_vec())
+        .await;
+    assert_eq!(
+        (status, errcode(&body)),
+        (StatusCode::BAD_REQUEST, "M_NOT_JSON")
+    );
+    let (status, body) = alice.raw(Method::PUT, &send("b"), b"[1, 2]".to_vec()).await;
+    assert_eq!(
+        (status, errcode(&body)),
+        (StatusCode::BAD_REQUEST, "M_BAD_JSON")
+    );
+    let (status, body) = alice
+        .raw(
+            Method::POST,
+            "/_matrix/client/v3/createRoom",
+            br#"{"preset": 5}"#.to_vec(),
+        )
+        .await;
+    assert_eq!(
+        (status, errcode(&body)),
+        (StatusCode::BAD_REQUEST, "M_BAD_JSON")
+    );
+    let (status, body) = alice
+        .raw(Method::PUT, &send("c"), vec![b' '; 2 << 20])
+        .await;
+    assert_eq!(
+        (status, errcode(&body)),
+        (StatusCode::PAYLOAD_TOO_LARGE, "M_TOO_LARGE")
+    );
+    let big = "x".repeat(70_000);
+    let (status, body) = alice
+        .put(&send("d"), json!({"msgtype": "m.text", "body": big}))
+        .await;
+    assert_eq!(
+        (status, errcode(&body)),
+        (StatusCode::PAYLOAD_TOO_LARGE, "M_TOO_LARGE")
+    );
+    let (status, body) = alice
+        .put(
+            &send("e"),
+            json!({"msgtype": "m.text", "body": "x", "n": 1.5}),
+        )
+        .await;
+    assert_eq!(
+        (status, errcode(&body)),
+        (StatusCode::BAD_REQUEST, "M_BAD_JSON")
+    );
+    let (status, body) = alice
+        .put(
+            "/_matrix/client/v3/rooms/not-a-room/send/m.room.message/f",
+            json!({}),
+        )
+        .await;
+    assert_eq!(
+        (status, errcode(&body)),
+        (StatusCode::BAD_REQUEST, "M_INVALID_PARAM")
+    );
+    let (status, body) = alice
+        .put(
+            "/_matrix/client/v3/rooms/!nowhere:hearth.test/send/m.room.message/g",
+            json!({}),
+        )
+        .await;
+    assert_eq!(
+        (status, errcode(&body)),
+        (StatusCode::FORBIDDEN, "M_FORBIDDEN")
+    );
+    let (status, body) = alice
+        .post(
+            "/_matrix/client/v3/createRoom",
+            json!({"room_version": "999"}),
+        )
+        .await;
+    assert_eq!(
+        (status, errcode(&body)),
+        (StatusCode::BAD_REQUEST, "M_UNSUPPORTED_ROOM_VERSION")
+    );
+
+    let after = server
+        .store()
+        .room_timeline(&room.parse::<ruma::OwnedRoomId>().unwrap())
+        .await
+        .unwrap();
+    assert_eq!(before, after, "no refused request wrote anything");
+    // The server is still healthy.
+    assert_eq!(
+        alice
+            .put(&send("ok"), json!({"msgtype": "m.text", "body": "fine"}))
+            .await
+            .0,
+        StatusCode::OK
+    );
+}
+on_both_backends!(hostile_input);
+
+#[tokio::test]
+async fn registration_is_closed_by_default() {
+    // A server with the default registration setting.
+    let dir = tempfile::tempdir().unwrap();
+    let mut config = hearth_config::Config::default();
+    config.server.listen = ([127, 0, 0, 1], 0).into();
+    config.server.data_dir = dir.path().to_path_buf();
+    let server = hearth::Server::start(
+        config,
+        hearth_accounts::PasswordHashing::insecure_fast_for_tests(),
+    )
+    .await
+    .unwrap();
+    let response = reqwest::Client::new()
+        .post(format!(
+            "http://{}/_matrix/client/v3/register",
+            server.address
+        ))
+        .json(&json!({"username": "x", "password": "y", "auth": {"type": "m.login.dummy"}}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), StatusCode::FORBIDDEN);
+    let body: Value = response.json().await.unwrap();
+    assert_eq!(errcode(&body), "M_FORBIDDEN");
+    server.stop().await.unwrap();
+}
