@@ -147,6 +147,7 @@ impl Rooms {
             forward_extremities: vec![event_id.clone()],
             current_state_group: group,
             current_state: vec![(key, event_id.clone())],
+            memberships: Vec::new(),
         };
         let positions = self.store().persist(batch).await?;
         let stream = positions.first().copied().unwrap_or_default();

@@ -7,11 +7,11 @@
 //! batch to the store's writer as one atomic room batch. Only when that commit is durable does it
 //! adopt the new head and answer the callers. A failed commit leaves the head as it was.
 
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
 
 use hearth_store::{NewEvent, NewStateGroup, RoomBatch, StateDelta, TxnKey};
-use ruma::events::StateEventType;
+use ruma::events::{StateEventType, TimelineEventType};
 use ruma::room_version_rules::RoomVersionRules;
 use ruma::{MilliSecondsSinceUnixEpoch, OwnedEventId, OwnedRoomId, OwnedUserId};
 use tokio::sync::{mpsc, oneshot};
@@ -121,6 +121,8 @@ struct Working<'h> {
     events: Vec<NewEvent>,
     pdus: Vec<Arc<Pdu>>,
     txns: HashMap<TxnKey, usize>,
+    /// The batch's last membership change per user.
+    memberships: BTreeMap<OwnedUserId, (String, OwnedEventId)>,
 }
 
 impl<'h> Working<'h> {
@@ -135,6 +137,7 @@ impl<'h> Working<'h> {
             events: Vec::new(),
             pdus: Vec::new(),
             txns: HashMap::new(),
+            memberships: BTreeMap::new(),
         }
     }
 
@@ -241,6 +244,15 @@ impl<'h> Working<'h> {
             state_group_after: self.state_group,
             txn: request.txn.clone(),
         });
+        if *pdu.kind() == TimelineEventType::RoomMember
+            && let (Some(user), Some(membership)) = (
+                pdu.state_key().and_then(|k| OwnedUserId::try_from(k).ok()),
+                pdu.membership(),
+            )
+        {
+            self.memberships
+                .insert(user, (membership, pdu.owned_event_id().clone()));
+        }
         self.extremities = vec![pdu.clone()];
         self.pdus.push(pdu);
         let index = self.events.len() - 1;
@@ -311,6 +323,10 @@ async fn append_batch(rooms: &Rooms, head: &mut Head, queue: &mut Vec<Request>) 
                 .overlay
                 .iter()
                 .map(|(k, p)| (row_key(k), p.owned_event_id().clone()))
+                .collect(),
+            memberships: std::mem::take(&mut working.memberships)
+                .into_iter()
+                .map(|(user, (membership, id))| (user, membership, id))
                 .collect(),
         };
         rooms.store().persist(batch).await.map_err(RoomError::from)

@@ -11,12 +11,12 @@ pub(crate) fn parse_event_id(s: String) -> Result<OwnedEventId, StoreError> {
         .map_err(|e| StoreError::Corrupt(format!("event id {s:?}: {e}")))
 }
 
-fn parse_version(s: String) -> Result<RoomVersionId, StoreError> {
+pub(crate) fn parse_version(s: String) -> Result<RoomVersionId, StoreError> {
     RoomVersionId::try_from(s.as_str())
         .map_err(|e| StoreError::Corrupt(format!("room version {s:?}: {e}")))
 }
 
-fn parse_room_id(s: String) -> Result<OwnedRoomId, StoreError> {
+pub(crate) fn parse_room_id(s: String) -> Result<OwnedRoomId, StoreError> {
     OwnedRoomId::try_from(s.as_str())
         .map_err(|e| StoreError::Corrupt(format!("room id {s:?}: {e}")))
 }

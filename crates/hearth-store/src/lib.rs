@@ -9,11 +9,13 @@ mod accounts;
 mod db;
 mod error;
 mod events;
+mod memberships;
 mod migrations;
 mod rows;
 mod state;
 #[cfg(feature = "testing")]
 pub mod testing;
+mod timeline;
 mod writer;
 
 use std::path::Path;
@@ -25,8 +27,8 @@ use tokio::sync::watch;
 
 pub use error::StoreError;
 pub use rows::{
-    NewEvent, NewSession, NewStateGroup, NewUser, RemoveDevices, RoomBatch, RoomHead, StateDelta,
-    StateRows, StoredDevice, StoredEvent, StoredUser, TokenOwner, TxnKey,
+    Membership, NewEvent, NewSession, NewStateGroup, NewUser, RemoveDevices, RoomBatch, RoomHead,
+    StateDelta, StateRows, StoredDevice, StoredEvent, StoredUser, TokenOwner, TxnKey,
 };
 pub use writer::MAX_GROUP;
 
@@ -38,6 +40,32 @@ pub struct Store {
     db: Db,
     writer: writer::EventWriter,
     next_state_group: Arc<AtomicI64>,
+    changes: Changes,
+}
+
+/// "Something a client syncs on changed": a generation counter that every committed write of
+/// any stream (events, account data, receipts, ...) bumps. Sync waits on it, then reads what
+/// changed for its user.
+#[derive(Clone, Debug)]
+pub struct Changes(Arc<watch::Sender<u64>>);
+
+impl Default for Changes {
+    fn default() -> Self {
+        Self(Arc::new(watch::channel(0).0))
+    }
+}
+
+impl Changes {
+    /// Announce a committed change.
+    pub fn notify(&self) {
+        self.0
+            .send_modify(|generation| *generation = generation.wrapping_add(1));
+    }
+
+    /// Wait for changes after this point.
+    pub fn subscribe(&self) -> watch::Receiver<u64> {
+        self.0.subscribe()
+    }
 }
 
 impl std::fmt::Debug for Store {
@@ -87,12 +115,20 @@ impl Store {
         migrations::run(&db).await?;
         let last_stream = events::max_stream(&db).await?;
         let last_group = state::max_state_group(&db).await?;
-        let writer = writer::EventWriter::spawn(db.clone(), last_stream);
+        let changes = Changes::default();
+        let writer = writer::EventWriter::spawn(db.clone(), last_stream, changes.clone());
         Ok(Self {
             db,
             writer,
+            changes,
             next_state_group: Arc::new(AtomicI64::new(last_group + 1)),
         })
+    }
+
+    /// The change notifier: subscribe to wake up when anything is committed; call
+    /// `changes().notify()` after committing a write that clients sync on.
+    pub fn changes(&self) -> &Changes {
+        &self.changes
     }
 
     /// `"sqlite"` or `"postgres"`.

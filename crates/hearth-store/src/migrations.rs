@@ -127,6 +127,20 @@ CREATE TABLE access_tokens (
 CREATE INDEX access_tokens_device ON access_tokens (user_id, device_id);
 "#;
 
+/// Each user's current membership of each room, kept with the current state so that "my rooms"
+/// and "what changed for me since N" are index lookups.
+const MEMBERSHIPS: &str = r#"
+CREATE TABLE room_memberships (
+    room_id TEXT NOT NULL REFERENCES rooms(room_id),
+    user_id TEXT NOT NULL,
+    membership TEXT NOT NULL,
+    event_id TEXT NOT NULL REFERENCES events(event_id),
+    stream_ordering BIGINT NOT NULL,
+    PRIMARY KEY (room_id, user_id)
+);
+CREATE INDEX room_memberships_user ON room_memberships (user_id, stream_ordering);
+"#;
+
 const MIGRATIONS: &[Migration] = &[
     Migration {
         version: 1,
@@ -139,6 +153,12 @@ const MIGRATIONS: &[Migration] = &[
         name: "accounts",
         sqlite: ACCOUNTS,
         postgres: ACCOUNTS,
+    },
+    Migration {
+        version: 3,
+        name: "room memberships",
+        sqlite: MEMBERSHIPS,
+        postgres: MEMBERSHIPS,
     },
 ];
 

@@ -64,6 +64,18 @@ pub struct RoomBatch {
     pub current_state_group: i64,
     /// Current-state keys the batch changes.
     pub current_state: Vec<((String, String), OwnedEventId)>,
+    /// Memberships the batch changes: user, membership, the member event (one of `events`).
+    pub memberships: Vec<(OwnedUserId, String, OwnedEventId)>,
+}
+
+/// A user's membership of a room, as the membership index holds it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Membership {
+    pub room_id: OwnedRoomId,
+    pub user_id: OwnedUserId,
+    pub membership: String,
+    pub event_id: OwnedEventId,
+    pub stream_ordering: i64,
 }
 
 /// An event as stored.

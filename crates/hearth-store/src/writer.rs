@@ -12,7 +12,7 @@ use sqlx::{Acquire, QueryBuilder};
 use tokio::sync::{mpsc, oneshot, watch};
 
 use crate::db::{Db, with_writer};
-use crate::{RoomBatch, StoreError};
+use crate::{Changes, RoomBatch, StoreError};
 
 /// The most batches committed in one transaction.
 pub const MAX_GROUP: usize = 64;
@@ -30,10 +30,10 @@ pub(crate) struct EventWriter {
 }
 
 impl EventWriter {
-    pub(crate) fn spawn(db: Db, last_stream: i64) -> Self {
+    pub(crate) fn spawn(db: Db, last_stream: i64, changes: Changes) -> Self {
         let (jobs, rx) = mpsc::channel(1024);
         let (tx, persisted) = watch::channel(last_stream);
-        tokio::spawn(run(db, rx, last_stream, tx));
+        tokio::spawn(run(db, rx, last_stream, tx, changes));
         Self { jobs, persisted }
     }
 
@@ -56,6 +56,7 @@ async fn run(
     mut jobs: mpsc::Receiver<(RoomBatch, Reply)>,
     mut last_stream: i64,
     persisted: watch::Sender<i64>,
+    changes: Changes,
 ) {
     let mut group = Vec::with_capacity(MAX_GROUP);
     while jobs.recv_many(&mut group, MAX_GROUP).await > 0 {
@@ -64,6 +65,7 @@ async fn run(
             Ok(new_last) => {
                 last_stream = new_last;
                 persisted.send_replace(last_stream);
+                changes.notify();
                 for ((_, reply), outcome) in group.drain(..).zip(outcomes) {
                     let _ = reply.send(outcome);
                 }
@@ -210,6 +212,32 @@ async fn commit_group(
                         )
                         .bind(batch.room_id.as_str())
                         .bind(id.as_str())
+                        .execute(&mut *conn)
+                        .await?;
+                    }
+                    for (user, membership, event_id) in &batch.memberships {
+                        let stream = batch
+                            .events
+                            .iter()
+                            .zip(&positions)
+                            .find(|(e, _)| &e.event_id == event_id)
+                            .map(|(_, s)| *s)
+                            .ok_or_else(|| {
+                                sqlx::Error::Protocol(format!("membership event {event_id} is not in the batch"))
+                            })?;
+                        sqlx::query(
+                            "INSERT INTO room_memberships
+                             (room_id, user_id, membership, event_id, stream_ordering)
+                             VALUES ($1, $2, $3, $4, $5)
+                             ON CONFLICT (room_id, user_id) DO UPDATE SET
+                             membership = excluded.membership, event_id = excluded.event_id,
+                             stream_ordering = excluded.stream_ordering",
+                        )
+                        .bind(batch.room_id.as_str())
+                        .bind(user.as_str())
+                        .bind(membership)
+                        .bind(event_id.as_str())
+                        .bind(stream)
                         .execute(&mut *conn)
                         .await?;
                     }

@@ -62,6 +62,7 @@ async fn new_room(test: &TestStore, room: &str) -> (OwnedRoomId, i64) {
             forward_extremities: vec![id.clone()],
             current_state_group: group,
             current_state: vec![(("m.room.topic".into(), String::new()), id)],
+            memberships: Vec::new(),
         })
         .await
         .unwrap();
@@ -78,6 +79,7 @@ fn message_batch(room: &OwnedRoomId, group: i64, ids: &[&str]) -> RoomBatch {
         events,
         current_state_group: group,
         current_state: Vec::new(),
+        memberships: Vec::new(),
     }
 }
 

@@ -1,0 +1,92 @@
+//! The membership index: who is in which room, and what changed for a user since a position.
+
+use ruma::{OwnedRoomId, OwnedUserId, RoomId, UserId};
+use sqlx::Row;
+
+use crate::db::with_reader;
+use crate::events::parse_event_id;
+use crate::{Membership, Store, StoreError};
+
+macro_rules! membership_row {
+    ($row:expr) => {{
+        let row = $row;
+        let room: String = row.try_get("room_id")?;
+        let user: String = row.try_get("user_id")?;
+        Membership {
+            room_id: OwnedRoomId::try_from(room.as_str())
+                .map_err(|e| StoreError::Corrupt(format!("room id {room:?}: {e}")))?,
+            user_id: OwnedUserId::try_from(user.as_str())
+                .map_err(|e| StoreError::Corrupt(format!("user id {user:?}: {e}")))?,
+            membership: row.try_get("membership")?,
+            event_id: parse_event_id(row.try_get("event_id")?)?,
+            stream_ordering: row.try_get("stream_ordering")?,
+        }
+    }};
+}
+
+impl Store {
+    /// Every room the user has a membership in (any kind), with the current membership.
+    pub async fn memberships_of(&self, user: &UserId) -> Result<Vec<Membership>, StoreError> {
+        with_reader!(&self.db, |pool| {
+            let rows = sqlx::query(
+                "SELECT room_id, user_id, membership, event_id, stream_ordering
+                 FROM room_memberships WHERE user_id = $1 ORDER BY stream_ordering",
+            )
+            .bind(user.as_str())
+            .fetch_all(pool)
+            .await?;
+            let mut out = Vec::with_capacity(rows.len());
+            for row in rows {
+                out.push(membership_row!(row));
+            }
+            Ok(out)
+        })
+    }
+
+    /// The user's membership of one room, if any.
+    pub async fn membership(
+        &self,
+        room: &RoomId,
+        user: &UserId,
+    ) -> Result<Option<Membership>, StoreError> {
+        with_reader!(&self.db, |pool| {
+            let row = sqlx::query(
+                "SELECT room_id, user_id, membership, event_id, stream_ordering
+                 FROM room_memberships WHERE room_id = $1 AND user_id = $2",
+            )
+            .bind(room.as_str())
+            .bind(user.as_str())
+            .fetch_optional(pool)
+            .await?;
+            Ok(match row {
+                Some(row) => Some(membership_row!(row)),
+                None => None,
+            })
+        })
+    }
+
+    /// The room's members with the given membership (all memberships when `None`).
+    pub async fn room_members(
+        &self,
+        room: &RoomId,
+        membership: Option<&str>,
+    ) -> Result<Vec<Membership>, StoreError> {
+        with_reader!(&self.db, |pool| {
+            let rows = sqlx::query(
+                "SELECT room_id, user_id, membership, event_id, stream_ordering
+                 FROM room_memberships
+                 WHERE room_id = $1 AND ($2 IS NULL OR membership = $2)
+                 ORDER BY user_id",
+            )
+            .bind(room.as_str())
+            .bind(membership)
+            .fetch_all(pool)
+            .await?;
+            let mut out = Vec::with_capacity(rows.len());
+            for row in rows {
+                out.push(membership_row!(row));
+            }
+            Ok(out)
+        })
+    }
+}

@@ -1,0 +1,89 @@
+//! Reading a room's timeline by stream position, as /sync and /messages do.
+
+use ruma::RoomId;
+use sqlx::Row;
+
+use crate::db::with_reader;
+use crate::events::{parse_event_id, parse_room_id, parse_version};
+use crate::{Store, StoreError, StoredEvent};
+
+impl Store {
+    /// Up to `limit` events of the room with `after < stream_ordering <= upto`, newest first.
+    pub async fn room_events_backwards(
+        &self,
+        room: &RoomId,
+        after: i64,
+        upto: i64,
+        limit: i64,
+    ) -> Result<Vec<StoredEvent>, StoreError> {
+        with_reader!(&self.db, |pool| {
+            let rows = sqlx::query(
+                "SELECT e.stream_ordering, e.event_id, e.room_id, e.depth, e.state_group_before,
+                        e.state_group_after, e.json, r.room_version
+                 FROM events e JOIN rooms r ON r.room_id = e.room_id
+                 WHERE e.room_id = $1 AND e.stream_ordering > $2 AND e.stream_ordering <= $3
+                 ORDER BY e.stream_ordering DESC LIMIT $4",
+            )
+            .bind(room.as_str())
+            .bind(after)
+            .bind(upto)
+            .bind(limit)
+            .fetch_all(pool)
+            .await?;
+            let mut out = Vec::with_capacity(rows.len());
+            for row in rows {
+                out.push(StoredEvent {
+                    stream_ordering: row.try_get("stream_ordering")?,
+                    room_version: parse_version(row.try_get("room_version")?)?,
+                    event_id: parse_event_id(row.try_get("event_id")?)?,
+                    room_id: parse_room_id(row.try_get("room_id")?)?,
+                    depth: row.try_get("depth")?,
+                    state_group_before: row.try_get("state_group_before")?,
+                    state_group_after: row.try_get("state_group_after")?,
+                    json: row.try_get("json")?,
+                });
+            }
+            Ok(out)
+        })
+    }
+
+    /// Up to `limit` events with `from <= stream_ordering < before`, oldest first (forward
+    /// pagination).
+    pub async fn room_events_forwards(
+        &self,
+        room: &RoomId,
+        from: i64,
+        before: i64,
+        limit: i64,
+    ) -> Result<Vec<StoredEvent>, StoreError> {
+        let mut events = self
+            .room_events_backwards(room, from - 1, before - 1, i64::MAX)
+            .await?;
+        events.reverse();
+        events.truncate(usize::try_from(limit).unwrap_or(usize::MAX));
+        Ok(events)
+    }
+
+    /// Rooms (of the given ones) that have events with `after < stream_ordering <= upto`.
+    pub async fn rooms_with_events_between(
+        &self,
+        after: i64,
+        upto: i64,
+    ) -> Result<Vec<ruma::OwnedRoomId>, StoreError> {
+        with_reader!(&self.db, |pool| {
+            let rows: Vec<String> = sqlx::query_scalar(
+                "SELECT DISTINCT room_id FROM events WHERE stream_ordering > $1 AND stream_ordering <= $2",
+            )
+            .bind(after)
+            .bind(upto)
+            .fetch_all(pool)
+            .await?;
+            rows.into_iter().map(|r| parse_room_id(r)).collect()
+        })
+    }
+
+    /// The last stream position that is fully persisted.
+    pub fn current_stream(&self) -> i64 {
+        *self.subscribe().borrow()
+    }
+}
