@@ -78,7 +78,7 @@ impl Store {
             .bind(upto)
             .fetch_all(pool)
             .await?;
-            rows.into_iter().map(|r| parse_room_id(r)).collect()
+            rows.into_iter().map(parse_room_id).collect()
         })
     }
 
