@@ -40,16 +40,30 @@ pub struct TestServer {
 impl TestServer {
     /// Server name `hearth.test`, registration open, cheap password hashing.
     pub async fn start(backend: Backend) -> Self {
+        Self::start_with(backend, |_| {}).await
+    }
+
+    /// Like [`TestServer::start`], with the config adjusted by `configure` first.
+    pub async fn start_with(backend: Backend, configure: impl FnOnce(&mut Config)) -> Self {
         let dir = TempDir::new("hearth-it").expect("temp dir");
         let mut config = Config::default();
         config.server.server_name = "hearth.test".into();
         config.server.listen = SocketAddr::from(([127, 0, 0, 1], 0));
         config.server.data_dir = dir.path().to_path_buf();
         config.registration.enabled = true;
+        // Tests fire requests much faster than people do; a test of the limits sets its own.
+        let unthrottled = hearth_config::RateLimit {
+            per_second: 10_000.0,
+            burst: 100_000,
+        };
+        config.rate_limits.login = unthrottled;
+        config.rate_limits.register = unthrottled;
+        config.rate_limits.send = unthrottled;
         if backend == Backend::Postgres {
             config.database.backend = DatabaseBackend::Postgres;
             config.database.url = Some(hearth_store::testing::postgres_url().await);
         }
+        configure(&mut config);
         let server = hearth::Server::start(config, PasswordHashing::insecure_fast_for_tests())
             .await
             .expect("start hearth");

@@ -6,6 +6,7 @@
 
 mod error;
 mod password;
+mod registration_tokens;
 mod secrets;
 mod username;
 
@@ -15,6 +16,7 @@ use tokio::sync::OnceCell;
 
 pub use error::AccountError;
 pub use password::PasswordHashing;
+pub use registration_tokens::{RegistrationToken, is_registration_token_syntax};
 pub use secrets::hash_access_token;
 
 use password::Hasher;

@@ -14,6 +14,8 @@ pub struct ApiError {
     /// A body other than `{errcode, error}`, for the few answers shaped differently (the UIA
     /// challenge).
     pub(crate) body: Option<serde_json::Value>,
+    /// For 429: how long the client should wait, also sent as the `Retry-After` header.
+    pub(crate) retry_after: Option<std::time::Duration>,
 }
 
 impl ApiError {
@@ -23,6 +25,7 @@ impl ApiError {
             errcode,
             message: message.into(),
             body: None,
+            retry_after: None,
         }
     }
 
@@ -42,7 +45,16 @@ impl IntoResponse for ApiError {
         let body = self
             .body
             .unwrap_or_else(|| json!({ "errcode": self.errcode, "error": self.message }));
-        (self.status, Json(body)).into_response()
+        let mut response = (self.status, Json(body)).into_response();
+        if let Some(wait) = self.retry_after {
+            // Whole seconds, rounded up so that a client that waits this long is let through.
+            let seconds = wait.as_secs() + u64::from(wait.subsec_nanos() > 0);
+            let seconds = seconds.max(1);
+            response
+                .headers_mut()
+                .insert(http::header::RETRY_AFTER, seconds.into());
+        }
+        response
     }
 }
 
@@ -102,4 +114,10 @@ pub(crate) async fn method_not_allowed(method: Method, uri: Uri) -> ApiError {
         "M_UNRECOGNIZED",
         format!("{method} is not supported on {}", uri.path()),
     )
+}
+
+impl From<hearth_store::StoreError> for ApiError {
+    fn from(e: hearth_store::StoreError) -> Self {
+        Self::internal(e)
+    }
 }

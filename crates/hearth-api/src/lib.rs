@@ -4,7 +4,9 @@
 mod client;
 mod error;
 mod extract;
+mod federation_discovery;
 mod key;
+mod rate_limit;
 mod ruma_glue;
 mod uiaa;
 
@@ -18,6 +20,8 @@ use ruma::OwnedServerName;
 
 pub use error::ApiError;
 pub use extract::{Caller, MAX_BODY_BYTES};
+pub use rate_limit::RateLimits;
+pub use uiaa::UiaSessions;
 
 /// What the handlers read. Built by the binary from the services it started.
 #[derive(Clone, Debug)]
@@ -28,6 +32,17 @@ pub struct ApiState {
     pub rooms: Rooms,
     /// `[registration] enabled`: open self-service registration.
     pub registration_enabled: bool,
+    /// `[registration] token_required`: registering needs a registration token.
+    pub registration_token_required: bool,
+    /// `[rate_limits]`.
+    pub rate_limits: RateLimits,
+    /// User-interactive authentication sessions in progress.
+    pub uia: UiaSessions,
+    pub sync: hearth_sync::Syncer,
+    /// `[well_known] client_base_url`: `/.well-known/matrix/client` (404 when unset).
+    pub well_known_client: Option<String>,
+    /// `[well_known] server`: `/.well-known/matrix/server` (404 when unset).
+    pub well_known_server: Option<OwnedServerName>,
 }
 
 impl ApiState {
@@ -48,16 +63,28 @@ type AddRoute = fn(Router<ApiState>) -> Router<ApiState>;
 
 /// The client-facing router: the client-server API and the server key endpoint.
 pub fn router(state: ApiState) -> Router {
-    use client::{account, discovery, membership, message, room, session, state as room_state};
+    use client::{
+        account, device, discovery, membership, message, room, session, state as room_state,
+    };
     let routes: &[AddRoute] = &[
         discovery::get_supported_versions::route,
         account::register::route,
         account::get_username_availability::route,
         account::whoami::route,
+        account::change_password::route,
+        account::deactivate::route,
+        account::check_registration_token_validity::route,
+        device::get_devices::route,
+        device::get_device::route,
+        device::update_device::route,
+        device::delete_device::route,
+        device::delete_devices::route,
         session::get_login_types::route,
         session::login::route,
         session::logout::route,
         session::logout_all::route,
+        client::sync::sync_events::route,
+        client::typing::create_typing_event::route,
         room::create_room::route,
         room::get_room_event::route,
         message::send_message_event::route,
@@ -67,7 +94,32 @@ pub fn router(state: ApiState) -> Router {
         membership::join_room_by_id::route,
         membership::invite_user::route,
         membership::leave_room::route,
+        membership::kick_user::route,
+        membership::ban_user::route,
+        membership::unban_user::route,
+        membership::joined_rooms::route,
+        membership::joined_members::route,
+        membership::get_member_events::route,
+        message::get_message_events::route,
+        client::redact::redact_event::route,
         key::get_server_keys::route,
+        discovery::get_capabilities::route,
+        discovery::discover_homeserver::route,
+        federation_discovery::discover_homeserver::route,
+        client::profile::get_profile::route,
+        client::profile::get_display_name::route,
+        client::profile::set_display_name::route,
+        client::profile::get_avatar_url::route,
+        client::profile::set_avatar_url::route,
+        client::config::get_global_account_data::route,
+        client::config::set_global_account_data::route,
+        client::config::get_room_account_data::route,
+        client::config::set_room_account_data::route,
+        client::tag::get_tags::route,
+        client::tag::create_tag::route,
+        client::tag::delete_tag::route,
+        client::filter::create_filter::route,
+        client::filter::get_filter::route,
     ];
     let router = routes
         .iter()

@@ -9,7 +9,8 @@ mod load;
 mod sections;
 
 pub use load::{ConfigError, ENV_PREFIX, Problem, Source};
+pub use sections::WellKnownConfig;
 pub use sections::{
     Config, DatabaseBackend, DatabaseConfig, FederationConfig, LoggingConfig, MediaConfig,
-    RegistrationConfig, ServerConfig, SqliteSynchronous,
+    RateLimit, RateLimitsConfig, RegistrationConfig, ServerConfig, SqliteSynchronous,
 };

@@ -11,9 +11,10 @@ use std::path::{Path, PathBuf};
 use serde::de::DeserializeOwned;
 use toml::{Table, Value};
 
+use crate::sections::WellKnownConfig;
 use crate::sections::{
     Config, DatabaseBackend, DatabaseConfig, FederationConfig, LoggingConfig, MediaConfig,
-    RegistrationConfig, ServerConfig,
+    RateLimitsConfig, RegistrationConfig, ServerConfig,
 };
 
 /// Environment variables `HEARTH_SECTION__KEY` override `[section] key`.
@@ -83,7 +84,9 @@ const SECTIONS: &[SectionCheck] = &[
     ("media", check_as::<MediaConfig>),
     ("federation", check_as::<FederationConfig>),
     ("registration", check_as::<RegistrationConfig>),
+    ("rate_limits", check_as::<RateLimitsConfig>),
     ("logging", check_as::<LoggingConfig>),
+    ("well_known", check_as::<WellKnownConfig>),
 ];
 
 fn check_as<T: DeserializeOwned>(table: &Table) -> Result<(), String> {
@@ -210,6 +213,36 @@ impl Config {
             if let Err(message) = check_server_name(name) {
                 problem("federation", &format!("allow[{i}]"), message);
             }
+        }
+        for (key, limit) in [
+            ("login", self.rate_limits.login),
+            ("register", self.rate_limits.register),
+            ("send", self.rate_limits.send),
+        ] {
+            if !(limit.per_second.is_finite() && limit.per_second > 0.0) {
+                problem(
+                    "rate_limits",
+                    key,
+                    "per_second must be a positive number".into(),
+                );
+            }
+            if limit.burst == 0 {
+                problem("rate_limits", key, "burst must be at least 1".into());
+            }
+        }
+        if let Some(url) = &self.well_known.client_base_url
+            && !(url.starts_with("https://") || url.starts_with("http://"))
+        {
+            problem(
+                "well_known",
+                "client_base_url",
+                "must start with https:// or http://".into(),
+            );
+        }
+        if let Some(server) = &self.well_known.server
+            && let Err(message) = check_server_name(server)
+        {
+            problem("well_known", "server", message);
         }
         if self.logging.level.trim().is_empty() {
             problem("logging", "level", "must not be empty".into());

@@ -15,7 +15,9 @@ pub struct Config {
     pub media: MediaConfig,
     pub federation: FederationConfig,
     pub registration: RegistrationConfig,
+    pub rate_limits: RateLimitsConfig,
     pub logging: LoggingConfig,
+    pub well_known: WellKnownConfig,
 }
 
 /// `[server]`: identity and the client listener.
@@ -119,6 +121,51 @@ pub struct FederationConfig {
 pub struct RegistrationConfig {
     /// Let anyone reach `/register` and create an account (with `m.login.dummy`).
     pub enabled: bool,
+    /// With `enabled`: registering needs a registration token (`m.login.registration_token`)
+    /// from `hearth admin registration-token create`.
+    pub token_required: bool,
+}
+
+/// A token bucket: `per_second` requests on average, up to `burst` at once.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RateLimit {
+    /// Sustained rate, in requests per second. Must be positive.
+    pub per_second: f64,
+    /// How many requests may come at once after a quiet spell. At least 1.
+    pub burst: u32,
+}
+
+/// `[rate_limits]`: per client (the user, or the IP address before login), answered with 429
+/// `M_LIMIT_EXCEEDED` when exceeded.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct RateLimitsConfig {
+    /// `POST /login`, per IP address.
+    pub login: RateLimit,
+    /// `POST /register` and the registration token check, per IP address.
+    pub register: RateLimit,
+    /// Sending events (messages, state, creating rooms), per user.
+    pub send: RateLimit,
+}
+
+impl Default for RateLimitsConfig {
+    fn default() -> Self {
+        Self {
+            login: RateLimit {
+                per_second: 0.5,
+                burst: 10,
+            },
+            register: RateLimit {
+                per_second: 0.2,
+                burst: 10,
+            },
+            send: RateLimit {
+                per_second: 10.0,
+                burst: 50,
+            },
+        }
+    }
 }
 
 /// `[logging]`.
@@ -135,6 +182,19 @@ impl Default for LoggingConfig {
             level: "info".to_owned(),
         }
     }
+}
+
+/// `[well_known]`: what `/.well-known/matrix/client` and `/.well-known/matrix/server` answer
+/// when Hearth serves the server name's domain itself. Unset keys answer 404 (no delegation).
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct WellKnownConfig {
+    /// The client-server API base URL clients should use (`m.homeserver.base_url`), e.g.
+    /// `https://matrix.example.org`.
+    pub client_base_url: Option<String>,
+    /// Where other servers reach this one (`m.server`): `host[:port]`, e.g.
+    /// `matrix.example.org:443`.
+    pub server: Option<String>,
 }
 
 impl Config {

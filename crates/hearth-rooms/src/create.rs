@@ -34,6 +34,8 @@ pub struct NewRoom {
     pub topic: Option<String>,
     pub invite: Vec<OwnedUserId>,
     pub is_direct: bool,
+    /// Extra content for the creator's join event (their `displayname` and `avatar_url`).
+    pub creator_join_content: Map<String, Value>,
 }
 
 impl NewRoom {
@@ -49,6 +51,7 @@ impl NewRoom {
             topic: None,
             invite: Vec::new(),
             is_direct: false,
+            creator_join_content: Map::new(),
         }
     }
 }
@@ -123,10 +126,12 @@ impl Rooms {
                 .await
             }
         };
+        let mut join = spec.creator_join_content.clone();
+        join.insert("membership".into(), json!("join"));
         send(EventDraft::state(
             TimelineEventType::RoomMember,
             creator.as_str(),
-            json!({"membership": "join"}),
+            Value::Object(join),
         ))
         .await?;
         let levels = default_power_levels(

@@ -10,8 +10,10 @@ mod create;
 mod error;
 mod pdu;
 mod pipeline;
+mod power;
 mod resolve;
 mod state;
+mod visibility;
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
@@ -30,8 +32,10 @@ pub use create::{NewRoom, Preset};
 pub use error::RoomError;
 pub use pdu::{MAX_PDU_BYTES, Pdu, canonical_string, redact};
 pub use pipeline::{Append, Appended, MAX_BATCH, MAX_DELTA_CHAIN};
+pub use power::{CREATOR_POWER, Power};
 pub use resolve::{EventMap, auth_chain, resolve};
 pub use state::{RoomState, StateIds, ids_of};
+pub use visibility::{is_own_membership, member_key};
 
 /// The rooms service: create rooms, append events, read the graph.
 #[derive(Clone)]
@@ -148,6 +152,7 @@ impl Rooms {
             current_state_group: group,
             current_state: vec![(key, event_id.clone())],
             memberships: Vec::new(),
+            redactions: Vec::new(),
         };
         let positions = self.store().persist(batch).await?;
         let stream = positions.first().copied().unwrap_or_default();
@@ -238,6 +243,38 @@ impl Rooms {
             map.insert(stored.event_id, Arc::new(pdu));
         }
         Ok(map)
+    }
+
+    /// Events as clients see them: client format, with redactions applied (the content pruned
+    /// and `unsigned.redacted_because` set).
+    pub async fn client_events(
+        &self,
+        pdus: &[Arc<Pdu>],
+    ) -> Result<Vec<serde_json::Value>, RoomError> {
+        let ids: Vec<OwnedEventId> = pdus.iter().map(|p| p.owned_event_id().clone()).collect();
+        let redacted: HashMap<OwnedEventId, OwnedEventId> = self
+            .store()
+            .redactions_of(&ids)
+            .await?
+            .into_iter()
+            .collect();
+        let because = self
+            .load_pdus(&redacted.values().cloned().collect::<Vec<_>>())
+            .await?;
+        let mut out = Vec::with_capacity(pdus.len());
+        for pdu in pdus {
+            match redacted.get(pdu.owned_event_id()) {
+                Some(by) => {
+                    let mut event = pdu.redacted()?.to_client_event();
+                    if let Some(redaction) = because.get(by) {
+                        event["unsigned"]["redacted_because"] = redaction.to_client_event();
+                    }
+                    out.push(event);
+                }
+                None => out.push(pdu.to_client_event()),
+            }
+        }
+        Ok(out)
     }
 
     /// One event, if we have it.

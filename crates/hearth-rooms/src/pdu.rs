@@ -35,6 +35,8 @@ pub struct Pdu {
     depth: u64,
     json: CanonicalJsonObject,
     rejected: bool,
+    /// The rules of the event's room version (redaction needs them).
+    rules: RoomVersionRules,
 }
 
 /// The canonical JSON text of an object: serde_json writes a `BTreeMap` sorted and compact, and
@@ -200,6 +202,7 @@ impl Pdu {
             depth,
             json,
             rejected: false,
+            rules: rules.clone(),
         })
     }
 
@@ -292,6 +295,14 @@ impl Pdu {
             event["redacts"] = redacts.to_string().into();
         }
         event
+    }
+
+    /// This event with the redaction algorithm of its room version applied.
+    pub fn redacted(&self) -> Result<Self, RoomError> {
+        let mut pdu = Self::from_canonical(redact(self.json.clone(), &self.rules)?, &self.rules)?;
+        // v1/v2 ids survive redaction; v3+ ids are hashes of the redacted form anyway.
+        pdu.event_id = self.event_id.clone();
+        Ok(pdu)
     }
 
     /// `content.membership` of a member event.

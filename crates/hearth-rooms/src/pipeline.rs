@@ -18,7 +18,7 @@ use tokio::sync::{mpsc, oneshot};
 
 use crate::build::{Frame, build};
 use crate::state::row_key;
-use crate::{EventDraft, Pdu, RoomError, RoomState, Rooms, auth};
+use crate::{EventDraft, Pdu, Power, RoomError, RoomState, Rooms, auth};
 
 /// The most appends one actor folds into one commit.
 pub const MAX_BATCH: usize = 256;
@@ -123,6 +123,8 @@ struct Working<'h> {
     txns: HashMap<TxnKey, usize>,
     /// The batch's last membership change per user.
     memberships: BTreeMap<OwnedUserId, (String, OwnedEventId)>,
+    /// (redacted event, redaction) pairs the batch applies.
+    redactions: Vec<(OwnedEventId, OwnedEventId)>,
 }
 
 impl<'h> Working<'h> {
@@ -138,6 +140,7 @@ impl<'h> Working<'h> {
             pdus: Vec::new(),
             txns: HashMap::new(),
             memberships: BTreeMap::new(),
+            redactions: Vec::new(),
         }
     }
 
@@ -155,7 +158,14 @@ impl<'h> Working<'h> {
         state
     }
 
-    fn add(&mut self, rooms: &Rooms, request: &Append) -> Result<usize, RoomError> {
+    /// `target` is the event a redaction names, loaded beforehand (the pipeline is synchronous
+    /// here).
+    fn add(
+        &mut self,
+        rooms: &Rooms,
+        request: &Append,
+        target: Option<&Pdu>,
+    ) -> Result<usize, RoomError> {
         let rules = &self.head.rules;
         let draft = &request.draft;
         let content = serde_json::value::to_raw_value(&draft.content)
@@ -194,7 +204,12 @@ impl<'h> Working<'h> {
             self.get(&(kind.clone(), key.to_owned()))
         })?;
 
+        let redaction = self.check_redaction(&pdu, target)?;
         let pdu = Arc::new(pdu);
+        if let Some(redacted) = redaction {
+            self.redactions
+                .push((redacted, pdu.owned_event_id().clone()));
+        }
         let before = self.state_group;
         if let Some(key) = draft
             .state_key
@@ -263,6 +278,49 @@ impl<'h> Working<'h> {
     }
 }
 
+impl Working<'_> {
+    /// The auth rules let any member send a redaction (from room version 3); the client-server
+    /// API only applies it — and Hearth only accepts it from its users — when the sender wrote
+    /// the target or has the `redact` power level.
+    fn check_redaction(
+        &self,
+        pdu: &Pdu,
+        target: Option<&Pdu>,
+    ) -> Result<Option<OwnedEventId>, RoomError> {
+        use ruma::state_res::Event;
+        let Some(target_id) = pdu.redacts() else {
+            return Ok(None);
+        };
+        let Some(target) = target.filter(|t| t.event_id() == target_id && t.room() == pdu.room())
+        else {
+            return Err(RoomError::MissingEvent(target_id.clone()));
+        };
+        if target.sender() != pdu.sender() {
+            let power = Power::from_state(&self.head.rules.authorization, |k| self.get(k));
+            if power.user(pdu.sender()) < power.action("redact") {
+                return Err(RoomError::Forbidden(
+                    "redacting another user's event needs the redact power level".into(),
+                ));
+            }
+        }
+        Ok(Some(target_id.clone()))
+    }
+}
+
+/// The event a draft would redact, wherever the room version puts it.
+fn redaction_target(draft: &EventDraft) -> Option<OwnedEventId> {
+    if draft.kind != TimelineEventType::RoomRedaction {
+        return None;
+    }
+    draft.redacts.clone().or_else(|| {
+        draft
+            .content
+            .get("redacts")
+            .and_then(|v| v.as_str())
+            .and_then(|s| OwnedEventId::try_from(s).ok())
+    })
+}
+
 /// The actor of one room: runs until every sender is gone or the room turns out not to exist.
 pub(crate) async fn run(rooms: Rooms, room_id: OwnedRoomId, mut requests: mpsc::Receiver<Request>) {
     let mut head: Option<Head> = None;
@@ -297,10 +355,10 @@ async fn append_batch(rooms: &Rooms, head: &mut Head, queue: &mut Vec<Request>) 
             Some(txn) if working.txns.contains_key(txn) => Outcome::Retry(working.txns[txn]),
             Some(txn) => match rooms.store().txn_event(txn).await {
                 Ok(Some(id)) => Outcome::Stored(id),
-                Ok(None) => added(working.add(rooms, request)),
+                Ok(None) => added(add_with_target(rooms, &mut working, request).await),
                 Err(e) => Outcome::Failed(e.into()),
             },
-            None => added(working.add(rooms, request)),
+            None => added(add_with_target(rooms, &mut working, request).await),
         };
         outcomes.push(outcome);
     }
@@ -324,6 +382,7 @@ async fn append_batch(rooms: &Rooms, head: &mut Head, queue: &mut Vec<Request>) 
                 .iter()
                 .map(|(k, p)| (row_key(k), p.owned_event_id().clone()))
                 .collect(),
+            redactions: std::mem::take(&mut working.redactions),
             memberships: std::mem::take(&mut working.memberships)
                 .into_iter()
                 .map(|(user, (membership, id))| (user, membership, id))
@@ -372,6 +431,18 @@ async fn append_batch(rooms: &Rooms, head: &mut Head, queue: &mut Vec<Request>) 
         };
         let _ = reply.send(answer);
     }
+}
+
+async fn add_with_target(
+    rooms: &Rooms,
+    working: &mut Working<'_>,
+    request: &Append,
+) -> Result<usize, RoomError> {
+    let target = match redaction_target(&request.draft) {
+        Some(id) => rooms.pdu(&id).await?,
+        None => None,
+    };
+    working.add(rooms, request, target.as_deref())
 }
 
 fn added(result: Result<usize, RoomError>) -> Outcome {

@@ -5,12 +5,16 @@
 //! through one writer task that commits queued room batches together (group commit) and assigns
 //! the global stream positions in commit order ([`writer`]).
 
+mod account_data;
 mod accounts;
 mod db;
 mod error;
 mod events;
+mod filters;
 mod memberships;
 mod migrations;
+mod profiles;
+mod registration_tokens;
 mod rows;
 mod state;
 #[cfg(feature = "testing")]
@@ -26,6 +30,8 @@ use hearth_config::{Config, DatabaseBackend, SqliteSynchronous};
 use tokio::sync::watch;
 
 pub use error::StoreError;
+pub use rows::RegistrationTokenRow;
+pub use rows::{AccountDataRow, Profile};
 pub use rows::{
     Membership, NewEvent, NewSession, NewStateGroup, NewUser, RemoveDevices, RoomBatch, RoomHead,
     StateDelta, StateRows, StoredDevice, StoredEvent, StoredUser, TokenOwner, TxnKey,

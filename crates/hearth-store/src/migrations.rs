@@ -141,6 +141,49 @@ CREATE TABLE room_memberships (
 CREATE INDEX room_memberships_user ON room_memberships (user_id, stream_ordering);
 "#;
 
+/// Per-user data a client reads and writes directly: profiles, account data (global rows have
+/// `room_id = ''` so that the primary key needs no NULL handling), and sync filters.
+/// `account_data.stream_ordering` is the account-data stream position: every write takes
+/// `MAX + 1`, so the row's position says when it last changed.
+const PROFILES_ACCOUNT_DATA_FILTERS: &str = r#"
+CREATE TABLE profiles (
+    user_id TEXT PRIMARY KEY,
+    displayname TEXT,
+    avatar_url TEXT
+);
+
+CREATE TABLE account_data (
+    user_id TEXT NOT NULL,
+    room_id TEXT NOT NULL,
+    data_type TEXT NOT NULL,
+    content TEXT NOT NULL,
+    stream_ordering BIGINT NOT NULL,
+    PRIMARY KEY (user_id, room_id, data_type)
+);
+CREATE INDEX account_data_user_stream ON account_data (user_id, stream_ordering);
+
+CREATE TABLE filters (
+    user_id TEXT NOT NULL,
+    filter_id TEXT NOT NULL,
+    json TEXT NOT NULL,
+    PRIMARY KEY (user_id, filter_id)
+);
+"#;
+
+/// Tokens that let someone register while registration requires one (`m.login.registration_token`).
+/// `uses_allowed` NULL: unlimited; `expiry_ms` NULL: never expires.
+const REGISTRATION_TOKENS: &str = r#"
+CREATE TABLE registration_tokens (
+    token TEXT PRIMARY KEY,
+    uses_allowed BIGINT,
+    -- Registrations that passed the token stage and have not finished yet.
+    pending BIGINT NOT NULL DEFAULT 0,
+    -- Registrations the token let through.
+    completed BIGINT NOT NULL DEFAULT 0,
+    expiry_ms BIGINT
+);
+"#;
+
 const MIGRATIONS: &[Migration] = &[
     Migration {
         version: 1,
@@ -160,7 +203,34 @@ const MIGRATIONS: &[Migration] = &[
         sqlite: MEMBERSHIPS,
         postgres: MEMBERSHIPS,
     },
+    Migration {
+        version: 4,
+        name: "profiles, account data, filters",
+        sqlite: PROFILES_ACCOUNT_DATA_FILTERS,
+        postgres: PROFILES_ACCOUNT_DATA_FILTERS,
+    },
+    Migration {
+        version: 5,
+        name: "registration tokens",
+        sqlite: REGISTRATION_TOKENS,
+        postgres: REGISTRATION_TOKENS,
+    },
+    Migration {
+        version: 6,
+        name: "redactions",
+        sqlite: REDACTIONS,
+        postgres: REDACTIONS,
+    },
 ];
+
+/// Which events a (permitted) redaction applies to; events are served redacted when listed.
+const REDACTIONS: &str = r#"
+CREATE TABLE redactions (
+    redacts TEXT NOT NULL,
+    redaction_id TEXT NOT NULL REFERENCES events(event_id),
+    PRIMARY KEY (redacts, redaction_id)
+);
+"#;
 
 const SCHEMA_TABLE: &str = "CREATE TABLE IF NOT EXISTS hearth_schema (
     version BIGINT PRIMARY KEY,

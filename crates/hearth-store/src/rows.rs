@@ -66,6 +66,8 @@ pub struct RoomBatch {
     pub current_state: Vec<((String, String), OwnedEventId)>,
     /// Memberships the batch changes: user, membership, the member event (one of `events`).
     pub memberships: Vec<(OwnedUserId, String, OwnedEventId)>,
+    /// Redactions to apply: (redacted event, redaction event of this batch).
+    pub redactions: Vec<(OwnedEventId, OwnedEventId)>,
 }
 
 /// A user's membership of a room, as the membership index holds it.
@@ -157,4 +159,38 @@ pub enum RemoveDevices<'a> {
     None,
     All,
     AllExcept(&'a DeviceId),
+}
+
+/// A user's profile. Both fields are `None` for a user who never set them.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Profile {
+    pub displayname: Option<String>,
+    /// An `mxc://` URI, as the client gave it.
+    pub avatar_url: Option<String>,
+}
+
+/// One account-data entry as of its last change.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AccountDataRow {
+    /// `None` for global account data.
+    pub room_id: Option<OwnedRoomId>,
+    pub data_type: String,
+    /// The event content: a JSON object.
+    pub content: String,
+    /// The account-data stream position of the entry's last change.
+    pub stream_ordering: i64,
+}
+
+/// A registration token as stored.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RegistrationTokenRow {
+    pub token: String,
+    /// How many registrations it may complete; `None`: unlimited.
+    pub uses_allowed: Option<i64>,
+    /// Registrations that passed the token stage and have not finished yet.
+    pub pending: i64,
+    /// Registrations it let through.
+    pub completed: i64,
+    /// Milliseconds since the Unix epoch after which it is invalid; `None`: never.
+    pub expiry_ms: Option<i64>,
 }

@@ -87,3 +87,73 @@ impl Store {
         *self.subscribe().borrow()
     }
 }
+
+impl Store {
+    /// The transaction ids this device used for these events (to mark a client's own echoes).
+    pub async fn transaction_ids_of(
+        &self,
+        user: &ruma::UserId,
+        device: &ruma::DeviceId,
+        events: &[ruma::OwnedEventId],
+    ) -> Result<Vec<(ruma::OwnedEventId, String)>, StoreError> {
+        if events.is_empty() {
+            return Ok(Vec::new());
+        }
+        with_reader!(&self.db, |pool| {
+            let mut query = sqlx::QueryBuilder::new(
+                "SELECT event_id, txn_id FROM transaction_ids WHERE user_id = ",
+            );
+            query
+                .push_bind(user.as_str())
+                .push(" AND device_id = ")
+                .push_bind(device.as_str());
+            query.push(" AND event_id IN (");
+            let mut list = query.separated(", ");
+            for id in events {
+                list.push_bind(id.as_str());
+            }
+            query.push(")");
+            let rows = query.build().fetch_all(pool).await?;
+            let mut out = Vec::with_capacity(rows.len());
+            for row in rows {
+                out.push((
+                    parse_event_id(row.try_get("event_id")?)?,
+                    row.try_get("txn_id")?,
+                ));
+            }
+            Ok(out)
+        })
+    }
+}
+
+impl Store {
+    /// Of these events, the ones a redaction applies to, with the (first) redaction's id.
+    pub async fn redactions_of(
+        &self,
+        events: &[ruma::OwnedEventId],
+    ) -> Result<Vec<(ruma::OwnedEventId, ruma::OwnedEventId)>, StoreError> {
+        if events.is_empty() {
+            return Ok(Vec::new());
+        }
+        let mut out = Vec::new();
+        for chunk in events.chunks(500) {
+            with_reader!(&self.db, |pool| {
+                let mut query = sqlx::QueryBuilder::new(
+                    "SELECT redacts, MIN(redaction_id) AS redaction_id FROM redactions WHERE redacts IN (",
+                );
+                let mut list = query.separated(", ");
+                for id in chunk {
+                    list.push_bind(id.as_str());
+                }
+                query.push(") GROUP BY redacts");
+                for row in query.build().fetch_all(pool).await? {
+                    out.push((
+                        parse_event_id(row.try_get("redacts")?)?,
+                        parse_event_id(row.try_get("redaction_id")?)?,
+                    ));
+                }
+            });
+        }
+        Ok(out)
+    }
+}

@@ -215,6 +215,13 @@ async fn commit_group(
                         .execute(&mut *conn)
                         .await?;
                     }
+                    for (redacts, redaction) in &batch.redactions {
+                        sqlx::query("INSERT INTO redactions (redacts, redaction_id) VALUES ($1, $2)")
+                            .bind(redacts.as_str())
+                            .bind(redaction.as_str())
+                            .execute(&mut *conn)
+                            .await?;
+                    }
                     for (user, membership, event_id) in &batch.memberships {
                         let stream = batch
                             .events

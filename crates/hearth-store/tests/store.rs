@@ -63,6 +63,7 @@ async fn new_room(test: &TestStore, room: &str) -> (OwnedRoomId, i64) {
             current_state_group: group,
             current_state: vec![(("m.room.topic".into(), String::new()), id)],
             memberships: Vec::new(),
+            redactions: Vec::new(),
         })
         .await
         .unwrap();
@@ -80,6 +81,7 @@ fn message_batch(room: &OwnedRoomId, group: i64, ids: &[&str]) -> RoomBatch {
         current_state_group: group,
         current_state: Vec::new(),
         memberships: Vec::new(),
+        redactions: Vec::new(),
     }
 }
 

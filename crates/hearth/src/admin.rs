@@ -1,5 +1,7 @@
 //! `hearth admin ...`: operator tasks that work on the database directly.
 
+mod registration_token;
+
 use std::path::Path;
 
 use anyhow::Context;
@@ -22,6 +24,9 @@ pub(crate) enum AdminCommand {
         #[arg(long)]
         admin: bool,
     },
+    /// Manage registration tokens (for `[registration] token_required`).
+    #[command(subcommand)]
+    RegistrationToken(registration_token::TokenCommand),
 }
 
 pub(crate) fn run(config_path: Option<&Path>, command: AdminCommand) -> anyhow::Result<()> {
@@ -53,6 +58,9 @@ pub(crate) fn run(config_path: Option<&Path>, command: AdminCommand) -> anyhow::
                     registered.user_id,
                     if admin { " (admin)" } else { "" }
                 );
+            }
+            AdminCommand::RegistrationToken(command) => {
+                registration_token::run(&config, &accounts, command).await?;
             }
         }
         anyhow::Ok(())

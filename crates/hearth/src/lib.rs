@@ -52,19 +52,43 @@ impl Server {
         if !config.federation.enabled {
             tracing::info!("federation is off");
         }
-        if config.registration.enabled {
-            tracing::info!("registration is open (m.login.dummy)");
+        match (
+            config.registration.enabled,
+            config.registration.token_required,
+        ) {
+            (true, false) => tracing::info!("registration is open (m.login.dummy)"),
+            (true, true) => tracing::info!("registration is open to registration token holders"),
+            (false, _) => {}
         }
 
         let key = Arc::new(key);
         let accounts = Accounts::new(store.clone(), server_name.to_owned(), hashing);
+        // Registrations in progress lived in the memory of the previous run.
+        accounts
+            .reset_pending_registration_tokens()
+            .await
+            .context("resetting pending registration token uses")?;
         let rooms = Rooms::new(store.clone(), key.clone());
+        let typing = hearth_sync::Typing::new(store.changes().clone());
+        let sync = hearth_sync::Syncer::new(store.clone(), rooms.clone(), typing);
         let app = hearth_api::router(ApiState {
             server_name: server_name.to_owned(),
             key,
             accounts,
             rooms,
+            sync,
             registration_enabled: config.registration.enabled,
+            registration_token_required: config.registration.token_required,
+            rate_limits: hearth_api::RateLimits::new(&config.rate_limits),
+            uia: hearth_api::UiaSessions::default(),
+            well_known_client: config.well_known.client_base_url.clone(),
+            well_known_server: config
+                .well_known
+                .server
+                .as_deref()
+                .map(ruma::OwnedServerName::try_from)
+                .transpose()
+                .context("well_known.server")?,
         });
         let listener = tokio::net::TcpListener::bind(config.server.listen)
             .await
@@ -73,11 +97,15 @@ impl Server {
         tracing::info!(%address, %server_name, "client API listening");
         let (stop, stopped) = oneshot::channel::<()>();
         let task = tokio::spawn(async move {
-            axum::serve(listener, app)
-                .with_graceful_shutdown(async move {
-                    let _ = stopped.await;
-                })
-                .await
+            // With connect info, so that rate limits can tell clients apart before they log in.
+            axum::serve(
+                listener,
+                app.into_make_service_with_connect_info::<SocketAddr>(),
+            )
+            .with_graceful_shutdown(async move {
+                let _ = stopped.await;
+            })
+            .await
         });
         Ok(Self {
             address,

@@ -266,3 +266,86 @@ async fn admin_creates_users_that_can_log_in() {
         .unwrap();
     assert_eq!(login["user_id"], "@root:localhost", "{login}");
 }
+
+#[tokio::test]
+async fn admin_registration_tokens_let_people_register() {
+    let dir = tempfile::tempdir().unwrap();
+    let admin = |args: &[&str]| {
+        let output = hearth()
+            .args(["admin", "registration-token"])
+            .args(args)
+            .current_dir(dir.path())
+            .output()
+            .unwrap();
+        (
+            output.status.success(),
+            String::from_utf8_lossy(&output.stdout).into_owned(),
+            String::from_utf8_lossy(&output.stderr).into_owned(),
+        )
+    };
+    let (ok, limited, stderr) = admin(&["create", "--uses", "2", "--expires-in-hours", "24"]);
+    assert!(ok, "{stderr}");
+    let limited = limited.trim().to_owned();
+    assert_eq!(limited.len(), 16, "just the token on stdout: {limited:?}");
+    assert!(
+        limited.bytes().all(|b| b.is_ascii_alphanumeric()),
+        "{limited}"
+    );
+    assert!(stderr.contains("2 uses"), "{stderr}");
+    let (ok, unlimited, stderr) = admin(&["create"]);
+    assert!(ok, "{stderr}");
+    let unlimited = unlimited.trim().to_owned();
+    assert_ne!(limited, unlimited);
+    let (ok, _, _) = admin(&["create", "--uses", "0"]);
+    assert!(!ok, "a token with no uses is refused");
+
+    let (ok, list, stderr) = admin(&["list"]);
+    assert!(ok, "{stderr}");
+    fn line<'a>(list: &'a str, token: &str) -> Vec<&'a str> {
+        list.lines()
+            .find(|l| l.starts_with(token))
+            .unwrap_or_else(|| panic!("{token} not in:\n{list}"))
+            .split_whitespace()
+            .collect()
+    }
+    let row = line(&list, &limited);
+    assert_eq!(
+        (row[1], row[2], row.last().copied()),
+        ("0/2", "0", Some("yes")),
+        "{list}"
+    );
+    assert!(row[3].starts_with("20"), "an expiry date: {list}");
+    let row = line(&list, &unlimited);
+    assert_eq!(row[1..], ["0/unlimited", "0", "never", "yes"], "{list}");
+
+    // A server that requires tokens lets the holder register, and counts the use.
+    let mut command = hearth();
+    command
+        .arg("serve")
+        .current_dir(dir.path())
+        .env("HEARTH_SERVER__LISTEN", "127.0.0.1:0")
+        .env("HEARTH_REGISTRATION__ENABLED", "true")
+        .env("HEARTH_REGISTRATION__TOKEN_REQUIRED", "true");
+    let server = serve(command);
+    let client = reqwest::Client::new();
+    let register = |name: &str, token: &str| {
+        client
+            .post(format!("{}/_matrix/client/v3/register", server.base))
+            .json(&serde_json::json!({
+                "username": name, "password": "pw-123456",
+                "auth": {"type": "m.login.registration_token", "token": token}
+            }))
+            .send()
+    };
+    let response = register("alice", "not-a-token").await.unwrap();
+    assert_eq!(response.status(), 401);
+    let response = register("alice", &limited).await.unwrap();
+    assert_eq!(response.status(), 200);
+    let body: serde_json::Value = response.json().await.unwrap();
+    assert_eq!(body["user_id"], "@alice:localhost");
+
+    let (ok, list, stderr) = admin(&["list"]);
+    assert!(ok, "{stderr}");
+    assert_eq!(line(&list, &limited)[1], "1/2", "{list}");
+    drop(server);
+}

@@ -1,8 +1,17 @@
 pub(crate) mod account;
+pub(crate) mod config;
+pub(crate) mod device;
 pub(crate) mod discovery;
+pub(crate) mod filter;
 pub(crate) mod membership;
 pub(crate) mod message;
+pub(crate) mod profile;
+pub(crate) mod redact;
 pub(crate) mod room;
 mod room_access;
 pub(crate) mod session;
 pub(crate) mod state;
+pub(crate) mod sync;
+pub(crate) mod tag;
+pub(crate) mod typing;
+mod user_access;

@@ -123,6 +123,36 @@ allow = ["ok.example", "not ok"]
 }
 
 #[test]
+fn rate_limits_from_file_and_env_are_checked() {
+    let text = "[rate_limits]\nlogin = { per_second = 2, burst = 4 }\n";
+    let config = Config::from_toml(
+        text,
+        None,
+        env(&[(
+            "HEARTH_RATE_LIMITS__SEND",
+            "{ per_second = 0.25, burst = 3 }",
+        )]),
+    )
+    .expect("valid");
+    assert_eq!(config.rate_limits.login.per_second, 2.0);
+    assert_eq!(config.rate_limits.login.burst, 4);
+    assert_eq!(config.rate_limits.send.per_second, 0.25);
+    assert_eq!(
+        config.rate_limits.register,
+        RateLimitsConfig::default().register
+    );
+
+    let bad = "[rate_limits]\nlogin = { per_second = 0, burst = 4 }\nsend = { per_second = 1, burst = 0 }\nregister = { per_second = 1 }\n";
+    let err = Config::from_toml(bad, None, env(&[])).expect_err("invalid");
+    let keys: Vec<_> = err.problems.iter().map(|p| p.key.as_str()).collect();
+    assert_eq!(keys, ["rate_limits.register"], "{err}");
+    let bad = "[rate_limits]\nlogin = { per_second = 0, burst = 4 }\nsend = { per_second = 1, burst = 0 }\n";
+    let err = Config::from_toml(bad, None, env(&[])).expect_err("invalid");
+    let keys: Vec<_> = err.problems.iter().map(|p| p.key.as_str()).collect();
+    assert_eq!(keys, ["rate_limits.login", "rate_limits.send"], "{err}");
+}
+
+#[test]
 fn syntax_error_names_the_file() {
     let err = Config::from_toml("[server\n", Some("/etc/hearth.toml".into()), env(&[]))
         .expect_err("invalid");
@@ -189,4 +219,34 @@ fn example_config_is_true() {
             );
         }
     }
+}
+
+#[test]
+fn well_known_is_optional_and_checked() {
+    let config = Config::from_toml("", None, env(&[])).expect("valid");
+    assert_eq!(config.well_known.client_base_url, None);
+    assert_eq!(config.well_known.server, None);
+    let text = "[well_known]\nclient_base_url = \"https://matrix.example.org\"\n";
+    let config = Config::from_toml(
+        text,
+        None,
+        env(&[("HEARTH_WELL_KNOWN__SERVER", "matrix.example.org:443")]),
+    )
+    .expect("valid");
+    assert_eq!(
+        config.well_known.client_base_url.as_deref(),
+        Some("https://matrix.example.org")
+    );
+    assert_eq!(
+        config.well_known.server.as_deref(),
+        Some("matrix.example.org:443")
+    );
+    let bad = "[well_known]\nclient_base_url = \"matrix.example.org\"\nserver = \"bad name:x\"\n";
+    let err = Config::from_toml(bad, None, env(&[])).expect_err("invalid");
+    let keys: Vec<_> = err.problems.iter().map(|p| p.key.as_str()).collect();
+    assert_eq!(
+        keys,
+        ["well_known.client_base_url", "well_known.server"],
+        "{err}"
+    );
 }

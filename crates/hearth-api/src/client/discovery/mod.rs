@@ -1,1 +1,3 @@
+pub(crate) mod discover_homeserver;
+pub(crate) mod get_capabilities;
 pub(crate) mod get_supported_versions;

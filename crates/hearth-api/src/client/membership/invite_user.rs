@@ -4,10 +4,9 @@
 use axum::Router;
 use axum::extract::State;
 use axum::http::StatusCode;
-use hearth_rooms::{Append, EventDraft};
 use ruma::api::client::membership::invite_user::v3::{self as endpoint, InvitationRecipient};
-use serde_json::json;
 
+use super::set_membership;
 use crate::extract::Ruma;
 use crate::ruma_glue::{RumaResponse, route as route_endpoint};
 use crate::{ApiError, ApiState};
@@ -29,21 +28,15 @@ async fn handler(
             "third-party invites are not supported",
         ));
     };
-    let mut content = json!({"membership": "invite"});
-    if let Some(reason) = &recipient.reason {
-        content["reason"] = reason.clone().into();
-    }
-    let draft = EventDraft::state("m.room.member", recipient.user_id.as_str(), content);
-    state
-        .rooms
-        .append(
-            &body.room_id,
-            Append {
-                sender,
-                draft,
-                txn: None,
-            },
-        )
-        .await?;
+    let reason = recipient.reason.as_deref();
+    set_membership(
+        &state,
+        &body.room_id,
+        &sender,
+        &recipient.user_id,
+        "invite",
+        reason,
+    )
+    .await?;
     Ok(RumaResponse(endpoint::Response::new()))
 }

@@ -3,10 +3,9 @@
 
 use axum::Router;
 use axum::extract::State;
-use hearth_rooms::{Append, EventDraft};
 use ruma::api::client::membership::join_room_by_id::v3 as endpoint;
-use serde_json::json;
 
+use super::set_membership;
 use crate::extract::Ruma;
 use crate::ruma_glue::{RumaResponse, route as route_endpoint};
 use crate::{ApiError, ApiState};
@@ -21,22 +20,15 @@ async fn handler(
 ) -> Result<RumaResponse<endpoint::Response>, ApiError> {
     let user = request.caller()?.user_id.clone();
     let body = request.body;
-    let mut content = json!({"membership": "join"});
-    if let Some(reason) = &body.reason {
-        content["reason"] = reason.clone().into();
-    }
     // NOTSPEC: joining a room that lives only on another server needs federation (not built).
-    let draft = EventDraft::state("m.room.member", user.as_str(), content);
-    state
-        .rooms
-        .append(
-            &body.room_id,
-            Append {
-                sender: user,
-                draft,
-                txn: None,
-            },
-        )
-        .await?;
+    set_membership(
+        &state,
+        &body.room_id,
+        &user,
+        &user,
+        "join",
+        body.reason.as_deref(),
+    )
+    .await?;
     Ok(RumaResponse(endpoint::Response::new(body.room_id)))
 }

@@ -3,10 +3,9 @@
 
 use axum::Router;
 use axum::extract::State;
-use hearth_rooms::{Append, EventDraft};
 use ruma::api::client::membership::leave_room::v3 as endpoint;
-use serde_json::json;
 
+use super::set_membership;
 use crate::extract::Ruma;
 use crate::ruma_glue::{RumaResponse, route as route_endpoint};
 use crate::{ApiError, ApiState};
@@ -19,23 +18,16 @@ async fn handler(
     State(state): State<ApiState>,
     request: Ruma<endpoint::Request>,
 ) -> Result<RumaResponse<endpoint::Response>, ApiError> {
-    let user = request.caller()?.user_id.clone();
-    let body = request.body;
-    let mut content = json!({"membership": "leave"});
-    if let Some(reason) = &body.reason {
-        content["reason"] = reason.clone().into();
-    }
-    let draft = EventDraft::state("m.room.member", user.as_str(), content);
-    state
-        .rooms
-        .append(
-            &body.room_id,
-            Append {
-                sender: user,
-                draft,
-                txn: None,
-            },
-        )
-        .await?;
+    let user = &request.caller()?.user_id;
+    let body = &request.body;
+    set_membership(
+        &state,
+        &body.room_id,
+        user,
+        user,
+        "leave",
+        body.reason.as_deref(),
+    )
+    .await?;
     Ok(RumaResponse(endpoint::Response::new()))
 }

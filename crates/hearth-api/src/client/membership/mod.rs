@@ -1,3 +1,50 @@
+//! Membership endpoints. They all write an `m.room.member` event for some user; the auth rules
+//! in the pipeline decide whether the sender may.
+
+pub(crate) mod ban_user;
+pub(crate) mod get_member_events;
 pub(crate) mod invite_user;
 pub(crate) mod join_room_by_id;
+pub(crate) mod joined_members;
+pub(crate) mod joined_rooms;
+pub(crate) mod kick_user;
 pub(crate) mod leave_room;
+pub(crate) mod unban_user;
+
+use hearth_rooms::{Append, EventDraft};
+use ruma::{RoomId, UserId};
+use serde_json::json;
+
+use crate::{ApiError, ApiState};
+
+/// Append `sender`'s change of `target`'s membership, with an optional reason.
+pub(crate) async fn set_membership(
+    state: &ApiState,
+    room: &RoomId,
+    sender: &UserId,
+    target: &UserId,
+    membership: &str,
+    reason: Option<&str>,
+) -> Result<(), ApiError> {
+    let mut content = json!({ "membership": membership });
+    if let Some(reason) = reason {
+        content["reason"] = reason.into();
+    }
+    // Joins and invites carry the target's profile, so that members see a name from the start.
+    if matches!(membership, "join" | "invite") {
+        crate::client::profile::add_profile(state, target, &mut content).await?;
+    }
+    let draft = EventDraft::state("m.room.member", target.as_str(), content);
+    state
+        .rooms
+        .append(
+            room,
+            Append {
+                sender: sender.to_owned(),
+                draft,
+                txn: None,
+            },
+        )
+        .await?;
+    Ok(())
+}

@@ -9,6 +9,7 @@ use ruma::api::client::message::send_message_event::v3 as endpoint;
 
 use crate::client::room_access::joined_state;
 use crate::extract::Ruma;
+use crate::rate_limit::RateKey;
 use crate::ruma_glue::{RumaResponse, route as route_endpoint};
 use crate::{ApiError, ApiState};
 
@@ -21,6 +22,10 @@ async fn handler(
     request: Ruma<endpoint::Request>,
 ) -> Result<RumaResponse<endpoint::Response>, ApiError> {
     let caller = request.caller()?.clone();
+    state
+        .rate_limits
+        .send
+        .check(RateKey::user(&caller.user_id))?;
     let body = request.body;
     joined_state(&state.rooms, &body.room_id, &caller.user_id).await?;
     let content: serde_json::Value =

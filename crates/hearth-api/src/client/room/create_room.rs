@@ -12,6 +12,7 @@ use ruma::api::client::room::{
 };
 
 use crate::extract::Ruma;
+use crate::rate_limit::RateKey;
 use crate::ruma_glue::{RumaResponse, route as route_endpoint};
 use crate::{ApiError, ApiState};
 
@@ -40,6 +41,7 @@ async fn handler(
     request: Ruma<endpoint::Request>,
 ) -> Result<RumaResponse<endpoint::Response>, ApiError> {
     let creator = request.caller()?.user_id.clone();
+    state.rate_limits.send.check(RateKey::user(&creator))?;
     let body = request.body;
     let version = body.room_version.clone().unwrap_or(DEFAULT_ROOM_VERSION);
     if version.rules().is_none() {
@@ -62,6 +64,10 @@ async fn handler(
         (None, _) => Preset::PrivateChat,
     };
     let mut spec = NewRoom::new(creator, version, preset);
+    // The creator's join carries their profile, like any other join.
+    if let Some(profile) = state.rooms.store().profile(&spec.creator).await? {
+        crate::client::profile::apply_to_member_content(&profile, &mut spec.creator_join_content);
+    }
     if let Some(content) = &body.creation_content {
         spec.creation_content = object(content.json(), "creation_content")?;
         // The server decides these.

@@ -32,8 +32,12 @@ async fn handler(
     if pdu.room() != body.room_id {
         return Err(not_found());
     }
-    let raw = Raw::from_json(
-        serde_json::value::to_raw_value(&pdu.to_client_event()).map_err(ApiError::internal)?,
-    );
+    let event = state
+        .rooms
+        .client_events(&[pdu])
+        .await?
+        .pop()
+        .ok_or_else(not_found)?;
+    let raw = Raw::from_json(serde_json::value::to_raw_value(&event).map_err(ApiError::internal)?);
     Ok(RumaResponse(endpoint::Response::new(raw)))
 }

@@ -10,6 +10,7 @@ use ruma::api::client::uiaa::UserIdentifier;
 use ruma::{OwnedUserId, UserId};
 
 use crate::extract::Ruma;
+use crate::rate_limit::{ClientIp, RateKey};
 use crate::ruma_glue::{RumaResponse, route as route_endpoint};
 use crate::{ApiError, ApiState};
 
@@ -41,8 +42,10 @@ fn user_id(state: &ApiState, user: &str) -> Result<OwnedUserId, ApiError> {
 
 async fn handler(
     State(state): State<ApiState>,
+    ClientIp(ip): ClientIp,
     request: Ruma<endpoint::Request>,
 ) -> Result<RumaResponse<endpoint::Response>, ApiError> {
+    state.rate_limits.login.check(RateKey::ip(ip))?;
     let body = request.body;
     let LoginInfo::Password(password) = &body.login_info else {
         return Err(ApiError::new(

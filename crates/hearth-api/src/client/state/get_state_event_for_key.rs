@@ -28,9 +28,15 @@ async fn handler(
         .get(&(body.event_type.clone(), body.state_key.clone()))
         .ok_or_else(not_found)?;
     let pdu = state.rooms.pdu(id).await?.ok_or_else(not_found)?;
+    let event = state
+        .rooms
+        .client_events(&[pdu])
+        .await?
+        .pop()
+        .ok_or_else(not_found)?;
     let value = match body.format {
-        StateEventFormat::Event => pdu.to_client_event(),
-        _ => serde_json::from_str(pdu.content().get()).map_err(ApiError::internal)?,
+        StateEventFormat::Event => event,
+        _ => event["content"].clone(),
     };
     let raw = serde_json::value::to_raw_value(&value).map_err(ApiError::internal)?;
     Ok(RumaResponse(endpoint::Response::new(raw)))

@@ -23,13 +23,12 @@ async fn handler(
     let current = joined_state(&state.rooms, &request.body.room_id, user).await?;
     let ids: Vec<_> = current.values().cloned().collect();
     let pdus = state.rooms.load_pdus(&ids).await?;
-    let mut events = Vec::with_capacity(ids.len());
-    for id in &ids {
-        if let Some(pdu) = pdus.get(id) {
-            let json = serde_json::value::to_raw_value(&pdu.to_client_event())
-                .map_err(ApiError::internal)?;
-            events.push(Raw::from_json(json));
-        }
+    let pdus: Vec<_> = ids.iter().filter_map(|id| pdus.get(id).cloned()).collect();
+    let mut events = Vec::with_capacity(pdus.len());
+    for event in state.rooms.client_events(&pdus).await? {
+        events.push(Raw::from_json(
+            serde_json::value::to_raw_value(&event).map_err(ApiError::internal)?,
+        ));
     }
     Ok(RumaResponse(endpoint::Response::new(events)))
 }

@@ -7,6 +7,7 @@ use hearth_rooms::{Append, EventDraft};
 use ruma::api::client::state::send_state_event::v3 as endpoint;
 
 use crate::extract::Ruma;
+use crate::rate_limit::RateKey;
 use crate::ruma_glue::{RumaResponse, route as route_endpoint};
 use crate::{ApiError, ApiState};
 
@@ -19,6 +20,7 @@ async fn handler(
     request: Ruma<endpoint::Request>,
 ) -> Result<RumaResponse<endpoint::Response>, ApiError> {
     let sender = request.caller()?.user_id.clone();
+    state.rate_limits.send.check(RateKey::user(&sender))?;
     let body = request.body;
     let content: serde_json::Value =
         serde_json::from_str(body.body.json().get()).map_err(ApiError::internal)?;

@@ -1,0 +1,73 @@
+//! `POST /_matrix/client/v3/account/deactivate` — deactivate the caller's account for good
+//! (user-interactive authentication: `m.login.password`).
+//! <https://spec.matrix.org/v1.16/client-server-api/#post_matrixclientv3accountdeactivate>
+
+use axum::Router;
+use axum::extract::State;
+use hearth_rooms::{Append, EventDraft};
+use ruma::UserId;
+use ruma::api::client::account::ThirdPartyIdRemovalStatus;
+use ruma::api::client::account::deactivate::v3 as endpoint;
+use serde_json::json;
+
+use crate::extract::Ruma;
+use crate::ruma_glue::{RumaResponse, route as route_endpoint};
+use crate::uiaa::UiaRequest;
+use crate::{ApiError, ApiState};
+
+pub(crate) fn route(router: Router<ApiState>) -> Router<ApiState> {
+    route_endpoint::<endpoint::Request, _, _>(router, handler)
+}
+
+async fn handler(
+    State(state): State<ApiState>,
+    request: Ruma<endpoint::Request>,
+) -> Result<RumaResponse<endpoint::Response>, ApiError> {
+    // NOTSPEC: as for the password change, an access token is required (no email stage).
+    let user = request.caller()?.user_id.clone();
+    let body = request.body;
+    let uia = UiaRequest::password("POST /account/deactivate", &user);
+    let authorized = state
+        .uia
+        .authorize(&state, &uia, body.auth.as_ref())
+        .await?;
+    leave_all_rooms(&state, &user).await?;
+    // Removes the password, every device and every access token.
+    state.accounts.deactivate(&user).await?;
+    authorized.finish();
+    // `erase` is accepted, but nothing beyond the account itself is erased yet.
+    Ok(RumaResponse(endpoint::Response::new(
+        ThirdPartyIdRemovalStatus::NoSupport,
+    )))
+}
+
+/// Leave every room the user is in, and decline every invite and knock. A room where the leave
+/// is refused (it should not be: anyone may leave) is logged and skipped, so that one broken
+/// room cannot keep an account from being deactivated.
+async fn leave_all_rooms(state: &ApiState, user: &UserId) -> Result<(), ApiError> {
+    let memberships = state
+        .rooms
+        .store()
+        .memberships_of(user)
+        .await
+        .map_err(ApiError::internal)?;
+    for membership in memberships {
+        if !matches!(membership.membership.as_str(), "join" | "invite" | "knock") {
+            continue;
+        }
+        let draft = EventDraft::state(
+            "m.room.member",
+            user.as_str(),
+            json!({"membership": "leave"}),
+        );
+        let append = Append {
+            sender: user.to_owned(),
+            draft,
+            txn: None,
+        };
+        if let Err(e) = state.rooms.append(&membership.room_id, append).await {
+            tracing::warn!(%user, room_id = %membership.room_id, error = %e, "could not leave a room while deactivating");
+        }
+    }
+    Ok(())
+}

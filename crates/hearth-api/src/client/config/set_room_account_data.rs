@@ -1,0 +1,37 @@
+//! `PUT /_matrix/client/v3/user/{userId}/rooms/{roomId}/account_data/{type}` — set a room
+//! account-data object.
+//! <https://spec.matrix.org/v1.16/client-server-api/#put_matrixclientv3useruseridroomsroomidaccount_datatype>
+
+use axum::Router;
+use axum::extract::State;
+use ruma::api::client::config::set_room_account_data::v3 as endpoint;
+
+use super::ensure_client_settable;
+use crate::client::user_access::{ensure_self, json_object};
+use crate::extract::Ruma;
+use crate::ruma_glue::{RumaResponse, route as route_endpoint};
+use crate::{ApiError, ApiState};
+
+pub(crate) fn route(router: Router<ApiState>) -> Router<ApiState> {
+    route_endpoint::<endpoint::Request, _, _>(router, handler)
+}
+
+async fn handler(
+    State(state): State<ApiState>,
+    request: Ruma<endpoint::Request>,
+) -> Result<RumaResponse<endpoint::Response>, ApiError> {
+    let body = &request.body;
+    ensure_self(request.caller()?, &body.user_id, "account data")?;
+    let data_type = body.event_type.to_string();
+    ensure_client_settable(&data_type)?;
+    let content = json_object(body.data.json())?;
+    let content = serde_json::to_string(&content).map_err(ApiError::internal)?;
+    // Like other servers, the room need not be one the user is in: this is the user's own note
+    // about the room id.
+    state
+        .rooms
+        .store()
+        .set_account_data(&body.user_id, Some(&body.room_id), &data_type, &content)
+        .await?;
+    Ok(RumaResponse(endpoint::Response::new()))
+}

@@ -1,0 +1,33 @@
+//! `POST /_matrix/client/v3/rooms/{roomId}/ban` — ban a user from the room.
+//! <https://spec.matrix.org/v1.16/client-server-api/#post_matrixclientv3roomsroomidban>
+
+use axum::Router;
+use axum::extract::State;
+use ruma::api::client::membership::ban_user::v3 as endpoint;
+
+use super::set_membership;
+use crate::extract::Ruma;
+use crate::ruma_glue::{RumaResponse, route as route_endpoint};
+use crate::{ApiError, ApiState};
+
+pub(crate) fn route(router: Router<ApiState>) -> Router<ApiState> {
+    route_endpoint::<endpoint::Request, _, _>(router, handler)
+}
+
+async fn handler(
+    State(state): State<ApiState>,
+    request: Ruma<endpoint::Request>,
+) -> Result<RumaResponse<endpoint::Response>, ApiError> {
+    let sender = &request.caller()?.user_id;
+    let body = &request.body;
+    set_membership(
+        &state,
+        &body.room_id,
+        sender,
+        &body.user_id,
+        "ban",
+        body.reason.as_deref(),
+    )
+    .await?;
+    Ok(RumaResponse(endpoint::Response::new()))
+}

@@ -1,0 +1,26 @@
+//! `GET /_matrix/client/v3/profile/{userId}/avatar_url` — a user's avatar URL.
+//! <https://spec.matrix.org/v1.16/client-server-api/#get_matrixclientv3profileuseridkeyname>
+
+use axum::Router;
+use axum::extract::State;
+use ruma::OwnedMxcUri;
+use ruma::api::client::profile::get_avatar_url::v3 as endpoint;
+
+use super::profile_of;
+use crate::extract::Ruma;
+use crate::ruma_glue::{RumaResponse, route as route_endpoint};
+use crate::{ApiError, ApiState};
+
+pub(crate) fn route(router: Router<ApiState>) -> Router<ApiState> {
+    route_endpoint::<endpoint::Request, _, _>(router, handler)
+}
+
+async fn handler(
+    State(state): State<ApiState>,
+    request: Ruma<endpoint::Request>,
+) -> Result<RumaResponse<endpoint::Response>, ApiError> {
+    let profile = profile_of(&state, &request.body.user_id).await?;
+    Ok(RumaResponse(endpoint::Response::new(
+        profile.avatar_url.map(OwnedMxcUri::from),
+    )))
+}

@@ -1,0 +1,36 @@
+//! `PUT /_matrix/client/v3/user/{userId}/rooms/{roomId}/tags/{tag}` — add (or update) a tag.
+//! <https://spec.matrix.org/v1.16/client-server-api/#put_matrixclientv3useruseridroomsroomidtagstag>
+
+use axum::Router;
+use axum::extract::State;
+use ruma::api::client::tag::create_tag::v3 as endpoint;
+
+use super::{TAG_TYPE, tag_content, tag_map};
+use crate::client::user_access::ensure_self;
+use crate::extract::Ruma;
+use crate::ruma_glue::{RumaResponse, route as route_endpoint};
+use crate::{ApiError, ApiState};
+
+pub(crate) fn route(router: Router<ApiState>) -> Router<ApiState> {
+    route_endpoint::<endpoint::Request, _, _>(router, handler)
+}
+
+async fn handler(
+    State(state): State<ApiState>,
+    request: Ruma<endpoint::Request>,
+) -> Result<RumaResponse<endpoint::Response>, ApiError> {
+    let body = &request.body;
+    ensure_self(request.caller()?, &body.user_id, "tags")?;
+    let info = serde_json::to_value(&body.tag_info).map_err(ApiError::internal)?;
+    // Read-modify-write in one store transaction, so concurrent tag changes don't lose each other.
+    state
+        .rooms
+        .store()
+        .update_account_data(&body.user_id, Some(&body.room_id), TAG_TYPE, |current| {
+            let mut tags = tag_map(current);
+            tags.insert(body.tag.clone(), info);
+            Some(tag_content(tags))
+        })
+        .await?;
+    Ok(RumaResponse(endpoint::Response::new()))
+}

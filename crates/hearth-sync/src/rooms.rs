@@ -1,0 +1,278 @@
+//! The per-room parts of a sync response: joined, invited and left rooms.
+
+use std::collections::{BTreeSet, HashMap};
+use std::sync::Arc;
+
+use hearth_rooms::{Pdu, StateIds};
+use hearth_store::{Membership, StoredEvent};
+use ruma::events::StateEventType;
+use ruma::{OwnedEventId, RoomId};
+use serde_json::{Value, json};
+
+use crate::{PaginationToken, SyncError, SyncRequest, SyncToken, Syncer};
+
+/// State events an invitee may see before joining.
+const STRIPPED_STATE: &[&str] = &[
+    "m.room.create",
+    "m.room.join_rules",
+    "m.room.name",
+    "m.room.avatar",
+    "m.room.topic",
+    "m.room.canonical_alias",
+    "m.room.encryption",
+];
+
+async fn parse(syncer: &Syncer, stored: &[StoredEvent]) -> Result<Vec<Arc<Pdu>>, SyncError> {
+    let ids: Vec<_> = stored.iter().map(|e| e.event_id.clone()).collect();
+    let map = syncer.rooms.load_pdus(&ids).await?;
+    Ok(ids.iter().filter_map(|id| map.get(id).cloned()).collect())
+}
+
+/// The room's state after the last event at or before `position`.
+async fn state_at(syncer: &Syncer, room: &RoomId, position: i64) -> Result<StateIds, SyncError> {
+    match syncer
+        .store
+        .room_events_backwards(room, 0, position, 1)
+        .await?
+        .first()
+    {
+        Some(last) => Ok(syncer.rooms.state_after(&last.event_id).await?),
+        None => Ok(StateIds::new()),
+    }
+}
+
+/// Client-format events, with `unsigned.transaction_id` on the requesting device's own events.
+async fn client_events(
+    syncer: &Syncer,
+    request: &SyncRequest,
+    pdus: &[Arc<Pdu>],
+) -> Result<Vec<Value>, SyncError> {
+    let own: Vec<OwnedEventId> = pdus
+        .iter()
+        .filter(|p| p.sender() == request.user)
+        .map(|p| p.owned_event_id().clone())
+        .collect();
+    let txns: HashMap<OwnedEventId, String> = syncer
+        .store
+        .transaction_ids_of(&request.user, &request.device, &own)
+        .await?
+        .into_iter()
+        .collect();
+    let mut events = syncer.rooms.client_events(pdus).await?;
+    for (event, pdu) in events.iter_mut().zip(pdus) {
+        if let Some(txn) = txns.get(pdu.owned_event_id()) {
+            event["unsigned"]["transaction_id"] = txn.clone().into();
+        }
+    }
+    Ok(events)
+}
+
+/// State events to send: `state` minus what the client has (`known`), lazily filtered.
+async fn state_events(
+    syncer: &Syncer,
+    request: &SyncRequest,
+    state: &StateIds,
+    known: Option<&StateIds>,
+    timeline: &[Arc<Pdu>],
+) -> Result<Vec<Value>, SyncError> {
+    let senders: BTreeSet<String> = timeline
+        .iter()
+        .map(|p| p.sender().to_string())
+        .chain(std::iter::once(request.user.to_string()))
+        .collect();
+    let ids: Vec<OwnedEventId> = state
+        .iter()
+        .filter(|(key, id)| known.is_none_or(|k| k.get(*key) != Some(*id)))
+        .filter(|((kind, key), _)| {
+            !request.filter.lazy_load_members
+                || *kind != StateEventType::RoomMember
+                || senders.contains(key)
+        })
+        .map(|(_, id)| id.clone())
+        .collect();
+    let pdus = syncer.rooms.load_pdus(&ids).await?;
+    let mut events: Vec<Arc<Pdu>> = ids.iter().filter_map(|id| pdus.get(id).cloned()).collect();
+    events.sort_by_key(|p| (p.kind().to_string(), p.state_key().map(str::to_owned)));
+    Ok(syncer.rooms.client_events(&events).await?)
+}
+
+async fn summary(
+    syncer: &Syncer,
+    request: &SyncRequest,
+    room: &RoomId,
+) -> Result<Value, SyncError> {
+    let members = syncer.store.room_members(room, None).await?;
+    let count = |m: &str| members.iter().filter(|x| x.membership == m).count();
+    let heroes: Vec<String> = members
+        .iter()
+        .filter(|m| {
+            (m.membership == "join" || m.membership == "invite") && m.user_id != request.user
+        })
+        .take(5)
+        .map(|m| m.user_id.to_string())
+        .collect();
+    Ok(json!({
+        "m.heroes": heroes,
+        "m.joined_member_count": count("join"),
+        "m.invited_member_count": count("invite"),
+    }))
+}
+
+/// A joined room: `None` when nothing changed since the token.
+pub(crate) async fn joined(
+    syncer: &Syncer,
+    request: &SyncRequest,
+    membership: &Membership,
+    now: SyncToken,
+) -> Result<Option<Value>, SyncError> {
+    let room = &membership.room_id;
+    let limit = request.filter.timeline_limit;
+    // A room is sent whole on an initial sync, on full_state, and when the user has just joined.
+    let fresh = match request.since {
+        None => true,
+        Some(_) if request.full_state => true,
+        Some(since) if membership.stream_ordering > since.events => {
+            let before = syncer.rooms.state_before(&membership.event_id).await?;
+            match before.get(&(StateEventType::RoomMember, request.user.to_string())) {
+                Some(id) => {
+                    syncer
+                        .rooms
+                        .pdu(id)
+                        .await?
+                        .and_then(|p| p.membership())
+                        .as_deref()
+                        != Some("join")
+                }
+                None => true,
+            }
+        }
+        Some(_) => false,
+    };
+    let after = if fresh {
+        0
+    } else {
+        request.since.map_or(0, |s| s.events)
+    };
+    let fetch = i64::try_from(limit).unwrap_or(i64::MAX).saturating_add(1);
+    let mut stored = syncer
+        .store
+        .room_events_backwards(room, after, now.events, fetch)
+        .await?;
+    let since_typing = request.since.map_or(0, |s| s.typing);
+    let typing = syncer.typing.changed_since(room, since_typing);
+    if !fresh && stored.is_empty() && typing.is_none() {
+        return Ok(None);
+    }
+    let limited = stored.len() > limit;
+    stored.truncate(limit);
+    stored.reverse();
+    let timeline = parse(syncer, &stored).await?;
+
+    let state = match (fresh, limited, timeline.first()) {
+        (true, _, Some(first)) => {
+            let before = syncer.rooms.state_before(first.event_id()).await?;
+            state_events(syncer, request, &before, None, &timeline).await?
+        }
+        (true, _, None) => {
+            let at = state_at(syncer, room, now.events).await?;
+            state_events(syncer, request, &at, None, &timeline).await?
+        }
+        (false, true, Some(first)) => {
+            let known = state_at(syncer, room, after).await?;
+            let before = syncer.rooms.state_before(first.event_id()).await?;
+            state_events(syncer, request, &before, Some(&known), &timeline).await?
+        }
+        (false, _, _) => Vec::new(),
+    };
+    let prev_batch = stored.first().map_or(PaginationToken(now.events + 1), |e| {
+        PaginationToken(e.stream_ordering)
+    });
+    let mut ephemeral = Vec::new();
+    if let Some(users) = typing {
+        ephemeral.push(json!({"type": "m.typing", "content": {"user_ids": users}}));
+    }
+    Ok(Some(json!({
+        "timeline": {
+            "events": client_events(syncer, request, &timeline).await?,
+            "limited": limited,
+            "prev_batch": prev_batch.to_string(),
+        },
+        "state": { "events": state },
+        "ephemeral": { "events": ephemeral },
+        "account_data": { "events": [] },
+        "summary": summary(syncer, request, room).await?,
+        "unread_notifications": {},
+    })))
+}
+
+/// An invited room: the invite and the stripped state an invitee may see.
+pub(crate) async fn invited(syncer: &Syncer, membership: &Membership) -> Result<Value, SyncError> {
+    let state = syncer.rooms.state_before(&membership.event_id).await?;
+    let mut ids: Vec<OwnedEventId> = state
+        .iter()
+        .filter(|((kind, key), _)| {
+            key.is_empty() && STRIPPED_STATE.contains(&kind.to_string().as_str())
+        })
+        .map(|(_, id)| id.clone())
+        .collect();
+    ids.push(membership.event_id.clone());
+    let pdus = syncer.rooms.load_pdus(&ids).await?;
+    let events: Vec<Value> = ids
+        .iter()
+        .filter_map(|id| pdus.get(id))
+        .map(|p| {
+            json!({
+                "type": p.kind().to_string(),
+                "state_key": p.state_key(),
+                "sender": p.sender(),
+                "content": p.content(),
+            })
+        })
+        .collect();
+    Ok(json!({ "invite_state": { "events": events } }))
+}
+
+/// A room the user left (or was removed from): the timeline up to and including the leave.
+pub(crate) async fn left(
+    syncer: &Syncer,
+    request: &SyncRequest,
+    membership: &Membership,
+) -> Result<Value, SyncError> {
+    let room = &membership.room_id;
+    let limit = request.filter.timeline_limit;
+    let after = request.since.map_or(0, |s| s.events);
+    let fetch = i64::try_from(limit).unwrap_or(i64::MAX).saturating_add(1);
+    let mut stored = syncer
+        .store
+        .room_events_backwards(room, after, membership.stream_ordering, fetch)
+        .await?;
+    let limited = stored.len() > limit;
+    stored.truncate(limit);
+    stored.reverse();
+    let timeline = parse(syncer, &stored).await?;
+    let state = match timeline.first() {
+        Some(first) if limited || request.since.is_none() => {
+            let known = match request.since {
+                Some(s) => Some(state_at(syncer, room, s.events).await?),
+                None => None,
+            };
+            let before = syncer.rooms.state_before(first.event_id()).await?;
+            state_events(syncer, request, &before, known.as_ref(), &timeline).await?
+        }
+        _ => Vec::new(),
+    };
+    let prev_batch = stored
+        .first()
+        .map_or(PaginationToken(membership.stream_ordering), |e| {
+            PaginationToken(e.stream_ordering)
+        });
+    Ok(json!({
+        "timeline": {
+            "events": client_events(syncer, request, &timeline).await?,
+            "limited": limited,
+            "prev_batch": prev_batch.to_string(),
+        },
+        "state": { "events": state },
+        "account_data": { "events": [] },
+    }))
+}
