@@ -68,7 +68,13 @@ impl<'s> Api<'s> {
 
     /// Send raw bytes with a JSON content type.
     async fn raw(&self, method: Method, path: &str, body: Vec<u8>) -> (StatusCode, Value) {
-        let mut request = self.http.request(method, self.server.url(path)).body(body);
+        // A fresh connection: the server may answer an oversized body early and close the
+        // connection, which a pooled client would then try to reuse.
+        let http = reqwest::Client::builder()
+            .pool_max_idle_per_host(0)
+            .build()
+            .unwrap();
+        let mut request = http.request(method, self.server.url(path)).body(body);
         request = request.header("content-type", "application/json");
         if let Some(token) = &self.token {
             request = request.bearer_auth(token);

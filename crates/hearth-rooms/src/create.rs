@@ -36,6 +36,8 @@ pub struct NewRoom {
     pub is_direct: bool,
     /// Extra content for the creator's join event (their `displayname` and `avatar_url`).
     pub creator_join_content: Map<String, Value>,
+    /// Sent as `m.room.canonical_alias` right after the power levels.
+    pub canonical_alias: Option<ruma::OwnedRoomAliasId>,
 }
 
 impl NewRoom {
@@ -52,6 +54,7 @@ impl NewRoom {
             invite: Vec::new(),
             is_direct: false,
             creator_join_content: Map::new(),
+            canonical_alias: None,
         }
     }
 }
@@ -144,6 +147,14 @@ impl Rooms {
             Value::Object(levels),
         ))
         .await?;
+        if let Some(alias) = &spec.canonical_alias {
+            send(EventDraft::state(
+                TimelineEventType::RoomCanonicalAlias,
+                "",
+                json!({"alias": alias}),
+            ))
+            .await?;
+        }
         let (join_rule, guests) = match spec.preset {
             Preset::PublicChat => ("public", "forbidden"),
             Preset::PrivateChat | Preset::TrustedPrivateChat => ("invite", "can_join"),

@@ -20,7 +20,7 @@ use std::sync::{Arc, Mutex};
 
 use hearth_keys::SigningKey;
 use hearth_store::{NewEvent, NewStateGroup, RoomBatch, Store};
-use ruma::events::TimelineEventType;
+use ruma::events::{StateEventType, TimelineEventType};
 use ruma::{
     EventId, MilliSecondsSinceUnixEpoch, OwnedEventId, OwnedRoomId, RoomId, RoomVersionId, UserId,
 };
@@ -275,6 +275,29 @@ impl Rooms {
             }
         }
         Ok(out)
+    }
+
+    /// Power levels as the room's current state has them.
+    pub async fn power(&self, room: &RoomId) -> Result<Power, RoomError> {
+        let version = self
+            .store()
+            .room_head(room)
+            .await?
+            .ok_or_else(|| RoomError::UnknownRoom(room.to_owned()))?
+            .room_version;
+        let rules = version
+            .rules()
+            .ok_or(RoomError::UnsupportedVersion(version))?;
+        let state = self.current_state(room).await?;
+        let keys = [
+            (StateEventType::RoomPowerLevels, String::new()),
+            (StateEventType::RoomCreate, String::new()),
+        ];
+        let ids: Vec<_> = keys.iter().filter_map(|k| state.get(k).cloned()).collect();
+        let pdus = self.load_pdus(&ids).await?;
+        Ok(Power::from_state(&rules.authorization, |key| {
+            state.get(key).and_then(|id| pdus.get(id)).cloned()
+        }))
     }
 
     /// One event, if we have it.

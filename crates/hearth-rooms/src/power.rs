@@ -78,6 +78,20 @@ impl Power {
         }
     }
 
+    /// The level needed to send a state event of this type.
+    pub fn state_event(&self, kind: &str) -> i64 {
+        match &self.levels {
+            Some(levels) => levels
+                .get("events")
+                .and_then(|e| e.get(kind))
+                .and_then(int)
+                .or_else(|| levels.get("state_default").and_then(int))
+                .unwrap_or(50),
+            // Without a power levels event anyone may send state.
+            None => 0,
+        }
+    }
+
     /// A top-level level such as `redact`, `kick` or `ban` (default 50) or `invite` (default 0).
     pub fn action(&self, name: &str) -> i64 {
         let default = if name == "invite" { 0 } else { 50 };

@@ -8,6 +8,7 @@
 mod account_data;
 mod accounts;
 mod db;
+mod directory;
 mod error;
 mod events;
 mod filters;

@@ -221,7 +221,27 @@ const MIGRATIONS: &[Migration] = &[
         sqlite: REDACTIONS,
         postgres: REDACTIONS,
     },
+    Migration {
+        version: 7,
+        name: "room directory",
+        sqlite: DIRECTORY,
+        postgres: DIRECTORY,
+    },
 ];
+
+/// Local room aliases and the public room directory.
+const DIRECTORY: &str = r#"
+CREATE TABLE room_aliases (
+    alias TEXT PRIMARY KEY,
+    room_id TEXT NOT NULL REFERENCES rooms(room_id),
+    creator TEXT NOT NULL
+);
+CREATE INDEX room_aliases_room ON room_aliases (room_id);
+
+CREATE TABLE room_directory (
+    room_id TEXT PRIMARY KEY REFERENCES rooms(room_id)
+);
+"#;
 
 /// Which events a (permitted) redaction applies to; events are served redacted when listed.
 const REDACTIONS: &str = r#"

@@ -126,7 +126,9 @@ impl Syncer {
         let now = SyncToken {
             events: self.store.current_stream(),
             typing: self.typing.serial(),
+            account_data: self.store.max_account_data_stream().await?,
         };
+        let (global_data, mut room_data) = self.account_data(request, now).await?;
         let mut join = BTreeMap::new();
         let mut invite = BTreeMap::new();
         let mut leave = BTreeMap::new();
@@ -136,25 +138,25 @@ impl Syncer {
                 continue;
             }
             let room = &membership.room_id;
+            let news = request
+                .since
+                .is_none_or(|s| membership.stream_ordering > s.events);
             match membership.membership.as_str() {
                 "join" => {
-                    if let Some(entry) = rooms::joined(self, request, &membership, now).await? {
+                    let data = room_data.remove(room).unwrap_or_default();
+                    let entry =
+                        rooms::joined(self, request, &membership, now, !data.is_empty()).await?;
+                    if let Some(mut entry) = entry {
+                        entry["account_data"]["events"] = Value::Array(data);
                         join.insert(room.to_string(), entry);
                     }
                 }
-                "invite"
-                    if request
-                        .since
-                        .is_none_or(|s| membership.stream_ordering > s.events) =>
-                {
+                "invite" if news => {
                     invite.insert(room.to_string(), rooms::invited(self, &membership).await?);
                 }
                 "leave" | "ban" => {
-                    let news = request
-                        .since
-                        .is_some_and(|s| membership.stream_ordering > s.events);
                     let wanted = request.since.is_none() && request.filter.include_leave;
-                    if news || wanted {
+                    if (request.since.is_some() && news) || wanted {
                         leave.insert(
                             room.to_string(),
                             rooms::left(self, request, &membership).await?,
@@ -164,16 +166,41 @@ impl Syncer {
                 _ => {}
             }
         }
-        let has_updates = !(join.is_empty() && invite.is_empty() && leave.is_empty());
+        let has_updates =
+            !(join.is_empty() && invite.is_empty() && leave.is_empty() && global_data.is_empty());
         let body = json!({
             "next_batch": now.to_string(),
             "rooms": { "join": join, "invite": invite, "leave": leave, "knock": {} },
-            "account_data": { "events": [] },
+            "account_data": { "events": global_data },
             "presence": { "events": [] },
             "to_device": { "events": [] },
             "device_lists": { "changed": [], "left": [] },
             "device_one_time_keys_count": {},
         });
         Ok(Pass { body, has_updates })
+    }
+
+    /// Account data changed since the token (all of it on an initial sync): global events, and
+    /// per-room events by room.
+    async fn account_data(
+        &self,
+        request: &SyncRequest,
+        now: SyncToken,
+    ) -> Result<(Vec<Value>, BTreeMap<OwnedRoomId, Vec<Value>>), SyncError> {
+        let since = request.since.map_or(0, |s| s.account_data);
+        let mut global = Vec::new();
+        let mut rooms: BTreeMap<OwnedRoomId, Vec<Value>> = BTreeMap::new();
+        for row in self.store.account_data_since(&request.user, since).await? {
+            if row.stream_ordering > now.account_data {
+                continue;
+            }
+            let content: Value = serde_json::from_str(&row.content).unwrap_or(Value::Null);
+            let event = json!({ "type": row.data_type, "content": content });
+            match row.room_id {
+                Some(room) => rooms.entry(room).or_default().push(event),
+                None => global.push(event),
+            }
+        }
+        Ok((global, rooms))
     }
 }

@@ -124,6 +124,7 @@ pub(crate) async fn joined(
     request: &SyncRequest,
     membership: &Membership,
     now: SyncToken,
+    has_account_data: bool,
 ) -> Result<Option<Value>, SyncError> {
     let room = &membership.room_id;
     let limit = request.filter.timeline_limit;
@@ -160,7 +161,7 @@ pub(crate) async fn joined(
         .await?;
     let since_typing = request.since.map_or(0, |s| s.typing);
     let typing = syncer.typing.changed_since(room, since_typing);
-    if !fresh && stored.is_empty() && typing.is_none() {
+    if !fresh && stored.is_empty() && typing.is_none() && !has_account_data {
         return Ok(None);
     }
     let limited = stored.len() > limit;

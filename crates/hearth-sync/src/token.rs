@@ -1,4 +1,5 @@
-//! Sync tokens: the position of every stream a client syncs on, `s{events}_{typing}`.
+//! Sync tokens: the position of every stream a client syncs on,
+//! `s{events}_{typing}_{account_data}`.
 //! Older or foreign tokens that don't parse are refused (M_INVALID_PARAM), not guessed at.
 
 use std::fmt;
@@ -11,11 +12,13 @@ pub struct SyncToken {
     /// The typing notification serial (in-memory; a restart resets it, which only costs a
     /// redundant typing update).
     pub typing: u64,
+    /// The account data stream position.
+    pub account_data: i64,
 }
 
 impl fmt::Display for SyncToken {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "s{}_{}", self.events, self.typing)
+        write!(f, "s{}_{}_{}", self.events, self.typing, self.account_data)
     }
 }
 
@@ -30,10 +33,18 @@ impl std::str::FromStr for SyncToken {
             Some(t) => t.parse().map_err(|_| ())?,
             None => 0,
         };
-        if parts.next().is_some() || events < 0 {
+        let account_data = match parts.next() {
+            Some(a) => a.parse().map_err(|_| ())?,
+            None => 0,
+        };
+        if parts.next().is_some() || events < 0 || account_data < 0 {
             return Err(());
         }
-        Ok(Self { events, typing })
+        Ok(Self {
+            events,
+            typing,
+            account_data,
+        })
     }
 }
 
@@ -70,20 +81,20 @@ mod tests {
         let token = SyncToken {
             events: 42,
             typing: 7,
+            account_data: 3,
         };
         assert_eq!(token.to_string().parse::<SyncToken>(), Ok(token));
-        assert_eq!(
-            "s5".parse::<SyncToken>(),
-            Ok(SyncToken {
-                events: 5,
-                typing: 0
-            })
-        );
-        for bad in ["", "s", "x5_1", "s-1_0", "s1_2_3", "s1_x"] {
+        let short = SyncToken {
+            events: 5,
+            typing: 0,
+            account_data: 0,
+        };
+        assert_eq!("s5".parse::<SyncToken>(), Ok(short));
+        for bad in ["", "s", "x5_1", "s-1_0", "s1_2_3_4", "s1_x", "s1_2_-3"] {
             assert!(bad.parse::<SyncToken>().is_err(), "{bad}");
         }
         assert_eq!("t9".parse::<PaginationToken>(), Ok(PaginationToken(9)));
-        assert_eq!("s9_3".parse::<PaginationToken>(), Ok(PaginationToken(10)));
+        assert_eq!("s9_3_1".parse::<PaginationToken>(), Ok(PaginationToken(10)));
         assert!("t-1".parse::<PaginationToken>().is_err());
     }
 }

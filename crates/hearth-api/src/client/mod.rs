@@ -1,6 +1,8 @@
 pub(crate) mod account;
+pub(crate) mod alias;
 pub(crate) mod config;
 pub(crate) mod device;
+pub(crate) mod directory;
 pub(crate) mod discovery;
 pub(crate) mod filter;
 pub(crate) mod membership;

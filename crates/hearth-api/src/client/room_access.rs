@@ -43,3 +43,22 @@ pub(crate) async fn joined_state(
         _ => Err(not_member()),
     }
 }
+
+/// The user must be joined and have the power to send state events of `kind`.
+pub(crate) async fn require_state_power(
+    state: &crate::ApiState,
+    room: &RoomId,
+    user: &UserId,
+    kind: &str,
+) -> Result<(), ApiError> {
+    joined_state(&state.rooms, room, user).await?;
+    let power = state.rooms.power(room).await?;
+    if power.user(user) < power.state_event(kind) {
+        return Err(ApiError::new(
+            StatusCode::FORBIDDEN,
+            "M_FORBIDDEN",
+            format!("you need the power level to send {kind} in this room"),
+        ));
+    }
+    Ok(())
+}

@@ -5,6 +5,7 @@ pub(crate) mod ban_user;
 pub(crate) mod get_member_events;
 pub(crate) mod invite_user;
 pub(crate) mod join_room_by_id;
+pub(crate) mod join_room_by_id_or_alias;
 pub(crate) mod joined_members;
 pub(crate) mod joined_rooms;
 pub(crate) mod kick_user;

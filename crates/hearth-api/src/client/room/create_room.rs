@@ -99,11 +99,30 @@ async fn handler(
     spec.topic = body.topic.clone();
     spec.invite = body.invite.clone();
     spec.is_direct = body.is_direct;
-    if body.room_alias_name.is_some() {
-        // NOTSPEC: aliases need the room directory, which is not built yet; refuse rather than
-        // silently create a room without the alias the client asked for.
-        return Err(bad("M_UNRECOGNIZED", "room aliases are not supported yet"));
-    }
+    let alias = match &body.room_alias_name {
+        Some(name) => {
+            let alias = ruma::RoomAliasId::parse(format!("#{name}:{}", state.server_name))
+                .map_err(|e| bad("M_INVALID_PARAM", format!("room_alias_name: {e}")))?;
+            if state.rooms.store().alias(&alias).await?.is_some() {
+                return Err(ApiError::new(
+                    StatusCode::BAD_REQUEST,
+                    "M_ROOM_IN_USE",
+                    "this alias is taken",
+                ));
+            }
+            Some(alias)
+        }
+        None => None,
+    };
+    spec.canonical_alias = alias.clone();
+    let creator = spec.creator.clone();
     let room = state.rooms.create_room_with(spec).await?;
+    let store = state.rooms.store();
+    if let Some(alias) = &alias {
+        store.create_alias(alias, &room, &creator).await?;
+    }
+    if body.visibility == Visibility::Public {
+        store.set_published(&room, true).await?;
+    }
     Ok(RumaResponse(endpoint::Response::new(room)))
 }

@@ -1,2 +1,3 @@
+pub(crate) mod aliases;
 pub(crate) mod create_room;
 pub(crate) mod get_room_event;

@@ -90,11 +90,9 @@ impl ApiState {
         user: &ruma::UserId,
         id: &str,
     ) -> Result<FilterDefinition, ApiError> {
-        let _ = (user, id);
-        Err(ApiError::new(
-            StatusCode::NOT_FOUND,
-            "M_NOT_FOUND",
-            "unknown filter id",
-        ))
+        let json = self.rooms.store().filter(user, id).await?.ok_or_else(|| {
+            ApiError::new(StatusCode::NOT_FOUND, "M_NOT_FOUND", "unknown filter id")
+        })?;
+        serde_json::from_str(&json).map_err(ApiError::internal)
     }
 }

@@ -1,0 +1,39 @@
+//! `GET /_matrix/client/v3/publicRooms` — the public room directory.
+//! <https://spec.matrix.org/v1.16/client-server-api/#get_matrixclientv3publicrooms>
+
+use axum::Router;
+use axum::extract::State;
+use axum::http::StatusCode;
+use ruma::api::client::directory::get_public_rooms::v3 as endpoint;
+
+use crate::extract::Ruma;
+use crate::ruma_glue::{RumaResponse, route as route_endpoint};
+use crate::{ApiError, ApiState};
+
+pub(crate) fn route(router: Router<ApiState>) -> Router<ApiState> {
+    route_endpoint::<endpoint::Request, _, _>(router, handler)
+}
+
+async fn handler(
+    State(state): State<ApiState>,
+    request: Ruma<endpoint::Request>,
+) -> Result<RumaResponse<endpoint::Response>, ApiError> {
+    let body = request.body;
+    if body
+        .server
+        .as_ref()
+        .is_some_and(|s| *s != state.server_name)
+    {
+        return Err(ApiError::new(
+            StatusCode::NOT_FOUND,
+            "M_NOT_FOUND",
+            "other servers' directories need federation",
+        ));
+    }
+    let page = super::page(&state, body.since.as_deref(), body.limit, None).await?;
+    let mut response = endpoint::Response::new(page.chunk);
+    response.next_batch = page.next_batch;
+    response.prev_batch = page.prev_batch;
+    response.total_room_count_estimate = Some(page.total);
+    Ok(RumaResponse(response))
+}
