@@ -1,5 +1,7 @@
 //! Helpers shared by the workspace-level integration tests and their helper binaries.
 
+pub mod api;
+
 use std::net::SocketAddr;
 
 use anyhow::Context;

@@ -2,94 +2,10 @@
 //! PostgreSQL.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-use hearth_tests::{Backend, TestServer};
+use hearth_tests::api::{Api, errcode};
+use hearth_tests::{Backend, TestServer, on_both_backends};
 use reqwest::{Method, StatusCode};
 use serde_json::{Value, json};
-
-macro_rules! on_both_backends {
-    ($name:ident) => {
-        mod $name {
-            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-            async fn sqlite() {
-                super::$name(hearth_tests::Backend::Sqlite).await
-            }
-            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-            async fn postgres() {
-                super::$name(hearth_tests::Backend::Postgres).await
-            }
-        }
-    };
-}
-
-/// A client with an optional access token.
-struct Api<'s> {
-    server: &'s TestServer,
-    token: Option<String>,
-    http: reqwest::Client,
-}
-
-impl<'s> Api<'s> {
-    fn new(server: &'s TestServer, token: Option<String>) -> Self {
-        Self {
-            server,
-            token,
-            http: reqwest::Client::new(),
-        }
-    }
-
-    async fn call(&self, method: Method, path: &str, body: Option<Value>) -> (StatusCode, Value) {
-        let mut request = self.http.request(method, self.server.url(path));
-        if let Some(token) = &self.token {
-            request = request.bearer_auth(token);
-        }
-        if let Some(body) = body {
-            request = request.json(&body);
-        }
-        let response = request.send().await.unwrap();
-        let status = response.status();
-        let text = response.text().await.unwrap();
-        (
-            status,
-            serde_json::from_str(&text).unwrap_or(Value::String(text)),
-        )
-    }
-
-    async fn get(&self, path: &str) -> (StatusCode, Value) {
-        self.call(Method::GET, path, None).await
-    }
-
-    async fn post(&self, path: &str, body: Value) -> (StatusCode, Value) {
-        self.call(Method::POST, path, Some(body)).await
-    }
-
-    async fn put(&self, path: &str, body: Value) -> (StatusCode, Value) {
-        self.call(Method::PUT, path, Some(body)).await
-    }
-
-    /// Send raw bytes with a JSON content type.
-    async fn raw(&self, method: Method, path: &str, body: Vec<u8>) -> (StatusCode, Value) {
-        // A fresh connection: the server may answer an oversized body early and close the
-        // connection, which a pooled client would then try to reuse.
-        let http = reqwest::Client::builder()
-            .pool_max_idle_per_host(0)
-            .build()
-            .unwrap();
-        let mut request = http.request(method, self.server.url(path)).body(body);
-        request = request.header("content-type", "application/json");
-        if let Some(token) = &self.token {
-            request = request.bearer_auth(token);
-        }
-        let response = request.send().await.unwrap();
-        (
-            response.status(),
-            response.json().await.unwrap_or(Value::Null),
-        )
-    }
-}
-
-fn errcode(body: &Value) -> &str {
-    body["errcode"].as_str().unwrap_or("<none>")
-}
 
 async fn registration_and_sessions(backend: Backend) {
     let server = TestServer::start(backend).await;
@@ -156,7 +72,7 @@ async fn registration_and_sessions(backend: Backend) {
     );
 
     // whoami with the header and with the deprecated query parameter.
-    let alice = Api::new(&server, Some(token.clone()));
+    let alice = Api::new(&server, Some(&token));
     let (status, body) = alice.get("/_matrix/client/v3/account/whoami").await;
     assert_eq!(status, StatusCode::OK);
     assert_eq!(
@@ -174,7 +90,7 @@ async fn registration_and_sessions(backend: Backend) {
         (status, errcode(&body)),
         (StatusCode::UNAUTHORIZED, "M_MISSING_TOKEN")
     );
-    let (status, body) = Api::new(&server, Some("hth_bogus".into()))
+    let (status, body) = Api::new(&server, Some("hth_bogus"))
         .get("/_matrix/client/v3/account/whoami")
         .await;
     assert_eq!(
@@ -219,11 +135,11 @@ async fn registration_and_sessions(backend: Backend) {
     );
 
     // Logout ends that session only; logout/all ends the rest.
-    let (status, _) = Api::new(&server, Some(second.clone()))
+    let (status, _) = Api::new(&server, Some(&second))
         .post("/_matrix/client/v3/logout", json!({}))
         .await;
     assert_eq!(status, StatusCode::OK);
-    let (status, _) = Api::new(&server, Some(second))
+    let (status, _) = Api::new(&server, Some(&second))
         .get("/_matrix/client/v3/account/whoami")
         .await;
     assert_eq!(status, StatusCode::UNAUTHORIZED);
@@ -247,8 +163,8 @@ on_both_backends!(registration_and_sessions);
 
 async fn rooms_messages_and_membership(backend: Backend) {
     let server = TestServer::start(backend).await;
-    let alice = Api::new(&server, Some(server.register("alice").await.unwrap()));
-    let bob = Api::new(&server, Some(server.register("bob").await.unwrap()));
+    let alice = Api::user(&server, "alice").await;
+    let bob = Api::user(&server, "bob").await;
 
     let (status, body) = alice
         .post(
@@ -410,7 +326,7 @@ on_both_backends!(rooms_messages_and_membership);
 /// Bad input gets the right Matrix error, and nothing is written.
 async fn hostile_input(backend: Backend) {
     let server = TestServer::start(backend).await;
-    let alice = Api::new(&server, Some(server.register("alice").await.unwrap()));
+    let alice = Api::user(&server, "alice").await;
     let (_, body) = alice
         .post(
             "/_matrix/client/v3/createRoom",

@@ -2,103 +2,12 @@
 //! registration tokens, and rate limits, on SQLite and PostgreSQL.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-use hearth_tests::{Backend, TestServer};
-use reqwest::header::HeaderMap;
+use hearth_tests::api::{Api, errcode};
+use hearth_tests::{Backend, TestServer, on_both_backends};
 use reqwest::{Method, StatusCode};
 use serde_json::{Value, json};
 
-macro_rules! on_both_backends {
-    ($name:ident) => {
-        mod $name {
-            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-            async fn sqlite() {
-                super::$name(hearth_tests::Backend::Sqlite).await
-            }
-            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-            async fn postgres() {
-                super::$name(hearth_tests::Backend::Postgres).await
-            }
-        }
-    };
-}
-
 const PASSWORD: &str = "correct horse battery staple";
-
-/// A client with an optional access token.
-struct Api<'s> {
-    server: &'s TestServer,
-    token: Option<String>,
-    http: reqwest::Client,
-}
-
-impl<'s> Api<'s> {
-    fn new(server: &'s TestServer, token: Option<&str>) -> Self {
-        Self {
-            server,
-            token: token.map(str::to_owned),
-            http: reqwest::Client::new(),
-        }
-    }
-
-    async fn call_with_headers(
-        &self,
-        method: Method,
-        path: &str,
-        body: Option<Value>,
-    ) -> (StatusCode, Value, HeaderMap) {
-        let mut request = self.http.request(method, self.server.url(path));
-        if let Some(token) = &self.token {
-            request = request.bearer_auth(token);
-        }
-        if let Some(body) = body {
-            request = request.json(&body);
-        }
-        let response = request.send().await.unwrap();
-        let status = response.status();
-        let headers = response.headers().clone();
-        let text = response.text().await.unwrap();
-        let body = serde_json::from_str(&text).unwrap_or(Value::String(text));
-        (status, body, headers)
-    }
-
-    async fn call(&self, method: Method, path: &str, body: Option<Value>) -> (StatusCode, Value) {
-        let (status, body, _) = self.call_with_headers(method, path, body).await;
-        (status, body)
-    }
-
-    async fn get(&self, path: &str) -> (StatusCode, Value) {
-        self.call(Method::GET, path, None).await
-    }
-
-    async fn post(&self, path: &str, body: Value) -> (StatusCode, Value) {
-        self.call(Method::POST, path, Some(body)).await
-    }
-
-    async fn put(&self, path: &str, body: Value) -> (StatusCode, Value) {
-        self.call(Method::PUT, path, Some(body)).await
-    }
-
-    async fn delete(&self, path: &str, body: Value) -> (StatusCode, Value) {
-        self.call(Method::DELETE, path, Some(body)).await
-    }
-
-    /// Whether this client's access token still works.
-    async fn token_works(&self) -> bool {
-        let (status, body) = self.get("/_matrix/client/v3/account/whoami").await;
-        match status {
-            StatusCode::OK => true,
-            StatusCode::UNAUTHORIZED => {
-                assert_eq!(errcode(&body), "M_UNKNOWN_TOKEN", "{body}");
-                false
-            }
-            other => panic!("whoami: {other} {body}"),
-        }
-    }
-}
-
-fn errcode(body: &Value) -> &str {
-    body["errcode"].as_str().unwrap_or("<none>")
-}
 
 fn login_body(user: &str, password: &str) -> Value {
     json!({"type": "m.login.password", "identifier": {"type": "m.id.user", "user": user},

@@ -2,110 +2,11 @@
 //! on SQLite and PostgreSQL.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-use hearth_tests::{Backend, TestServer};
+use hearth_tests::api::{Api, errcode};
+use hearth_tests::{Backend, TestServer, on_both_backends};
 use reqwest::{Method, StatusCode};
 use ruma::user_id;
 use serde_json::{Value, json};
-
-macro_rules! on_both_backends {
-    ($name:ident) => {
-        mod $name {
-            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-            async fn sqlite() {
-                super::$name(hearth_tests::Backend::Sqlite).await
-            }
-            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-            async fn postgres() {
-                super::$name(hearth_tests::Backend::Postgres).await
-            }
-        }
-    };
-}
-
-/// A client with an optional access token.
-struct Api<'s> {
-    server: &'s TestServer,
-    token: Option<String>,
-    http: reqwest::Client,
-}
-
-impl<'s> Api<'s> {
-    fn new(server: &'s TestServer, token: Option<String>) -> Self {
-        Self {
-            server,
-            token,
-            http: reqwest::Client::new(),
-        }
-    }
-
-    async fn user(server: &'s TestServer, name: &str) -> Self {
-        Self::new(server, Some(server.register(name).await.unwrap()))
-    }
-
-    async fn call(&self, method: Method, path: &str, body: Option<Value>) -> (StatusCode, Value) {
-        let mut request = self.http.request(method, self.server.url(path));
-        if let Some(token) = &self.token {
-            request = request.bearer_auth(token);
-        }
-        if let Some(body) = body {
-            request = request.json(&body);
-        }
-        let response = request.send().await.unwrap();
-        let status = response.status();
-        let text = response.text().await.unwrap();
-        (
-            status,
-            serde_json::from_str(&text).unwrap_or(Value::String(text)),
-        )
-    }
-
-    async fn get(&self, path: &str) -> (StatusCode, Value) {
-        self.call(Method::GET, path, None).await
-    }
-
-    async fn post(&self, path: &str, body: Value) -> (StatusCode, Value) {
-        self.call(Method::POST, path, Some(body)).await
-    }
-
-    async fn put(&self, path: &str, body: Value) -> (StatusCode, Value) {
-        self.call(Method::PUT, path, Some(body)).await
-    }
-
-    async fn delete(&self, path: &str) -> (StatusCode, Value) {
-        self.call(Method::DELETE, path, None).await
-    }
-
-    /// Expect 200 and return the body.
-    async fn ok(&self, method: Method, path: &str, body: Option<Value>) -> Value {
-        let (status, body) = self.call(method, path, body).await;
-        assert_eq!(status, StatusCode::OK, "{path}: {body}");
-        body
-    }
-
-    async fn create_public_room(&self) -> String {
-        let body = self
-            .ok(
-                Method::POST,
-                "/_matrix/client/v3/createRoom",
-                Some(json!({"preset": "public_chat"})),
-            )
-            .await;
-        body["room_id"].as_str().unwrap().to_owned()
-    }
-
-    async fn member_event(&self, room: &str, user: &str) -> Value {
-        self.ok(
-            Method::GET,
-            &format!("/_matrix/client/v3/rooms/{room}/state/m.room.member/{user}"),
-            None,
-        )
-        .await
-    }
-}
-
-fn errcode(body: &Value) -> &str {
-    body["errcode"].as_str().unwrap_or("<none>")
-}
 
 const ALICE: &str = "@alice:hearth.test";
 const BOB: &str = "@bob:hearth.test";
@@ -132,7 +33,7 @@ async fn profiles_and_member_events(backend: Backend) {
         );
     }
 
-    let room = alice.create_public_room().await;
+    let room = alice.create_room("public_chat").await;
     bob.ok(
         Method::POST,
         &format!("/_matrix/client/v3/rooms/{room}/join"),
@@ -269,7 +170,7 @@ async fn profiles_and_member_events(backend: Backend) {
         Some(json!({"displayname": "Bob"})),
     )
     .await;
-    let other = alice.create_public_room().await;
+    let other = alice.create_room("public_chat").await;
     bob.ok(
         Method::POST,
         &format!("/_matrix/client/v3/rooms/{other}/join"),
@@ -277,7 +178,7 @@ async fn profiles_and_member_events(backend: Backend) {
     )
     .await;
     assert_eq!(alice.member_event(&other, BOB).await["displayname"], "Bob");
-    let own = bob.create_public_room().await;
+    let own = bob.create_room("public_chat").await;
     assert_eq!(bob.member_event(&own, BOB).await["displayname"], "Bob");
 }
 on_both_backends!(profiles_and_member_events);
@@ -286,7 +187,7 @@ async fn account_data(backend: Backend) {
     let server = TestServer::start(backend).await;
     let alice = Api::user(&server, "alice").await;
     let bob = Api::user(&server, "bob").await;
-    let room = alice.create_public_room().await;
+    let room = alice.create_room("public_chat").await;
     let global = |t: &str| format!("/_matrix/client/v3/user/{ALICE}/account_data/{t}");
     let in_room =
         |t: &str| format!("/_matrix/client/v3/user/{ALICE}/rooms/{room}/account_data/{t}");
@@ -411,7 +312,7 @@ async fn tags(backend: Backend) {
     let server = TestServer::start(backend).await;
     let alice = Api::user(&server, "alice").await;
     let bob = Api::user(&server, "bob").await;
-    let room = alice.create_public_room().await;
+    let room = alice.create_room("public_chat").await;
     let tags = format!("/_matrix/client/v3/user/{ALICE}/rooms/{room}/tags");
 
     assert_eq!(
@@ -489,7 +390,7 @@ async fn tags(backend: Backend) {
         (status, errcode(&body)),
         (StatusCode::FORBIDDEN, "M_FORBIDDEN")
     );
-    let (status, body) = bob.delete(&format!("{tags}/m.favourite")).await;
+    let (status, body) = bob.delete(&format!("{tags}/m.favourite"), json!({})).await;
     assert_eq!(
         (status, errcode(&body)),
         (StatusCode::FORBIDDEN, "M_FORBIDDEN")

@@ -74,6 +74,8 @@ impl From<hearth_rooms::RoomError> for ApiError {
                 Self::new(StatusCode::PAYLOAD_TOO_LARGE, "M_TOO_LARGE", e.to_string())
             }
             E::Invalid(_) => Self::new(StatusCode::BAD_REQUEST, "M_BAD_JSON", e.to_string()),
+            // The spec has no errcode for this yet and names M_UNKNOWN.
+            E::BadRelation(_) => Self::new(StatusCode::BAD_REQUEST, "M_UNKNOWN", e.to_string()),
             E::MissingEvent(_) => Self::new(StatusCode::NOT_FOUND, "M_NOT_FOUND", e.to_string()),
             E::StateResolution(_) | E::Store(_) | E::Shutdown => Self::internal(e),
         }

@@ -15,6 +15,9 @@ pub enum RoomError {
     TooLarge { size: usize, limit: usize },
     #[error("invalid event: {0}")]
     Invalid(String),
+    /// A relation the client-server API refuses (a thread off an event that relates itself).
+    #[error("invalid relation: {0}")]
+    BadRelation(String),
     #[error("an event the room depends on is missing: {0}")]
     MissingEvent(ruma::OwnedEventId),
     #[error("state resolution failed: {0}")]

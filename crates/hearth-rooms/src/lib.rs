@@ -11,8 +11,10 @@ mod error;
 mod pdu;
 mod pipeline;
 mod power;
+mod relations;
 mod resolve;
 mod state;
+mod upgrade;
 mod visibility;
 
 use std::collections::HashMap;
@@ -33,8 +35,10 @@ pub use error::RoomError;
 pub use pdu::{MAX_PDU_BYTES, Pdu, canonical_string, redact};
 pub use pipeline::{Append, Appended, MAX_BATCH, MAX_DELTA_CHAIN};
 pub use power::{CREATOR_POWER, Power};
+pub use relations::{Reader, relation_of};
 pub use resolve::{EventMap, auth_chain, resolve};
 pub use state::{RoomState, StateIds, ids_of};
+pub use upgrade::Upgrade;
 pub use visibility::{is_own_membership, member_key};
 
 /// The rooms service: create rooms, append events, read the graph.
@@ -153,6 +157,7 @@ impl Rooms {
             current_state: vec![(key, event_id.clone())],
             memberships: Vec::new(),
             redactions: Vec::new(),
+            relations: Vec::new(),
         };
         let positions = self.store().persist(batch).await?;
         let stream = positions.first().copied().unwrap_or_default();

@@ -10,7 +10,7 @@
 use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
 
-use hearth_store::{NewEvent, NewStateGroup, RoomBatch, StateDelta, TxnKey};
+use hearth_store::{NewEvent, NewRelation, NewStateGroup, RoomBatch, StateDelta, TxnKey};
 use ruma::events::{StateEventType, TimelineEventType};
 use ruma::room_version_rules::RoomVersionRules;
 use ruma::{MilliSecondsSinceUnixEpoch, OwnedEventId, OwnedRoomId, OwnedUserId};
@@ -18,7 +18,7 @@ use tokio::sync::{mpsc, oneshot};
 
 use crate::build::{Frame, build};
 use crate::state::row_key;
-use crate::{EventDraft, Pdu, Power, RoomError, RoomState, Rooms, auth};
+use crate::{EventDraft, Pdu, Power, RoomError, RoomState, Rooms, auth, relations};
 
 /// The most appends one actor folds into one commit.
 pub const MAX_BATCH: usize = 256;
@@ -125,6 +125,8 @@ struct Working<'h> {
     memberships: BTreeMap<OwnedUserId, (String, OwnedEventId)>,
     /// (redacted event, redaction) pairs the batch applies.
     redactions: Vec<(OwnedEventId, OwnedEventId)>,
+    /// Relations the batch's events declare, for the relations index.
+    relations: Vec<NewRelation>,
 }
 
 impl<'h> Working<'h> {
@@ -141,6 +143,7 @@ impl<'h> Working<'h> {
             txns: HashMap::new(),
             memberships: BTreeMap::new(),
             redactions: Vec::new(),
+            relations: Vec::new(),
         }
     }
 
@@ -268,6 +271,9 @@ impl<'h> Working<'h> {
             self.memberships
                 .insert(user, (membership, pdu.owned_event_id().clone()));
         }
+        if let Some(relation) = relations::new_relation(pdu.owned_event_id(), &draft.content) {
+            self.relations.push(relation);
+        }
         self.extremities = vec![pdu.clone()];
         self.pdus.push(pdu);
         let index = self.events.len() - 1;
@@ -383,6 +389,7 @@ async fn append_batch(rooms: &Rooms, head: &mut Head, queue: &mut Vec<Request>) 
                 .map(|(k, p)| (row_key(k), p.owned_event_id().clone()))
                 .collect(),
             redactions: std::mem::take(&mut working.redactions),
+            relations: std::mem::take(&mut working.relations),
             memberships: std::mem::take(&mut working.memberships)
                 .into_iter()
                 .map(|(user, (membership, id))| (user, membership, id))
@@ -442,6 +449,10 @@ async fn add_with_target(
         Some(id) => rooms.pdu(&id).await?,
         None => None,
     };
+    // Only thread replies pay for this lookup.
+    if let Some(root) = relations::thread_parent(&request.draft.kind, &request.draft.content) {
+        relations::check_thread_root(rooms.pdu(&root).await?.as_deref())?;
+    }
     working.add(rooms, request, target.as_deref())
 }
 

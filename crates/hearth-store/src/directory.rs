@@ -91,6 +91,18 @@ impl Store {
         })
     }
 
+    /// Point every local alias of `from` at `to` (a room upgrade); returns how many moved.
+    pub async fn move_aliases(&self, from: &RoomId, to: &RoomId) -> Result<u64, StoreError> {
+        with_writer!(&self.db, |pool| {
+            let done = sqlx::query("UPDATE room_aliases SET room_id = $1 WHERE room_id = $2")
+                .bind(to.as_str())
+                .bind(from.as_str())
+                .execute(pool)
+                .await?;
+            Ok(done.rows_affected())
+        })
+    }
+
     /// Publish a room in (or withdraw it from) the public directory.
     pub async fn set_published(&self, room: &RoomId, public: bool) -> Result<(), StoreError> {
         with_writer!(&self.db, |pool| {

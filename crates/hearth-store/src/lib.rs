@@ -15,7 +15,9 @@ mod filters;
 mod memberships;
 mod migrations;
 mod profiles;
+mod receipts;
 mod registration_tokens;
+mod relations;
 mod rows;
 mod state;
 #[cfg(feature = "testing")]
@@ -31,6 +33,9 @@ use hearth_config::{Config, DatabaseBackend, SqliteSynchronous};
 use tokio::sync::watch;
 
 pub use error::StoreError;
+pub use receipts::ReceiptRow;
+pub use relations::{ChildrenQuery, RelationRow, ThreadSummary};
+pub use rows::NewRelation;
 pub use rows::RegistrationTokenRow;
 pub use rows::{AccountDataRow, Profile};
 pub use rows::{

@@ -227,7 +227,49 @@ const MIGRATIONS: &[Migration] = &[
         sqlite: DIRECTORY,
         postgres: DIRECTORY,
     },
+    Migration {
+        version: 8,
+        name: "receipts",
+        sqlite: RECEIPTS,
+        postgres: RECEIPTS,
+    },
+    Migration {
+        version: 9,
+        name: "event relations",
+        sqlite: EVENT_RELATIONS,
+        postgres: EVENT_RELATIONS,
+    },
 ];
+
+/// `m.relates_to` of each event that has a `rel_type` (replies without one are not indexed), so
+/// that children of an event and bundled aggregations are index lookups. A redacted child loses
+/// its row: redaction breaks the relationship.
+const EVENT_RELATIONS: &str = r#"
+CREATE TABLE event_relations (
+    event_id TEXT PRIMARY KEY REFERENCES events(event_id),
+    relates_to TEXT NOT NULL,
+    rel_type TEXT NOT NULL,
+    room_id TEXT NOT NULL,
+    stream_ordering BIGINT NOT NULL
+);
+CREATE INDEX event_relations_parent ON event_relations (relates_to, rel_type);
+CREATE INDEX event_relations_room_type ON event_relations (room_id, rel_type, stream_ordering);
+"#;
+
+/// Read receipts: each user's latest receipt per room, type and thread, in a stream of its own.
+const RECEIPTS: &str = r#"
+CREATE TABLE receipts (
+    room_id TEXT NOT NULL REFERENCES rooms(room_id),
+    user_id TEXT NOT NULL,
+    receipt_type TEXT NOT NULL,
+    thread_id TEXT NOT NULL,
+    event_id TEXT NOT NULL,
+    ts BIGINT NOT NULL,
+    stream_ordering BIGINT NOT NULL,
+    PRIMARY KEY (room_id, user_id, receipt_type, thread_id)
+);
+CREATE INDEX receipts_stream ON receipts (stream_ordering);
+"#;
 
 /// Local room aliases and the public room directory.
 const DIRECTORY: &str = r#"

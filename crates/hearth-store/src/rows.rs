@@ -68,6 +68,18 @@ pub struct RoomBatch {
     pub memberships: Vec<(OwnedUserId, String, OwnedEventId)>,
     /// Redactions to apply: (redacted event, redaction event of this batch).
     pub redactions: Vec<(OwnedEventId, OwnedEventId)>,
+    /// Relations the batch's events declare (`content["m.relates_to"]` with a `rel_type`).
+    pub relations: Vec<NewRelation>,
+}
+
+/// An event's relation to its parent, as `content["m.relates_to"]` states it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NewRelation {
+    /// The child: one of the batch's events.
+    pub event_id: OwnedEventId,
+    /// The parent.
+    pub relates_to: OwnedEventId,
+    pub rel_type: String,
 }
 
 /// A user's membership of a room, as the membership index holds it.

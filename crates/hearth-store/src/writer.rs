@@ -186,6 +186,39 @@ async fn commit_group(
                         });
                         insert.build().execute(&mut *conn).await?;
                     }
+                    if !batch.relations.is_empty() {
+                        let streams: std::collections::HashMap<&ruma::EventId, i64> = batch
+                            .events
+                            .iter()
+                            .zip(&positions)
+                            .map(|(e, s)| (e.event_id.as_ref(), *s))
+                            .collect();
+                        let rows = batch
+                            .relations
+                            .iter()
+                            .map(|r| match streams.get(r.event_id.as_ref() as &ruma::EventId) {
+                                Some(stream) => Ok((r, *stream)),
+                                None => Err(sqlx::Error::Protocol(format!(
+                                    "relation of {} is not in the batch",
+                                    r.event_id
+                                ))),
+                            })
+                            .collect::<Result<Vec<_>, _>>()?;
+                        for chunk in rows.chunks(ROWS_PER_INSERT) {
+                            let mut insert = QueryBuilder::new(
+                                "INSERT INTO event_relations
+                                 (event_id, relates_to, rel_type, room_id, stream_ordering) ",
+                            );
+                            insert.push_values(chunk, |mut row, (relation, stream)| {
+                                row.push_bind(relation.event_id.as_str())
+                                    .push_bind(relation.relates_to.as_str())
+                                    .push_bind(&relation.rel_type)
+                                    .push_bind(batch.room_id.as_str())
+                                    .push_bind(*stream);
+                            });
+                            insert.build().execute(&mut *conn).await?;
+                        }
+                    }
                     for event in &batch.events {
                         if let Some(txn) = &event.txn {
                             sqlx::query(
@@ -219,6 +252,11 @@ async fn commit_group(
                         sqlx::query("INSERT INTO redactions (redacts, redaction_id) VALUES ($1, $2)")
                             .bind(redacts.as_str())
                             .bind(redaction.as_str())
+                            .execute(&mut *conn)
+                            .await?;
+                        // Redaction strips `m.relates_to`: the relationship is broken.
+                        sqlx::query("DELETE FROM event_relations WHERE event_id = $1")
+                            .bind(redacts.as_str())
                             .execute(&mut *conn)
                             .await?;
                     }

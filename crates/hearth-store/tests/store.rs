@@ -64,6 +64,7 @@ async fn new_room(test: &TestStore, room: &str) -> (OwnedRoomId, i64) {
             current_state: vec![(("m.room.topic".into(), String::new()), id)],
             memberships: Vec::new(),
             redactions: Vec::new(),
+            relations: Vec::new(),
         })
         .await
         .unwrap();
@@ -82,6 +83,7 @@ fn message_batch(room: &OwnedRoomId, group: i64, ids: &[&str]) -> RoomBatch {
         current_state: Vec::new(),
         memberships: Vec::new(),
         redactions: Vec::new(),
+        relations: Vec::new(),
     }
 }
 

@@ -2,9 +2,11 @@
 //! did, waits on the store's change notifier (never polls the database) until something does or
 //! the timeout passes.
 
+pub mod push_rules;
 mod rooms;
 mod token;
 mod typing;
+mod unread;
 
 use std::collections::BTreeMap;
 use std::time::Duration;
@@ -104,6 +106,9 @@ impl Syncer {
         let deadline = Instant::now() + request.timeout;
         // Subscribe before reading, so a change between the read and the wait is not missed.
         let mut changes = self.store.changes().subscribe();
+        // Materialised here rather than at registration so that every account, however it was
+        // created, syncs `m.push_rules` (clients expect it in the account data).
+        push_rules::ensure_stored(&self.store, &request.user).await?;
         loop {
             changes.borrow_and_update();
             let pass = self.pass(request).await?;
@@ -127,11 +132,13 @@ impl Syncer {
             events: self.store.current_stream(),
             typing: self.typing.serial(),
             account_data: self.store.max_account_data_stream().await?,
+            receipts: self.store.max_receipt_stream().await?,
         };
         let (global_data, mut room_data) = self.account_data(request, now).await?;
         let mut join = BTreeMap::new();
         let mut invite = BTreeMap::new();
         let mut leave = BTreeMap::new();
+        let unread = unread::Unread::new(self, &request.user);
         for membership in self.store.memberships_of(&request.user).await? {
             if !request.filter.wants(&membership.room_id) || membership.stream_ordering > now.events
             {
@@ -148,6 +155,7 @@ impl Syncer {
                         rooms::joined(self, request, &membership, now, !data.is_empty()).await?;
                     if let Some(mut entry) = entry {
                         entry["account_data"]["events"] = Value::Array(data);
+                        entry["unread_notifications"] = unread.counts(room, now.events).await?;
                         join.insert(room.to_string(), entry);
                     }
                 }

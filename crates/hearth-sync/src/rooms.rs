@@ -41,11 +41,14 @@ async fn state_at(syncer: &Syncer, room: &RoomId, position: i64) -> Result<State
     }
 }
 
-/// Client-format events, with `unsigned.transaction_id` on the requesting device's own events.
+/// Client-format events, with `unsigned.transaction_id` on the requesting device's own events
+/// and the aggregations of their children up to `upto` (the position the response reaches:
+/// later children reach the client as events of their own) bundled.
 async fn client_events(
     syncer: &Syncer,
     request: &SyncRequest,
     pdus: &[Arc<Pdu>],
+    upto: i64,
 ) -> Result<Vec<Value>, SyncError> {
     let own: Vec<OwnedEventId> = pdus
         .iter()
@@ -58,7 +61,11 @@ async fn client_events(
         .await?
         .into_iter()
         .collect();
-    let mut events = syncer.rooms.client_events(pdus).await?;
+    let reader = hearth_rooms::Reader {
+        user: &request.user,
+        upto,
+    };
+    let mut events = syncer.rooms.client_events_for(reader, pdus).await?;
     for (event, pdu) in events.iter_mut().zip(pdus) {
         if let Some(txn) = txns.get(pdu.owned_event_id()) {
             event["unsigned"]["transaction_id"] = txn.clone().into();
@@ -118,6 +125,35 @@ async fn summary(
     }))
 }
 
+/// The room's receipts that changed in `(since, upto]` as one `m.receipt` event; others'
+/// private receipts are left out.
+async fn receipts(
+    syncer: &Syncer,
+    request: &SyncRequest,
+    room: &RoomId,
+    since: i64,
+    upto: i64,
+) -> Result<Option<Value>, SyncError> {
+    if since >= upto {
+        return Ok(None);
+    }
+    let mut content = serde_json::Map::new();
+    for receipt in syncer.store.receipts_between(room, since, upto).await? {
+        if receipt.receipt_type == "m.read.private" && receipt.user_id != request.user {
+            continue;
+        }
+        let mut entry = json!({ "ts": receipt.ts });
+        if let Some(thread) = &receipt.thread_id {
+            entry["thread_id"] = thread.clone().into();
+        }
+        let by_type = content
+            .entry(receipt.event_id.to_string())
+            .or_insert_with(|| json!({}));
+        by_type[&receipt.receipt_type][receipt.user_id.as_str()] = entry;
+    }
+    Ok((!content.is_empty()).then(|| json!({ "type": "m.receipt", "content": content })))
+}
+
 /// A joined room: `None` when nothing changed since the token.
 pub(crate) async fn joined(
     syncer: &Syncer,
@@ -161,7 +197,13 @@ pub(crate) async fn joined(
         .await?;
     let since_typing = request.since.map_or(0, |s| s.typing);
     let typing = syncer.typing.changed_since(room, since_typing);
-    if !fresh && stored.is_empty() && typing.is_none() && !has_account_data {
+    let since_receipts = if fresh {
+        0
+    } else {
+        request.since.map_or(0, |s| s.receipts)
+    };
+    let receipts = receipts(syncer, request, room, since_receipts, now.receipts).await?;
+    if !fresh && stored.is_empty() && typing.is_none() && !has_account_data && receipts.is_none() {
         return Ok(None);
     }
     let limited = stored.len() > limit;
@@ -192,9 +234,10 @@ pub(crate) async fn joined(
     if let Some(users) = typing {
         ephemeral.push(json!({"type": "m.typing", "content": {"user_ids": users}}));
     }
+    ephemeral.extend(receipts);
     Ok(Some(json!({
         "timeline": {
-            "events": client_events(syncer, request, &timeline).await?,
+            "events": client_events(syncer, request, &timeline, now.events).await?,
             "limited": limited,
             "prev_batch": prev_batch.to_string(),
         },
@@ -269,7 +312,7 @@ pub(crate) async fn left(
         });
     Ok(json!({
         "timeline": {
-            "events": client_events(syncer, request, &timeline).await?,
+            "events": client_events(syncer, request, &timeline, membership.stream_ordering).await?,
             "limited": limited,
             "prev_batch": prev_batch.to_string(),
         },

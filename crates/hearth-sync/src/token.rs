@@ -1,6 +1,7 @@
 //! Sync tokens: the position of every stream a client syncs on,
-//! `s{events}_{typing}_{account_data}`.
-//! Older or foreign tokens that don't parse are refused (M_INVALID_PARAM), not guessed at.
+//! `s{events}_{typing}_{account_data}_{receipts}`. Tokens that don't parse are refused
+//! (M_INVALID_PARAM), not guessed at; missing trailing parts read as 0, so older tokens of
+//! this server stay valid.
 
 use std::fmt;
 
@@ -14,11 +15,17 @@ pub struct SyncToken {
     pub typing: u64,
     /// The account data stream position.
     pub account_data: i64,
+    /// The receipt stream position.
+    pub receipts: i64,
 }
 
 impl fmt::Display for SyncToken {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "s{}_{}_{}", self.events, self.typing, self.account_data)
+        write!(
+            f,
+            "s{}_{}_{}_{}",
+            self.events, self.typing, self.account_data, self.receipts
+        )
     }
 }
 
@@ -26,24 +33,25 @@ impl std::str::FromStr for SyncToken {
     type Err = ();
 
     fn from_str(s: &str) -> Result<Self, ()> {
-        let rest = s.strip_prefix('s').ok_or(())?;
-        let mut parts = rest.split('_');
-        let events = parts.next().ok_or(())?.parse().map_err(|_| ())?;
-        let typing = match parts.next() {
-            Some(t) => t.parse().map_err(|_| ())?,
-            None => 0,
+        let mut parts = s.strip_prefix('s').ok_or(())?.split('_');
+        let events = parts.next().ok_or(())?.parse::<i64>().map_err(|_| ())?;
+        let mut next = || -> Result<i64, ()> {
+            match parts.next() {
+                Some(n) => n.parse().ok().filter(|n: &i64| *n >= 0).ok_or(()),
+                None => Ok(0),
+            }
         };
-        let account_data = match parts.next() {
-            Some(a) => a.parse().map_err(|_| ())?,
-            None => 0,
-        };
-        if parts.next().is_some() || events < 0 || account_data < 0 {
+        let typing = u64::try_from(next()?).map_err(|_| ())?;
+        let account_data = next()?;
+        let receipts = next()?;
+        if parts.next().is_some() || events < 0 {
             return Err(());
         }
         Ok(Self {
             events,
             typing,
             account_data,
+            receipts,
         })
     }
 }
@@ -82,15 +90,17 @@ mod tests {
             events: 42,
             typing: 7,
             account_data: 3,
+            receipts: 9,
         };
         assert_eq!(token.to_string().parse::<SyncToken>(), Ok(token));
         let short = SyncToken {
             events: 5,
             typing: 0,
             account_data: 0,
+            receipts: 0,
         };
         assert_eq!("s5".parse::<SyncToken>(), Ok(short));
-        for bad in ["", "s", "x5_1", "s-1_0", "s1_2_3_4", "s1_x", "s1_2_-3"] {
+        for bad in ["", "s", "x5_1", "s-1_0", "s1_2_3_4_5", "s1_x", "s1_2_-3"] {
             assert!(bad.parse::<SyncToken>().is_err(), "{bad}");
         }
         assert_eq!("t9".parse::<PaginationToken>(), Ok(PaginationToken(9)));

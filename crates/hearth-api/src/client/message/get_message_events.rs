@@ -36,7 +36,7 @@ fn token(value: &str) -> Result<PaginationToken, ApiError> {
     })
 }
 
-fn passes(filter: &RoomEventFilter, pdu: &hearth_rooms::Pdu) -> bool {
+pub(crate) fn passes(filter: &RoomEventFilter, pdu: &hearth_rooms::Pdu) -> bool {
     let kind = pdu.kind().to_string();
     let matches = |pattern: &String| match pattern.strip_suffix('*') {
         Some(prefix) => kind.starts_with(prefix),
@@ -159,7 +159,11 @@ async fn handler(
     let mut response = endpoint::Response::new();
     response.start = start.to_string();
     response.end = end.map(|t| t.to_string());
-    for event in state.rooms.client_events(&chunk).await? {
+    let reader = hearth_rooms::Reader {
+        user: &user,
+        upto: horizon,
+    };
+    for event in state.rooms.client_events_for(reader, &chunk).await? {
         response.chunk.push(Raw::from_json(
             serde_json::value::to_raw_value(&event).map_err(ApiError::internal)?,
         ));

@@ -34,7 +34,13 @@ async fn handler(
     }
     let event = state
         .rooms
-        .client_events(&[pdu])
+        .client_events_for(
+            hearth_rooms::Reader {
+                user,
+                upto: state.rooms.store().current_stream(),
+            },
+            &[pdu],
+        )
         .await?
         .pop()
         .ok_or_else(not_found)?;

@@ -1,3 +1,4 @@
 pub(crate) mod aliases;
 pub(crate) mod create_room;
 pub(crate) mod get_room_event;
+pub(crate) mod upgrade_room;

@@ -1,0 +1,25 @@
+//! `GET /_matrix/client/v3/pushrules/global/{kind}/{ruleId}` — one push rule.
+//! <https://spec.matrix.org/v1.16/client-server-api/#get_matrixclientv3pushrulesglobalkindruleid>
+
+use axum::Router;
+use axum::extract::State;
+use ruma::api::client::push::get_pushrule::v3 as endpoint;
+
+use super::{rule, ruleset};
+use crate::extract::Ruma;
+use crate::ruma_glue::{RumaResponse, route as route_endpoint};
+use crate::{ApiError, ApiState};
+
+pub(crate) fn route(router: Router<ApiState>) -> Router<ApiState> {
+    route_endpoint::<endpoint::Request, _, _>(router, handler)
+}
+
+async fn handler(
+    State(state): State<ApiState>,
+    request: Ruma<endpoint::Request>,
+) -> Result<RumaResponse<endpoint::Response>, ApiError> {
+    let body = &request.body;
+    let rules = ruleset(&state, &request.caller()?.user_id).await?;
+    let found = rule(&rules, &body.kind, &body.rule_id)?.to_owned();
+    Ok(RumaResponse(endpoint::Response::new(found.into())))
+}

@@ -1,0 +1,221 @@
+//! Unread notification counts of joined rooms (`unread_notifications` in `/sync`).
+//!
+//! Counted when a sync asks, not when events arrive: the events after the user's read position
+//! are run through the user's push rules, and those whose actions notify are counted (and those
+//! that also highlight). The read position is the newer of the user's latest `m.read` /
+//! `m.read.private` receipt and their own latest event in the room: someone who wrote has read
+//! what came before, which is also how Synapse treats a user's own events.
+//!
+//! The scan is capped at the room's newest [`SCAN_LIMIT`] events, so a busy room the user never
+//! wrote in costs one bounded read; the counts then top out at that number. Push rule conditions
+//! are evaluated against the room as it is now (member count, the user's display name, power
+//! levels) rather than as it was at each event, which only differs when those changed since.
+
+use hearth_rooms::Pdu;
+use ruma::events::StateEventType;
+use ruma::events::room::power_levels::{
+    RoomPowerLevels, RoomPowerLevelsEventContent, RoomPowerLevelsSource,
+};
+use ruma::push::{Action, PushConditionPowerLevelsCtx, PushConditionRoomCtx, Ruleset};
+use ruma::room_version_rules::AuthorizationRules;
+use ruma::serde::Raw;
+use ruma::{OwnedEventId, OwnedUserId, RoomId, RoomVersionId, UInt, UserId};
+use serde::Deserialize;
+use serde_json::value::RawValue;
+use serde_json::{Value, json};
+use tokio::sync::OnceCell;
+
+use crate::{SyncError, Syncer, push_rules};
+
+/// The most events looked at per room.
+pub const SCAN_LIMIT: i64 = 100;
+
+/// The one field of a stored PDU needed before deciding to evaluate it.
+#[derive(Deserialize)]
+struct Sender<'a> {
+    #[serde(borrow)]
+    sender: &'a str,
+}
+
+/// Counts for one sync pass: the user's push rules are read once, when the first room needs them.
+pub(crate) struct Unread<'a> {
+    syncer: &'a Syncer,
+    user: &'a UserId,
+    rules: OnceCell<Ruleset>,
+}
+
+impl<'a> Unread<'a> {
+    pub(crate) fn new(syncer: &'a Syncer, user: &'a UserId) -> Self {
+        Self {
+            syncer,
+            user,
+            rules: OnceCell::new(),
+        }
+    }
+
+    /// `{notification_count, highlight_count}` for the room as of stream position `upto`.
+    pub(crate) async fn counts(&self, room: &RoomId, upto: i64) -> Result<Value, SyncError> {
+        let (notifications, highlights) = self.count(room, upto).await?;
+        Ok(json!({
+            "notification_count": notifications,
+            "highlight_count": highlights,
+        }))
+    }
+
+    async fn count(&self, room: &RoomId, upto: i64) -> Result<(u64, u64), SyncError> {
+        let newest_first = self
+            .syncer
+            .store
+            .room_events_backwards(room, 0, upto, SCAN_LIMIT)
+            .await?;
+        let mut unread: Vec<_> = newest_first
+            .iter()
+            .take_while(|event| {
+                // An unreadable event is not the user's: it cannot end the unread run.
+                serde_json::from_str::<Sender<'_>>(&event.json)
+                    .map_or(true, |e| e.sender != self.user.as_str())
+            })
+            .collect();
+        if !unread.is_empty() {
+            let read = self.read_receipts(room).await?;
+            if let Some(at) = unread.iter().position(|e| read.contains(&e.event_id)) {
+                unread.truncate(at);
+            }
+        }
+        let Some(first) = unread.first() else {
+            return Ok((0, 0));
+        };
+        let rules = self
+            .rules
+            .get_or_try_init(|| push_rules::load(&self.syncer.store, self.user))
+            .await?;
+        let context = self.context(room, &first.room_version).await?;
+        let (mut notifications, mut highlights) = (0, 0);
+        for event in unread {
+            let Ok(raw) = RawValue::from_string(event.json.clone()) else {
+                continue;
+            };
+            let actions = rules
+                .get_actions(&Raw::<Value>::from_json(raw), &context)
+                .await;
+            // Spec: the highlight count counts notifications that have the highlight tweak.
+            if actions.iter().any(Action::should_notify) {
+                notifications += 1;
+                if actions.iter().any(Action::is_highlight) {
+                    highlights += 1;
+                }
+            }
+        }
+        Ok((notifications, highlights))
+    }
+
+    /// The events the user's read receipts (`m.read`, `m.read.private`; unthreaded or for the
+    /// main timeline) point at in the room.
+    async fn read_receipts(&self, room: &RoomId) -> Result<Vec<OwnedEventId>, SyncError> {
+        Ok(self
+            .syncer
+            .store
+            .receipts_between(room, 0, i64::MAX)
+            .await?
+            .into_iter()
+            .filter(|r| r.user_id == self.user)
+            .filter(|r| matches!(r.receipt_type.as_str(), "m.read" | "m.read.private"))
+            .filter(|r| r.thread_id.as_deref().is_none_or(|t| t == "main"))
+            .map(|r| r.event_id)
+            .collect())
+    }
+
+    /// What push conditions need to know about the room, from its current state.
+    async fn context(
+        &self,
+        room: &RoomId,
+        version: &RoomVersionId,
+    ) -> Result<PushConditionRoomCtx, SyncError> {
+        let state = self.syncer.rooms.current_state(room).await?;
+        let create_key = (StateEventType::RoomCreate, String::new());
+        let levels_key = (StateEventType::RoomPowerLevels, String::new());
+        let member_key = (StateEventType::RoomMember, self.user.to_string());
+        let ids: Vec<_> = [&create_key, &levels_key, &member_key]
+            .into_iter()
+            .filter_map(|key| state.get(key).cloned())
+            .collect();
+        let pdus = self.syncer.rooms.load_pdus(&ids).await?;
+        let get = |key| state.get(key).and_then(|id| pdus.get(id));
+
+        let joined = self
+            .syncer
+            .store
+            .room_members(room, Some("join"))
+            .await?
+            .len();
+        let display_name = get(&member_key)
+            .and_then(|member| {
+                content(member)
+                    .get("displayname")?
+                    .as_str()
+                    .map(str::to_owned)
+            })
+            .unwrap_or_default();
+        let context = PushConditionRoomCtx::new(
+            room.to_owned(),
+            UInt::try_from(joined).unwrap_or(UInt::MAX),
+            self.user.to_owned(),
+            display_name,
+        );
+        Ok(
+            match version
+                .rules()
+                .map(|rules| power_levels(&rules.authorization, get(&create_key), get(&levels_key)))
+            {
+                Some(levels) => context.with_power_levels(levels),
+                // An unknown room version: rules that need power levels will not match.
+                None => context,
+            },
+        )
+    }
+}
+
+fn content(pdu: &Pdu) -> Value {
+    serde_json::from_str(pdu.content().get()).unwrap_or(Value::Null)
+}
+
+/// Power levels for push conditions (`sender_notification_permission`), with the room's creators
+/// for the room versions in which they outrank every level.
+fn power_levels(
+    rules: &AuthorizationRules,
+    create: Option<&std::sync::Arc<Pdu>>,
+    levels: Option<&std::sync::Arc<Pdu>>,
+) -> PushConditionPowerLevelsCtx {
+    let mut creators: Vec<OwnedUserId> = Vec::new();
+    if let Some(create) = create {
+        let content = content(create);
+        if rules.use_room_create_sender {
+            creators.push(create.sender().to_owned());
+        } else if let Some(creator) = content.get("creator").and_then(Value::as_str)
+            && let Ok(creator) = OwnedUserId::try_from(creator)
+        {
+            creators.push(creator);
+        }
+        if rules.additional_room_creators
+            && let Some(extra) = content.get("additional_creators").and_then(Value::as_array)
+        {
+            creators.extend(
+                extra
+                    .iter()
+                    .filter_map(Value::as_str)
+                    .filter_map(|id| OwnedUserId::try_from(id).ok()),
+            );
+        }
+    }
+    let source = match levels {
+        Some(levels) => {
+            match serde_json::from_str::<RoomPowerLevelsEventContent>(levels.content().get()) {
+                Ok(content) => RoomPowerLevelsSource::Original(content),
+                // Malformed levels count as none (auth would have refused most such events).
+                Err(_) => RoomPowerLevelsSource::None,
+            }
+        }
+        None => RoomPowerLevelsSource::None,
+    };
+    RoomPowerLevels::new(source, rules, creators).into()
+}

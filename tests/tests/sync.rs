@@ -1,0 +1,408 @@
+//! /sync over HTTP: initial and incremental syncs, limited timelines and state deltas, the
+//! long-poll woken by new events, invites, leaves, lazy-loaded members, stored filters, typing,
+//! receipts and read markers. On SQLite and PostgreSQL.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+use std::time::{Duration, Instant};
+
+use hearth_tests::api::{Api, errcode};
+use hearth_tests::{Backend, TestServer, on_both_backends};
+use reqwest::{Method, StatusCode};
+use serde_json::{Value, json};
+
+fn joined<'a>(sync: &'a Value, room: &str) -> &'a Value {
+    &sync["rooms"]["join"][room]
+}
+
+fn bodies(room: &Value) -> Vec<String> {
+    room["timeline"]["events"]
+        .as_array()
+        .map(|events| {
+            events
+                .iter()
+                .filter_map(|e| e["content"]["body"].as_str().map(str::to_owned))
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+fn has_state(room: &Value, kind: &str, key: &str) -> bool {
+    room["state"]["events"].as_array().is_some_and(|events| {
+        events
+            .iter()
+            .any(|e| e["type"] == kind && e["state_key"] == key)
+    })
+}
+
+async fn initial_and_incremental(backend: Backend) {
+    let server = TestServer::start(backend).await;
+    let alice = Api::user(&server, "alice").await;
+    let bob = Api::user(&server, "bob").await;
+    let room = alice.create_room("public_chat").await;
+    bob.ok(
+        Method::POST,
+        &format!("/_matrix/client/v3/rooms/{room}/join"),
+        Some(json!({})),
+    )
+    .await;
+    for i in 0..15 {
+        alice.send_text(&room, &format!("m{i}")).await;
+    }
+
+    // Initial sync: the last 10 events, limited, with the state before them.
+    let first = bob.sync(None, 0).await;
+    let entry = joined(&first, &room);
+    assert_eq!(entry["timeline"]["limited"], true);
+    assert_eq!(entry["timeline"]["events"].as_array().unwrap().len(), 10);
+    assert_eq!(bodies(entry).last().map(String::as_str), Some("m14"));
+    assert!(has_state(entry, "m.room.create", ""));
+    assert!(has_state(entry, "m.room.member", "@alice:hearth.test"));
+    assert_eq!(entry["summary"]["m.joined_member_count"], 2);
+    let since = first["next_batch"].as_str().unwrap().to_owned();
+
+    // Nothing new: the long-poll times out empty.
+    let started = Instant::now();
+    let quiet = bob.sync(Some(&since), 300).await;
+    assert!(
+        started.elapsed() >= Duration::from_millis(250),
+        "waited for the timeout"
+    );
+    assert!(quiet["rooms"]["join"].as_object().unwrap().is_empty());
+
+    // A send wakes a waiting sync long before its timeout.
+    let waiting = {
+        let server = &server;
+        let since = since.clone();
+        async move {
+            let bob = Api::new(server, bob_token(server).await.as_deref());
+            let started = Instant::now();
+            (bob.sync(Some(&since), 10_000).await, started.elapsed())
+        }
+    };
+    let sender = async {
+        tokio::time::sleep(Duration::from_millis(200)).await;
+        alice.send_text(&room, "wake up").await
+    };
+    let ((woken, waited), _) = tokio::join!(waiting, sender);
+    assert!(
+        waited < Duration::from_secs(5),
+        "woken by the send, not the timeout ({waited:?})"
+    );
+    let entry = joined(&woken, &room);
+    assert_eq!(bodies(entry), ["wake up"]);
+    assert_eq!(entry["timeline"]["limited"], false);
+    assert!(
+        entry["state"]["events"].as_array().unwrap().is_empty(),
+        "no state delta when not limited"
+    );
+
+    // A gap bigger than the limit: limited, with the state that changed inside the gap.
+    let since = woken["next_batch"].as_str().unwrap().to_owned();
+    alice
+        .put(
+            &format!("/_matrix/client/v3/rooms/{room}/state/m.room.topic/"),
+            json!({"topic": "new"}),
+        )
+        .await;
+    for i in 0..12 {
+        alice.send_text(&room, &format!("n{i}")).await;
+    }
+    let gap = bob.sync(Some(&since), 0).await;
+    let entry = joined(&gap, &room);
+    assert_eq!(entry["timeline"]["limited"], true);
+    assert!(
+        has_state(entry, "m.room.topic", ""),
+        "the topic change fell in the gap"
+    );
+    assert!(
+        !has_state(entry, "m.room.create", ""),
+        "unchanged state is not resent"
+    );
+
+    // Pagination from prev_batch continues right before the timeline.
+    let prev = entry["timeline"]["prev_batch"].as_str().unwrap();
+    let page = bob
+        .ok(
+            Method::GET,
+            &format!("/_matrix/client/v3/rooms/{room}/messages?dir=b&limit=1&from={prev}"),
+            None,
+        )
+        .await;
+    assert_eq!(page["chunk"][0]["content"]["body"], "n1");
+
+    // Bad tokens are refused.
+    let (status, body) = bob.get("/_matrix/client/v3/sync?since=garbage").await;
+    assert_eq!(
+        (status, errcode(&body)),
+        (StatusCode::BAD_REQUEST, "M_INVALID_PARAM")
+    );
+}
+on_both_backends!(initial_and_incremental);
+
+/// Log bob in again (a second device), for a second concurrent sync connection.
+async fn bob_token(server: &TestServer) -> Option<String> {
+    let login = json!({"type": "m.login.password", "identifier": {"type": "m.id.user", "user": "bob"},
+                       "password": "correct horse battery staple"});
+    let body = Api::new(server, None)
+        .ok(Method::POST, "/_matrix/client/v3/login", Some(login))
+        .await;
+    body["access_token"].as_str().map(str::to_owned)
+}
+
+async fn invites_leaves_and_lazy_members(backend: Backend) {
+    let server = TestServer::start(backend).await;
+    let alice = Api::user(&server, "alice").await;
+    let bob = Api::user(&server, "bob").await;
+    let carol = Api::user(&server, "carol").await;
+    let since = bob.sync(None, 0).await["next_batch"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+
+    let room = alice.create_room("private_chat").await;
+    alice
+        .put(
+            &format!("/_matrix/client/v3/rooms/{room}/state/m.room.name/"),
+            json!({"name": "Secret"}),
+        )
+        .await;
+    alice
+        .ok(
+            Method::POST,
+            &format!("/_matrix/client/v3/rooms/{room}/invite"),
+            Some(json!({"user_id": "@bob:hearth.test"})),
+        )
+        .await;
+    let invited = bob.sync(Some(&since), 1000).await;
+    let state = invited["rooms"]["invite"][&room]["invite_state"]["events"]
+        .as_array()
+        .unwrap()
+        .clone();
+    assert!(
+        state
+            .iter()
+            .any(|e| e["type"] == "m.room.name" && e["content"]["name"] == "Secret")
+    );
+    assert!(state.iter().any(|e| e["type"] == "m.room.member"
+        && e["state_key"] == "@bob:hearth.test"
+        && e["content"]["membership"] == "invite"));
+    assert!(
+        state.iter().all(|e| e.get("event_id").is_none()),
+        "stripped state"
+    );
+
+    bob.ok(
+        Method::POST,
+        &format!("/_matrix/client/v3/rooms/{room}/join"),
+        Some(json!({})),
+    )
+    .await;
+    carol.sync(None, 0).await;
+    alice
+        .ok(
+            Method::POST,
+            &format!("/_matrix/client/v3/rooms/{room}/invite"),
+            Some(json!({"user_id": "@carol:hearth.test"})),
+        )
+        .await;
+    carol
+        .ok(
+            Method::POST,
+            &format!("/_matrix/client/v3/rooms/{room}/join"),
+            Some(json!({})),
+        )
+        .await;
+    carol.send_text(&room, "carol here").await;
+
+    // Lazy loading: only the members who speak in the timeline (and oneself).
+    let filter = json!({"room": {"timeline": {"limit": 1}, "state": {"lazy_load_members": true}}});
+    let path = format!(
+        "/_matrix/client/v3/sync?filter={}",
+        urlencode(&filter.to_string())
+    );
+    let lazy = bob.ok(Method::GET, &path, None).await;
+    let entry = joined(&lazy, &room);
+    assert!(has_state(entry, "m.room.member", "@carol:hearth.test"));
+    assert!(has_state(entry, "m.room.member", "@bob:hearth.test"));
+    assert!(
+        !has_state(entry, "m.room.member", "@alice:hearth.test"),
+        "alice didn't speak"
+    );
+
+    // The same filter stored and used by id.
+    let stored = bob
+        .ok(
+            Method::POST,
+            "/_matrix/client/v3/user/@bob:hearth.test/filter",
+            Some(filter),
+        )
+        .await;
+    let id = stored["filter_id"].as_str().unwrap();
+    let by_id = bob
+        .ok(
+            Method::GET,
+            &format!("/_matrix/client/v3/sync?filter={id}"),
+            None,
+        )
+        .await;
+    assert!(!has_state(
+        joined(&by_id, &room),
+        "m.room.member",
+        "@alice:hearth.test"
+    ));
+    let (status, body) = bob.get("/_matrix/client/v3/sync?filter=999").await;
+    assert_eq!(
+        (status, errcode(&body)),
+        (StatusCode::NOT_FOUND, "M_NOT_FOUND")
+    );
+
+    // Leaving puts the room in `leave` with the leave event in its timeline.
+    let since = bob.sync(None, 0).await["next_batch"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    bob.ok(
+        Method::POST,
+        &format!("/_matrix/client/v3/rooms/{room}/leave"),
+        Some(json!({})),
+    )
+    .await;
+    let left = bob.sync(Some(&since), 1000).await;
+    let timeline = left["rooms"]["leave"][&room]["timeline"]["events"]
+        .as_array()
+        .unwrap()
+        .clone();
+    assert!(
+        timeline
+            .iter()
+            .any(|e| e["type"] == "m.room.member" && e["content"]["membership"] == "leave")
+    );
+    assert!(left["rooms"]["join"].get(&room).is_none());
+    // Alice's messages after the leave never reach bob.
+    let since = left["next_batch"].as_str().unwrap().to_owned();
+    alice.send_text(&room, "after bob left").await;
+    let later = bob.sync(Some(&since), 300).await;
+    assert!(
+        later["rooms"]["join"].get(&room).is_none() && later["rooms"]["leave"].get(&room).is_none()
+    );
+}
+on_both_backends!(invites_leaves_and_lazy_members);
+
+fn urlencode(s: &str) -> String {
+    s.bytes()
+        .map(|b| match b {
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => {
+                (b as char).to_string()
+            }
+            _ => format!("%{b:02X}"),
+        })
+        .collect()
+}
+
+async fn typing_receipts_and_read_markers(backend: Backend) {
+    let server = TestServer::start(backend).await;
+    let alice = Api::user(&server, "alice").await;
+    let bob = Api::user(&server, "bob").await;
+    let room = alice.create_room("public_chat").await;
+    bob.ok(
+        Method::POST,
+        &format!("/_matrix/client/v3/rooms/{room}/join"),
+        Some(json!({})),
+    )
+    .await;
+    let message = alice.send_text(&room, "read me").await;
+    let since = alice.sync(None, 0).await["next_batch"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+
+    // Typing shows up in the other user's ephemeral events.
+    bob.ok(
+        Method::PUT,
+        &format!("/_matrix/client/v3/rooms/{room}/typing/@bob:hearth.test"),
+        Some(json!({"typing": true, "timeout": 30000})),
+    )
+    .await;
+    let sync = alice.sync(Some(&since), 1000).await;
+    let ephemeral = joined(&sync, &room)["ephemeral"]["events"]
+        .as_array()
+        .unwrap()
+        .clone();
+    assert!(ephemeral.iter().any(
+        |e| e["type"] == "m.typing" && e["content"]["user_ids"] == json!(["@bob:hearth.test"])
+    ));
+    let (status, _) = bob
+        .put(
+            &format!("/_matrix/client/v3/rooms/{room}/typing/@alice:hearth.test"),
+            json!({"typing": true, "timeout": 1000}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::FORBIDDEN, "no typing for others");
+
+    // A public receipt reaches alice; a private one doesn't.
+    let since = sync["next_batch"].as_str().unwrap().to_owned();
+    bob.ok(
+        Method::POST,
+        &format!("/_matrix/client/v3/rooms/{room}/receipt/m.read/{message}"),
+        Some(json!({})),
+    )
+    .await;
+    let sync = alice.sync(Some(&since), 1000).await;
+    let receipt = joined(&sync, &room)["ephemeral"]["events"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|e| e["type"] == "m.receipt")
+        .cloned()
+        .expect("a receipt event");
+    assert!(receipt["content"][&message]["m.read"]["@bob:hearth.test"]["ts"].is_u64());
+
+    let since = sync["next_batch"].as_str().unwrap().to_owned();
+    let bob_since = bob.sync(None, 0).await["next_batch"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    bob.ok(
+        Method::POST,
+        &format!("/_matrix/client/v3/rooms/{room}/read_markers"),
+        Some(json!({"m.fully_read": message, "m.read.private": message})),
+    )
+    .await;
+    let alices = alice.sync(Some(&since), 300).await;
+    let private_seen = joined(&alices, &room)["ephemeral"]["events"]
+        .as_array()
+        .is_some_and(|events| {
+            events
+                .iter()
+                .any(|e| e.to_string().contains("m.read.private"))
+        });
+    assert!(!private_seen, "private receipts stay private");
+    let bobs = bob.sync(Some(&bob_since), 1000).await;
+    let entry = joined(&bobs, &room);
+    assert!(
+        entry["ephemeral"]["events"]
+            .to_string()
+            .contains("m.read.private"),
+        "but the owner sees them"
+    );
+    assert!(
+        entry["account_data"]["events"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|e| e["type"] == "m.fully_read" && e["content"]["event_id"] == message.as_str())
+    );
+
+    // Receipts for events that aren't in the room are refused.
+    let (status, body) = bob
+        .post(
+            &format!("/_matrix/client/v3/rooms/{room}/receipt/m.read/$nope"),
+            json!({}),
+        )
+        .await;
+    assert_eq!(
+        (status, errcode(&body)),
+        (StatusCode::NOT_FOUND, "M_NOT_FOUND")
+    );
+}
+on_both_backends!(typing_receipts_and_read_markers);
