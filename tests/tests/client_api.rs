@@ -464,3 +464,97 @@ async fn registration_is_closed_by_default() {
     assert_eq!(errcode(&body), "M_FORBIDDEN");
     server.stop().await.unwrap();
 }
+
+async fn search(api: &Api<'_>, term: &str) -> Vec<String> {
+    let body = json!({"search_term": term, "limit": 10});
+    let found = api
+        .ok(
+            Method::POST,
+            "/_matrix/client/v3/user_directory/search",
+            Some(body),
+        )
+        .await;
+    found["results"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|u| u["user_id"].as_str().unwrap().to_owned())
+        .collect()
+}
+
+/// The user directory finds people one shares a room with, or who are in public rooms, by id
+/// or display name — and nobody else.
+async fn user_directory(backend: Backend) {
+    let server = TestServer::start(backend).await;
+    let alice = Api::user(&server, "alice").await;
+    let bob = Api::user(&server, "bob").await;
+    let carol = Api::user(&server, "carol").await;
+    let dave = Api::user(&server, "dave").await;
+    alice
+        .put(
+            "/_matrix/client/v3/profile/@bob:hearth.test/displayname",
+            json!({"displayname": "x"}),
+        )
+        .await;
+    bob.put(
+        "/_matrix/client/v3/profile/@bob:hearth.test/displayname",
+        json!({"displayname": "Bobby Tables"}),
+    )
+    .await;
+
+    // Alice and Bob share a private room; Carol sits in a public, published room; Dave is alone.
+    let private = alice.create_room("private_chat").await;
+    alice
+        .ok(
+            Method::POST,
+            &format!("/_matrix/client/v3/rooms/{private}/invite"),
+            Some(json!({"user_id": "@bob:hearth.test"})),
+        )
+        .await;
+    bob.ok(
+        Method::POST,
+        &format!("/_matrix/client/v3/rooms/{private}/join"),
+        Some(json!({})),
+    )
+    .await;
+    let public = carol
+        .ok(
+            Method::POST,
+            "/_matrix/client/v3/createRoom",
+            Some(json!({"preset": "public_chat", "visibility": "public"})),
+        )
+        .await;
+    assert!(public["room_id"].is_string());
+    dave.create_room("private_chat").await;
+
+    assert_eq!(
+        search(&alice, "tables").await,
+        ["@bob:hearth.test"],
+        "by display name"
+    );
+    assert_eq!(
+        search(&alice, "CAROL").await,
+        ["@carol:hearth.test"],
+        "public rooms, any case"
+    );
+    assert!(
+        search(&alice, "dave").await.is_empty(),
+        "no shared or public room"
+    );
+    assert!(search(&dave, "bob").await.is_empty());
+    assert!(
+        search(&alice, "%").await.is_empty(),
+        "LIKE wildcards are literal"
+    );
+    let (status, body) = alice
+        .post(
+            "/_matrix/client/v3/user_directory/search",
+            json!({"limit": 3}),
+        )
+        .await;
+    assert_eq!(
+        (status, errcode(&body)),
+        (StatusCode::BAD_REQUEST, "M_BAD_JSON")
+    );
+}
+on_both_backends!(user_directory);

@@ -406,3 +406,59 @@ async fn typing_receipts_and_read_markers(backend: Backend) {
     );
 }
 on_both_backends!(typing_receipts_and_read_markers);
+
+async fn forgotten_rooms_disappear(backend: Backend) {
+    let server = TestServer::start(backend).await;
+    let alice = Api::user(&server, "alice").await;
+    let bob = Api::user(&server, "bob").await;
+    let room = alice.create_room("public_chat").await;
+    bob.ok(
+        Method::POST,
+        &format!("/_matrix/client/v3/rooms/{room}/join"),
+        Some(json!({})),
+    )
+    .await;
+    let forget = format!("/_matrix/client/v3/rooms/{room}/forget");
+    let (status, body) = bob.post(&forget, json!({})).await;
+    assert_eq!(
+        (status, errcode(&body)),
+        (StatusCode::BAD_REQUEST, "M_UNKNOWN"),
+        "still joined"
+    );
+
+    bob.ok(
+        Method::POST,
+        &format!("/_matrix/client/v3/rooms/{room}/leave"),
+        Some(json!({})),
+    )
+    .await;
+    let include_leave = format!(
+        "/_matrix/client/v3/sync?filter={}",
+        urlencode(r#"{"room":{"include_leave":true}}"#)
+    );
+    let before = bob.ok(Method::GET, &include_leave, None).await;
+    assert!(
+        before["rooms"]["leave"].get(&room).is_some(),
+        "a left room is listed with include_leave"
+    );
+    bob.ok(Method::POST, &forget, Some(json!({}))).await;
+    let after = bob.ok(Method::GET, &include_leave, None).await;
+    assert!(
+        after["rooms"]["leave"].get(&room).is_none(),
+        "until it is forgotten"
+    );
+
+    // Rejoining brings it back.
+    bob.ok(
+        Method::POST,
+        &format!("/_matrix/client/v3/rooms/{room}/join"),
+        Some(json!({})),
+    )
+    .await;
+    assert!(
+        bob.sync(None, 0).await["rooms"]["join"]
+            .get(&room)
+            .is_some()
+    );
+}
+on_both_backends!(forgotten_rooms_disappear);

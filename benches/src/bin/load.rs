@@ -54,7 +54,8 @@ struct Args {
 fn random_hex(bits: u32) -> String {
     let seed = std::time::SystemTime::now();
     let random = std::collections::hash_map::RandomState::new().hash_one(seed);
-    format!("{:x}", random >> (64 - bits))
+    let digits = bits.div_ceil(4) as usize;
+    format!("{:0digits$x}", random >> (64 - bits))
 }
 
 fn main() -> ExitCode {

@@ -105,7 +105,8 @@ impl InProcess {
         } = self;
         // A graceful stop waits for in-flight requests; long-polls the load generator abandoned
         // could hold it for their full timeout, and nothing here needs them answered.
-        let _ = runtime.block_on(tokio::time::timeout(Duration::from_secs(5), server.stop()));
+        let _ = runtime
+            .block_on(async { tokio::time::timeout(Duration::from_secs(5), server.stop()).await });
         let dropped = match &database {
             Some((admin, name)) => runtime.block_on(drop_database(admin, name)),
             None => Ok(()),

@@ -23,6 +23,7 @@ mod state;
 #[cfg(feature = "testing")]
 pub mod testing;
 mod timeline;
+mod user_directory;
 mod writer;
 
 use std::path::Path;
@@ -42,6 +43,7 @@ pub use rows::{
     Membership, NewEvent, NewSession, NewStateGroup, NewUser, RemoveDevices, RoomBatch, RoomHead,
     StateDelta, StateRows, StoredDevice, StoredEvent, StoredUser, TokenOwner, TxnKey,
 };
+pub use user_directory::DirectoryUser;
 pub use writer::MAX_GROUP;
 
 use db::Db;

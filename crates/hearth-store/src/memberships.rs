@@ -30,7 +30,7 @@ impl Store {
         with_reader!(&self.db, |pool| {
             let rows = sqlx::query(
                 "SELECT room_id, user_id, membership, event_id, stream_ordering
-                 FROM room_memberships WHERE user_id = $1 ORDER BY stream_ordering",
+                 FROM room_memberships WHERE user_id = $1 AND forgotten = 0 ORDER BY stream_ordering",
             )
             .bind(user.as_str())
             .fetch_all(pool)
@@ -87,6 +87,22 @@ impl Store {
                 out.push(membership_row!(row));
             }
             Ok(out)
+        })
+    }
+
+    /// Mark a room the user has left (or been banned from) as forgotten: it disappears from
+    /// their syncs until their membership changes again. `false` if they are still in it.
+    pub async fn forget_room(&self, room: &RoomId, user: &UserId) -> Result<bool, StoreError> {
+        crate::db::with_writer!(&self.db, |pool| {
+            let done = sqlx::query(
+                "UPDATE room_memberships SET forgotten = 1
+                 WHERE room_id = $1 AND user_id = $2 AND membership IN ('leave', 'ban')",
+            )
+            .bind(room.as_str())
+            .bind(user.as_str())
+            .execute(pool)
+            .await?;
+            Ok(done.rows_affected() > 0)
         })
     }
 }

@@ -239,6 +239,12 @@ const MIGRATIONS: &[Migration] = &[
         sqlite: EVENT_RELATIONS,
         postgres: EVENT_RELATIONS,
     },
+    Migration {
+        version: 10,
+        name: "forgotten rooms",
+        sqlite: FORGOTTEN,
+        postgres: FORGOTTEN,
+    },
 ];
 
 /// `m.relates_to` of each event that has a `rel_type` (replies without one are not indexed), so
@@ -270,6 +276,10 @@ CREATE TABLE receipts (
 );
 CREATE INDEX receipts_stream ON receipts (stream_ordering);
 "#;
+
+/// Rooms a user has left and asked to forget; a new membership clears the mark.
+const FORGOTTEN: &str =
+    "ALTER TABLE room_memberships ADD COLUMN forgotten BIGINT NOT NULL DEFAULT 0";
 
 /// Local room aliases and the public room directory.
 const DIRECTORY: &str = r#"

@@ -276,7 +276,7 @@ async fn commit_group(
                              VALUES ($1, $2, $3, $4, $5)
                              ON CONFLICT (room_id, user_id) DO UPDATE SET
                              membership = excluded.membership, event_id = excluded.event_id,
-                             stream_ordering = excluded.stream_ordering",
+                             stream_ordering = excluded.stream_ordering, forgotten = 0",
                         )
                         .bind(batch.room_id.as_str())
                         .bind(user.as_str())

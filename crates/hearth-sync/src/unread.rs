@@ -28,6 +28,7 @@ use tokio::sync::OnceCell;
 use crate::{SyncError, Syncer, push_rules};
 
 /// The most events looked at per room.
+// NOTSPEC: the counts stop at this many unread events (clients show "99+" long before).
 pub const SCAN_LIMIT: i64 = 100;
 
 /// The one field of a stored PDU needed before deciding to evaluate it.

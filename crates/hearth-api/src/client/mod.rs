@@ -24,3 +24,4 @@ pub(crate) mod tag;
 pub(crate) mod threads;
 pub(crate) mod typing;
 mod user_access;
+pub(crate) mod user_directory;

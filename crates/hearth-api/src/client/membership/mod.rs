@@ -2,6 +2,7 @@
 //! in the pipeline decide whether the sender may.
 
 pub(crate) mod ban_user;
+pub(crate) mod forget_room;
 pub(crate) mod get_member_events;
 pub(crate) mod invite_user;
 pub(crate) mod join_room_by_id;

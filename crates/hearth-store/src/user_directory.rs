@@ -1,0 +1,66 @@
+//! User directory search: users who share a room with the searcher or sit in a public room.
+
+use ruma::{OwnedUserId, UserId};
+use sqlx::Row;
+
+use crate::db::with_reader;
+use crate::{Store, StoreError};
+
+/// A search hit: user id, display name, avatar URL.
+pub type DirectoryUser = (OwnedUserId, Option<String>, Option<String>);
+
+/// `term` as a LIKE pattern matching anywhere, with LIKE's own wildcards escaped.
+fn like_pattern(term: &str) -> String {
+    let mut pattern = String::from("%");
+    for c in term.to_lowercase().chars() {
+        if matches!(c, '%' | '_' | '\\') {
+            pattern.push('\\');
+        }
+        pattern.push(c);
+    }
+    pattern.push('%');
+    pattern
+}
+
+impl Store {
+    /// Up to `limit` users matching `term` in their id or display name, among those visible to
+    /// `searcher`. Ordered by user id for stable results.
+    pub async fn search_users(
+        &self,
+        searcher: &UserId,
+        term: &str,
+        limit: i64,
+    ) -> Result<Vec<DirectoryUser>, StoreError> {
+        let pattern = like_pattern(term);
+        with_reader!(&self.db, |pool| {
+            let rows = sqlx::query(
+                "SELECT DISTINCT m.user_id, p.displayname, p.avatar_url
+                 FROM room_memberships m LEFT JOIN profiles p ON p.user_id = m.user_id
+                 WHERE m.membership = 'join'
+                   AND (m.room_id IN (SELECT room_id FROM room_memberships
+                                      WHERE user_id = $1 AND membership = 'join')
+                        OR m.room_id IN (SELECT room_id FROM room_directory))
+                   AND (LOWER(m.user_id) LIKE $2 ESCAPE '\\'
+                        OR LOWER(COALESCE(p.displayname, '')) LIKE $2 ESCAPE '\\')
+                 ORDER BY m.user_id
+                 LIMIT $3",
+            )
+            .bind(searcher.as_str())
+            .bind(&pattern)
+            .bind(limit)
+            .fetch_all(pool)
+            .await?;
+            let mut out = Vec::with_capacity(rows.len());
+            for row in rows {
+                let user: String = row.try_get("user_id")?;
+                out.push((
+                    OwnedUserId::try_from(user.as_str())
+                        .map_err(|e| StoreError::Corrupt(format!("user id {user:?}: {e}")))?,
+                    row.try_get("displayname")?,
+                    row.try_get("avatar_url")?,
+                ));
+            }
+            Ok(out)
+        })
+    }
+}
