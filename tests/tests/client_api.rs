@@ -558,3 +558,50 @@ async fn user_directory(backend: Backend) {
     );
 }
 on_both_backends!(user_directory);
+
+/// Ids, event types and state keys over 255 bytes are refused.
+async fn oversized_keys(backend: Backend) {
+    let server = TestServer::start(backend).await;
+    let alice = Api::user(&server, "alice").await;
+    let room = alice.create_room("public_chat").await;
+    let long = "k".repeat(256);
+    let (status, body) = alice
+        .put(
+            &format!("/_matrix/client/v3/rooms/{room}/state/m.room.topic/{long}"),
+            json!({"topic": "x"}),
+        )
+        .await;
+    assert_eq!(
+        (status, errcode(&body)),
+        (StatusCode::BAD_REQUEST, "M_BAD_JSON"),
+        "{body}"
+    );
+    let (status, _) = alice
+        .put(
+            &format!("/_matrix/client/v3/rooms/{room}/send/{long}/t1"),
+            json!({}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::BAD_REQUEST);
+    let fits = "k".repeat(255);
+    let (status, body) = alice
+        .put(
+            &format!("/_matrix/client/v3/rooms/{room}/state/m.room.topic/{fits}"),
+            json!({"topic": "x"}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    let long_room = format!("!{}:hearth.test", "r".repeat(250));
+    let (status, body) = alice
+        .put(
+            &format!("/_matrix/client/v3/rooms/{long_room}/send/m.room.message/t2"),
+            json!({}),
+        )
+        .await;
+    assert_eq!(
+        (status, errcode(&body)),
+        (StatusCode::BAD_REQUEST, "M_INVALID_PARAM"),
+        "{body}"
+    );
+}
+on_both_backends!(oversized_keys);

@@ -462,3 +462,64 @@ async fn forgotten_rooms_disappear(backend: Backend) {
     );
 }
 on_both_backends!(forgotten_rooms_disappear);
+
+/// History visibility applies to /sync, /messages and /event alike.
+async fn history_visibility(backend: Backend) {
+    let server = TestServer::start(backend).await;
+    let alice = Api::user(&server, "alice").await;
+    let bob = Api::user(&server, "bob").await;
+    for (visibility, bob_sees_before) in [("joined", false), ("shared", true), ("invited", false)] {
+        let room = alice.create_room("public_chat").await;
+        alice
+            .ok(
+                Method::PUT,
+                &format!("/_matrix/client/v3/rooms/{room}/state/m.room.history_visibility/"),
+                Some(json!({"history_visibility": visibility})),
+            )
+            .await;
+        let before = alice.send_text(&room, "before").await;
+        bob.ok(
+            Method::POST,
+            &format!("/_matrix/client/v3/rooms/{room}/join"),
+            Some(json!({})),
+        )
+        .await;
+        alice.send_text(&room, "after").await;
+
+        let sync = bob.sync(None, 0).await;
+        let seen = bodies(joined(&sync, &room));
+        assert_eq!(
+            seen.contains(&"before".to_owned()),
+            bob_sees_before,
+            "{visibility}: sync {seen:?}"
+        );
+        assert!(seen.contains(&"after".to_owned()), "{visibility}");
+        let page = bob
+            .ok(
+                Method::GET,
+                &format!("/_matrix/client/v3/rooms/{room}/messages?dir=b&limit=50"),
+                None,
+            )
+            .await;
+        let paged: Vec<_> = page["chunk"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter_map(|e| e["content"]["body"].as_str())
+            .collect();
+        assert_eq!(
+            paged.contains(&"before"),
+            bob_sees_before,
+            "{visibility}: messages {paged:?}"
+        );
+        let (status, _) = bob
+            .get(&format!("/_matrix/client/v3/rooms/{room}/event/{before}"))
+            .await;
+        assert_eq!(
+            status == StatusCode::OK,
+            bob_sees_before,
+            "{visibility}: event {status}"
+        );
+    }
+}
+on_both_backends!(history_visibility);

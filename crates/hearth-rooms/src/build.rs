@@ -25,7 +25,30 @@ pub struct EventDraft {
     pub redacts: Option<OwnedEventId>,
 }
 
+/// The longest event type and state key the spec allows, in bytes.
+pub const MAX_KEY_BYTES: usize = 255;
+
 impl EventDraft {
+    /// Event types and state keys are capped at 255 bytes.
+    pub fn check_limits(&self) -> Result<(), RoomError> {
+        let kind = self.kind.to_string();
+        if kind.is_empty() || kind.len() > MAX_KEY_BYTES {
+            return Err(RoomError::Invalid(format!(
+                "event type must be 1 to {MAX_KEY_BYTES} bytes"
+            )));
+        }
+        if self
+            .state_key
+            .as_ref()
+            .is_some_and(|k| k.len() > MAX_KEY_BYTES)
+        {
+            return Err(RoomError::Invalid(format!(
+                "state key must be at most {MAX_KEY_BYTES} bytes"
+            )));
+        }
+        Ok(())
+    }
+
     pub fn message(kind: impl Into<TimelineEventType>, content: serde_json::Value) -> Self {
         Self {
             kind: kind.into(),

@@ -171,6 +171,7 @@ impl<'h> Working<'h> {
     ) -> Result<usize, RoomError> {
         let rules = &self.head.rules;
         let draft = &request.draft;
+        draft.check_limits()?;
         let content = serde_json::value::to_raw_value(&draft.content)
             .map_err(|e| RoomError::Invalid(format!("content: {e}")))?;
         let auth_keys = auth::auth_types(

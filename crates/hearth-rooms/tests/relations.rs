@@ -133,7 +133,10 @@ async fn relations_are_indexed_and_bundled(test: TestStore) {
         EventDraft::redaction(t2.event_id.clone(), None),
     )
     .await;
-    assert_eq!(children(Some("m.thread")).await, [t1.event_id.clone()]);
+    assert_eq!(
+        children(Some("m.thread")).await,
+        std::slice::from_ref(&t1.event_id)
+    );
     let event = render(test.store.current_stream()).await;
     assert_eq!(event["unsigned"]["m.relations"]["m.thread"]["count"], 1);
 }

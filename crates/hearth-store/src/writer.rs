@@ -196,7 +196,7 @@ async fn commit_group(
                         let rows = batch
                             .relations
                             .iter()
-                            .map(|r| match streams.get(r.event_id.as_ref() as &ruma::EventId) {
+                            .map(|r| match streams.get(&*r.event_id) {
                                 Some(stream) => Ok((r, *stream)),
                                 None => Err(sqlx::Error::Protocol(format!(
                                     "relation of {} is not in the batch",

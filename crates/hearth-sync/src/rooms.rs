@@ -28,6 +28,33 @@ async fn parse(syncer: &Syncer, stored: &[StoredEvent]) -> Result<Vec<Arc<Pdu>>,
     Ok(ids.iter().filter_map(|id| map.get(id).cloned()).collect())
 }
 
+/// The events the user may see under the room's history visibility (and their own membership
+/// events, always).
+async fn visible(
+    syncer: &Syncer,
+    request: &SyncRequest,
+    stored: Vec<StoredEvent>,
+    currently_joined: bool,
+) -> Result<Vec<StoredEvent>, SyncError> {
+    let verdicts = syncer
+        .rooms
+        .visible_to(&request.user, currently_joined, &stored)
+        .await?;
+    if verdicts.iter().all(|v| *v) {
+        return Ok(stored);
+    }
+    let pdus = parse(syncer, &stored).await?;
+    Ok(stored
+        .into_iter()
+        .zip(verdicts)
+        .zip(pdus)
+        .filter(|((_, visible), pdu)| {
+            *visible || hearth_rooms::is_own_membership(pdu, &request.user)
+        })
+        .map(|((event, _), _)| event)
+        .collect())
+}
+
 /// The room's state after the last event at or before `position`.
 async fn state_at(syncer: &Syncer, room: &RoomId, position: i64) -> Result<StateIds, SyncError> {
     match syncer
@@ -209,6 +236,7 @@ pub(crate) async fn joined(
     let limited = stored.len() > limit;
     stored.truncate(limit);
     stored.reverse();
+    let stored = visible(syncer, request, stored, true).await?;
     let timeline = parse(syncer, &stored).await?;
 
     let state = match (fresh, limited, timeline.first()) {
@@ -293,6 +321,7 @@ pub(crate) async fn left(
     let limited = stored.len() > limit;
     stored.truncate(limit);
     stored.reverse();
+    let stored = visible(syncer, request, stored, false).await?;
     let timeline = parse(syncer, &stored).await?;
     let state = match timeline.first() {
         Some(first) if limited || request.since.is_none() => {

@@ -113,7 +113,9 @@ async fn handler(
     let mut response = endpoint::Response::new();
     response.start = Some(PaginationToken(start).to_string());
     response.end = Some(PaginationToken(end).to_string());
-    response.event = render(&state, &reader, &[event.clone()]).await?.pop();
+    response.event = render(&state, &reader, std::slice::from_ref(&event))
+        .await?
+        .pop();
     response.events_before = render(&state, &reader, &events_before).await?;
     response.events_after = render(&state, &reader, &events_after).await?;
     response.state = render_plain(&state, &state_events).await?;

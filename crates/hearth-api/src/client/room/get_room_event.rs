@@ -32,6 +32,20 @@ async fn handler(
     if pdu.room() != body.room_id {
         return Err(not_found());
     }
+    // Events the user may not see (history visibility) are as good as absent.
+    let stored = state
+        .rooms
+        .store()
+        .event(&body.event_id)
+        .await?
+        .ok_or_else(not_found)?;
+    let visible = state
+        .rooms
+        .visible_to(user, true, std::slice::from_ref(&stored))
+        .await?;
+    if !visible.first().copied().unwrap_or(false) && !hearth_rooms::is_own_membership(&pdu, user) {
+        return Err(not_found());
+    }
     let event = state
         .rooms
         .client_events_for(
