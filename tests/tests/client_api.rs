@@ -605,3 +605,49 @@ async fn oversized_keys(backend: Backend) {
     );
 }
 on_both_backends!(oversized_keys);
+
+/// Clients that ask for a refresh token get one, with an expiring access token; /refresh
+/// rotates both.
+async fn refresh_tokens(backend: Backend) {
+    let server = TestServer::start(backend).await;
+    server.register("alice").await.unwrap();
+    let anon = Api::new(&server, None);
+    let login = json!({"type": "m.login.password", "identifier": {"type": "m.id.user", "user": "alice"},
+                       "password": "correct horse battery staple", "refresh_token": true});
+    let session = anon
+        .ok(Method::POST, "/_matrix/client/v3/login", Some(login))
+        .await;
+    let refresh = session["refresh_token"]
+        .as_str()
+        .expect("refresh_token")
+        .to_owned();
+    assert!(session["expires_in_ms"].as_u64().is_some_and(|ms| ms > 0));
+
+    let renewed = anon
+        .ok(
+            Method::POST,
+            "/_matrix/client/v3/refresh",
+            Some(json!({"refresh_token": refresh})),
+        )
+        .await;
+    let access = renewed["access_token"].as_str().unwrap();
+    assert!(Api::new(&server, Some(access)).token_works().await);
+    assert!(
+        !Api::new(&server, session["access_token"].as_str())
+            .token_works()
+            .await,
+        "the old token ended"
+    );
+    let (status, body) = anon
+        .post(
+            "/_matrix/client/v3/refresh",
+            json!({"refresh_token": refresh}),
+        )
+        .await;
+    assert_eq!(
+        (status, errcode(&body)),
+        (StatusCode::UNAUTHORIZED, "M_UNKNOWN_TOKEN"),
+        "used once"
+    );
+}
+on_both_backends!(refresh_tokens);

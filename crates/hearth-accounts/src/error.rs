@@ -17,6 +17,10 @@ pub enum AccountError {
     /// `M_UNKNOWN_TOKEN` (401): the access token is not (or no longer) valid.
     #[error("unknown access token")]
     UnknownToken,
+    /// `M_UNKNOWN_TOKEN` (401) with `soft_logout: true`: the access token expired; the client
+    /// should use its refresh token.
+    #[error("the access token has expired")]
+    TokenExpired,
     /// `M_NOT_FOUND` (404): no such user or device.
     #[error("not found")]
     NotFound,

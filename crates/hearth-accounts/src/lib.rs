@@ -30,7 +30,13 @@ pub struct DeviceRequest {
     pub display_name: Option<String>,
     /// Registration only: create the account without signing in a device.
     pub inhibit_login: bool,
+    /// The client asked for a refresh token: the access token then expires after
+    /// [`ACCESS_TOKEN_LIFETIME`] and the refresh token buys a new pair.
+    pub refresh_token: bool,
 }
+
+/// How long an access token of a refreshable session lives.
+pub const ACCESS_TOKEN_LIFETIME: std::time::Duration = std::time::Duration::from_secs(5 * 60);
 
 /// A signed-in device. The access token is shown to the client once and not kept.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -38,6 +44,10 @@ pub struct Session {
     pub user_id: OwnedUserId,
     pub device_id: OwnedDeviceId,
     pub access_token: String,
+    /// Set for refreshable sessions.
+    pub refresh_token: Option<String>,
+    /// How long the access token lives, for refreshable sessions.
+    pub expires_in: Option<std::time::Duration>,
 }
 
 /// A new account, signed in unless the request inhibited login.
@@ -180,6 +190,9 @@ impl Accounts {
     /// The owner of an access token. Tokens of deactivated accounts are refused too.
     pub async fn authenticate(&self, token: &str) -> Result<Authenticated, AccountError> {
         match self.store.access_token(&hash_access_token(token)).await? {
+            Some(owner) if owner.expires_at_ms.is_some_and(|at| at <= now_ms()) => {
+                Err(AccountError::TokenExpired)
+            }
             Some(owner) if !owner.deactivated => Ok(Authenticated {
                 user_id: owner.user_id,
                 device_id: owner.device_id,
@@ -187,6 +200,26 @@ impl Accounts {
             }),
             _ => Err(AccountError::UnknownToken),
         }
+    }
+
+    /// Trade a refresh token for a new access token and refresh token of the same device.
+    pub async fn refresh(&self, refresh_token: &str) -> Result<Session, AccountError> {
+        let request = DeviceRequest {
+            refresh_token: true,
+            ..DeviceRequest::default()
+        };
+        // The user id is only known after the lookup; the placeholder is replaced below.
+        let placeholder = UserId::parse_with_server_name("refresh", &self.server_name)
+            .map_err(|e| AccountError::Internal(e.to_string()))?;
+        let (stored, mut session) = new_session(&placeholder, request);
+        let (user, device) = self
+            .store
+            .refresh_session(&hash_access_token(refresh_token), &stored)
+            .await?
+            .ok_or(AccountError::UnknownToken)?;
+        session.user_id = user;
+        session.device_id = device;
+        Ok(session)
     }
 
     /// Log out the token's device: the device and its tokens are deleted (as `/logout` asks).
@@ -319,19 +352,31 @@ impl Accounts {
     }
 }
 
+fn now_ms() -> i64 {
+    i64::from(ruma::MilliSecondsSinceUnixEpoch::now().get())
+}
+
 /// A fresh token for the requested (or a new) device: what to store and what to tell the client.
 fn new_session(user_id: &UserId, device: DeviceRequest) -> (NewSession, Session) {
     let device_id = device.device_id.unwrap_or_else(secrets::new_device_id);
     let access_token = secrets::new_access_token();
+    let refresh_token = device.refresh_token.then(secrets::new_access_token);
+    let lifetime = ACCESS_TOKEN_LIFETIME;
     let stored = NewSession {
         device_id: device_id.clone(),
         display_name: device.display_name,
         token_hash: hash_access_token(&access_token),
+        expires_at_ms: refresh_token.as_ref().map(|_| {
+            now_ms().saturating_add(i64::try_from(lifetime.as_millis()).unwrap_or(i64::MAX))
+        }),
+        refresh_token_hash: refresh_token.as_deref().map(hash_access_token),
     };
     let session = Session {
         user_id: user_id.to_owned(),
         device_id,
         access_token,
+        expires_in: refresh_token.as_ref().map(|_| lifetime),
+        refresh_token,
     };
     (stored, session)
 }

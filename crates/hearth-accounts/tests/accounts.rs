@@ -35,6 +35,7 @@ fn device(id: Option<&str>, name: Option<&str>) -> DeviceRequest {
         device_id: id.map(OwnedDeviceId::from),
         display_name: name.map(str::to_owned),
         inhibit_login: false,
+        refresh_token: false,
     }
 }
 
@@ -544,3 +545,81 @@ async fn devices_reuse_rename_delete(test: TestStore) {
         .unwrap();
     assert_eq!(accounts.devices(&bob.user_id).await.unwrap().len(), 1);
 }
+
+/// A refreshable session: the access token expires and the refresh token, used once, buys a
+/// new pair for the same device.
+async fn refresh_tokens_rotate(test: TestStore) {
+    let accounts = accounts(&test);
+    let request = DeviceRequest {
+        refresh_token: true,
+        ..device(Some("PHONE"), None)
+    };
+    let registered = accounts
+        .register("alice", Some("pw-123456"), request, false)
+        .await
+        .unwrap();
+    let session = registered.session.unwrap();
+    let refresh = session
+        .refresh_token
+        .clone()
+        .expect("a refresh token was asked for");
+    assert_eq!(
+        session.expires_in,
+        Some(hearth_accounts::ACCESS_TOKEN_LIFETIME)
+    );
+    assert!(accounts.authenticate(&session.access_token).await.is_ok());
+
+    let next = accounts.refresh(&refresh).await.unwrap();
+    assert_eq!(
+        (next.user_id.as_str(), next.device_id.as_str()),
+        ("@alice:hearth.test", "PHONE")
+    );
+    assert!(matches!(
+        accounts.authenticate(&session.access_token).await,
+        Err(AccountError::UnknownToken)
+    ));
+    assert!(accounts.authenticate(&next.access_token).await.is_ok());
+    assert!(
+        matches!(
+            accounts.refresh(&refresh).await,
+            Err(AccountError::UnknownToken)
+        ),
+        "used once"
+    );
+    let again = accounts
+        .refresh(next.refresh_token.as_deref().unwrap())
+        .await
+        .unwrap();
+    assert!(accounts.authenticate(&again.access_token).await.is_ok());
+
+    // An expired access token is a soft logout: the refresh token still works.
+    let expired = hearth_store::NewSession {
+        device_id: owned_device_id!("PHONE"),
+        display_name: None,
+        token_hash: hash_access_token("hth_expired"),
+        expires_at_ms: Some(1),
+        refresh_token_hash: Some(hash_access_token("hth_refresh_me")),
+    };
+    test.store
+        .refresh_session(
+            &hash_access_token(again.refresh_token.as_deref().unwrap()),
+            &expired,
+        )
+        .await
+        .unwrap()
+        .unwrap();
+    assert!(matches!(
+        accounts.authenticate("hth_expired").await,
+        Err(AccountError::TokenExpired)
+    ));
+    let revived = accounts.refresh("hth_refresh_me").await.unwrap();
+    assert!(accounts.authenticate(&revived.access_token).await.is_ok());
+
+    // Without asking, no refresh token and no expiry.
+    let plain = accounts
+        .login_password(&registered.user_id, "pw-123456", device(None, None))
+        .await
+        .unwrap();
+    assert!(plain.refresh_token.is_none() && plain.expires_in.is_none());
+}
+on_both_backends!(refresh_tokens_rotate);

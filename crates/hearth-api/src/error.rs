@@ -94,6 +94,14 @@ impl From<hearth_accounts::AccountError> for ApiError {
             E::UnknownToken => {
                 Self::new(StatusCode::UNAUTHORIZED, "M_UNKNOWN_TOKEN", e.to_string())
             }
+            E::TokenExpired => Self {
+                body: Some(json!({
+                    "errcode": "M_UNKNOWN_TOKEN",
+                    "error": e.to_string(),
+                    "soft_logout": true,
+                })),
+                ..Self::new(StatusCode::UNAUTHORIZED, "M_UNKNOWN_TOKEN", e.to_string())
+            },
             E::NotFound => Self::new(StatusCode::NOT_FOUND, "M_NOT_FOUND", e.to_string()),
             E::Store(_) | E::Internal(_) => Self::internal(e),
         }

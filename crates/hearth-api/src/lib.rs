@@ -83,6 +83,7 @@ pub fn router(state: ApiState) -> Router {
         session::login::route,
         session::logout::route,
         session::logout_all::route,
+        session::refresh_token::route,
         client::sync::sync_events::route,
         client::typing::create_typing_event::route,
         client::receipt::create_receipt::route,

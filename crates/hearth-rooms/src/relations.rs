@@ -128,12 +128,18 @@ impl Rooms {
             .map(|(i, p)| (p.owned_event_id(), i))
             .collect();
         for (room, ids) in by_room(pdus) {
-            let store = self.store();
-            for row in store
-                .relations_of(&room, &ids, REFERENCE, reader.upto)
-                .await?
-            {
-                if let Some(&i) = index.get(&row.relates_to) {
+            let rows = self
+                .store()
+                .relations_of(&room, &ids, &[REFERENCE, REPLACE], reader.upto)
+                .await?;
+            // Candidate edits: by the original's sender, most recent first (by
+            // origin_server_ts, then the larger event id).
+            let mut edits: BTreeMap<&OwnedEventId, Vec<_>> = BTreeMap::new();
+            for row in &rows {
+                let Some(&i) = index.get(&row.relates_to) else {
+                    continue;
+                };
+                if row.rel_type == REFERENCE {
                     let relations = &mut events[i]["unsigned"]["m.relations"];
                     match relations[REFERENCE]["chunk"].as_array_mut() {
                         Some(chunk) => chunk.push(json!({ "event_id": row.event_id })),
@@ -142,19 +148,8 @@ impl Rooms {
                                 json!({ "chunk": [{ "event_id": row.event_id }] });
                         }
                     }
-                }
-            }
-
-            // Candidate edits: by the original's sender, most recent first (by
-            // origin_server_ts, then the larger event id).
-            let mut edits: BTreeMap<&OwnedEventId, Vec<_>> = BTreeMap::new();
-            let rows = store
-                .relations_of(&room, &ids, REPLACE, reader.upto)
-                .await?;
-            for row in &rows {
-                let Some(&i) = index.get(&row.relates_to) else {
                     continue;
-                };
+                }
                 let original = &pdus[i];
                 // An edited event that is redacted gets no edit bundled, nor does an edit.
                 if is_redacted(&events[i])

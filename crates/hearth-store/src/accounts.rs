@@ -49,19 +49,40 @@ macro_rules! insert_device {
 }
 
 macro_rules! insert_token {
-    ($tx:expr, $hash:expr, $user:expr, $device:expr, $now:expr) => {
+    ($tx:expr, $session:expr, $user:expr, $device:expr, $now:expr) => {{
+        let session: &NewSession = $session;
+        // A new session of a device ends the device's older refresh tokens.
+        sqlx::query("DELETE FROM refresh_tokens WHERE user_id = $1 AND device_id = $2")
+            .bind($user)
+            .bind($device)
+            .execute(&mut *$tx)
+            .await?;
         sqlx::query(
-            "INSERT INTO access_tokens (token_hash, user_id, device_id, created_at_ms)
-             VALUES ($1, $2, $3, $4)",
+            "INSERT INTO access_tokens (token_hash, user_id, device_id, created_at_ms, expires_at_ms)
+             VALUES ($1, $2, $3, $4, $5)",
         )
-        .bind($hash)
+        .bind(session.token_hash.as_str())
         .bind($user)
         .bind($device)
         .bind($now)
+        .bind(session.expires_at_ms)
         .execute(&mut *$tx)
         .await
-        .map_err(|e| conflict(e, || "access token".to_owned()))?
-    };
+        .map_err(|e| conflict(e, || "access token".to_owned()))?;
+        if let Some(refresh) = &session.refresh_token_hash {
+            sqlx::query(
+                "INSERT INTO refresh_tokens (token_hash, user_id, device_id, created_at_ms)
+                 VALUES ($1, $2, $3, $4)",
+            )
+            .bind(refresh.as_str())
+            .bind($user)
+            .bind($device)
+            .bind($now)
+            .execute(&mut *$tx)
+            .await
+            .map_err(|e| conflict(e, || "refresh token".to_owned()))?;
+        }
+    }};
 }
 
 /// Delete one device and its tokens; evaluates to whether the device existed. The tokens would
@@ -162,7 +183,7 @@ impl Store {
                 let device_id = session.device_id.as_str();
                 let _created =
                     insert_device!(tx, user_id, device_id, session.display_name.as_deref(), now);
-                insert_token!(tx, session.token_hash.as_str(), user_id, device_id, now);
+                insert_token!(tx, session, user_id, device_id, now);
             }
             tx.commit().await?;
             Ok(())
@@ -311,7 +332,7 @@ impl Store {
                 .bind(device)
                 .execute(&mut *tx)
                 .await?;
-            insert_token!(tx, session.token_hash.as_str(), user, device, now);
+            insert_token!(tx, session, user, device, now);
             tx.commit().await?;
             Ok(())
         })
@@ -429,8 +450,51 @@ impl Store {
         let now = now_ms();
         with_writer!(&self.db, |pool| {
             let mut conn = pool.acquire().await?;
-            insert_token!(conn, token_hash, user_id.as_str(), device_id.as_str(), now);
+            sqlx::query(
+                "INSERT INTO access_tokens (token_hash, user_id, device_id, created_at_ms)
+                 VALUES ($1, $2, $3, $4)",
+            )
+            .bind(token_hash)
+            .bind(user_id.as_str())
+            .bind(device_id.as_str())
+            .bind(now)
+            .execute(&mut *conn)
+            .await
+            .map_err(|e| conflict(e, || "access token".to_owned()))?;
             Ok(())
+        })
+    }
+
+    /// Trade a refresh token for a new session of the same device: the refresh token and the
+    /// device's access tokens end, `new`'s tokens start, in one transaction. `None` if the
+    /// refresh token is unknown (or was used already).
+    pub async fn refresh_session(
+        &self,
+        refresh_hash: &str,
+        new: &NewSession,
+    ) -> Result<Option<(OwnedUserId, OwnedDeviceId)>, StoreError> {
+        let now = now_ms();
+        with_writer!(&self.db, |pool| {
+            let mut tx = pool.begin().await?;
+            let Some(row) = sqlx::query(
+                "DELETE FROM refresh_tokens WHERE token_hash = $1 RETURNING user_id, device_id",
+            )
+            .bind(refresh_hash)
+            .fetch_optional(&mut *tx)
+            .await?
+            else {
+                return Ok(None);
+            };
+            let user: String = row.try_get("user_id")?;
+            let device: String = row.try_get("device_id")?;
+            sqlx::query("DELETE FROM access_tokens WHERE user_id = $1 AND device_id = $2")
+                .bind(&user)
+                .bind(&device)
+                .execute(&mut *tx)
+                .await?;
+            insert_token!(tx, new, user.as_str(), device.as_str(), now);
+            tx.commit().await?;
+            Ok(Some((parse_user_id(user)?, device.into())))
         })
     }
 
@@ -438,7 +502,7 @@ impl Store {
     pub async fn access_token(&self, token_hash: &str) -> Result<Option<TokenOwner>, StoreError> {
         with_reader!(&self.db, |pool| {
             let Some(row) = sqlx::query(
-                "SELECT t.user_id, t.device_id, u.is_admin, u.deactivated
+                "SELECT t.user_id, t.device_id, t.expires_at_ms, u.is_admin, u.deactivated
                  FROM access_tokens t JOIN users u ON u.user_id = t.user_id
                  WHERE t.token_hash = $1",
             )
@@ -454,6 +518,7 @@ impl Store {
                 device_id: device_id.into(),
                 is_admin: row.try_get::<i64, _>("is_admin")? != 0,
                 deactivated: row.try_get::<i64, _>("deactivated")? != 0,
+                expires_at_ms: row.try_get("expires_at_ms")?,
             }))
         })
     }

@@ -245,6 +245,12 @@ const MIGRATIONS: &[Migration] = &[
         sqlite: FORGOTTEN,
         postgres: FORGOTTEN,
     },
+    Migration {
+        version: 11,
+        name: "refresh tokens",
+        sqlite: REFRESH_TOKENS,
+        postgres: REFRESH_TOKENS,
+    },
 ];
 
 /// `m.relates_to` of each event that has a `rel_type` (replies without one are not indexed), so
@@ -280,6 +286,20 @@ CREATE INDEX receipts_stream ON receipts (stream_ordering);
 /// Rooms a user has left and asked to forget; a new membership clears the mark.
 const FORGOTTEN: &str =
     "ALTER TABLE room_memberships ADD COLUMN forgotten BIGINT NOT NULL DEFAULT 0";
+
+/// Access tokens that expire, and the refresh tokens that replace them (one live refresh token
+/// per refreshable session; using it rotates both).
+const REFRESH_TOKENS: &str = r#"
+ALTER TABLE access_tokens ADD COLUMN expires_at_ms BIGINT;
+CREATE TABLE refresh_tokens (
+    token_hash TEXT PRIMARY KEY,
+    user_id TEXT NOT NULL,
+    device_id TEXT NOT NULL,
+    created_at_ms BIGINT NOT NULL,
+    FOREIGN KEY (user_id, device_id) REFERENCES devices (user_id, device_id) ON DELETE CASCADE
+);
+CREATE INDEX refresh_tokens_device ON refresh_tokens (user_id, device_id);
+"#;
 
 /// Local room aliases and the public room directory.
 const DIRECTORY: &str = r#"

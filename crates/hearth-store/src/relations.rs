@@ -47,6 +47,7 @@ pub struct ThreadSummary {
 pub struct RelationRow {
     pub event_id: OwnedEventId,
     pub relates_to: OwnedEventId,
+    pub rel_type: String,
     pub sender: String,
     pub origin_server_ts: i64,
     pub stream_ordering: i64,
@@ -181,26 +182,32 @@ impl Store {
         Ok(out)
     }
 
-    /// Children of these events with this `rel_type`, as of `upto`, oldest first.
+    /// Children of these events with one of these `rel_type`s, as of `upto`, oldest first.
     pub async fn relations_of(
         &self,
         room: &RoomId,
         parents: &[OwnedEventId],
-        rel_type: &str,
+        rel_types: &[&str],
         upto: i64,
     ) -> Result<Vec<RelationRow>, StoreError> {
+        if parents.is_empty() || rel_types.is_empty() {
+            return Ok(Vec::new());
+        }
         let mut out = Vec::new();
         for chunk in parents.chunks(IN_CHUNK) {
             with_reader!(&self.db, |pool| {
                 let mut query = QueryBuilder::new(
-                    "SELECT r.event_id, r.relates_to, r.stream_ordering, c.sender,
+                    "SELECT r.event_id, r.relates_to, r.rel_type, r.stream_ordering, c.sender,
                             c.origin_server_ts
                      FROM event_relations r JOIN events c ON c.event_id = r.event_id
-                     WHERE r.rel_type = ",
+                     WHERE r.rel_type IN (",
                 );
+                let mut types = query.separated(", ");
+                for rel_type in rel_types {
+                    types.push_bind(*rel_type);
+                }
                 query
-                    .push_bind(rel_type)
-                    .push(" AND r.room_id = ")
+                    .push(") AND r.room_id = ")
                     .push_bind(room.as_str())
                     .push(" AND r.stream_ordering <= ")
                     .push_bind(upto)
@@ -214,6 +221,7 @@ impl Store {
                     out.push(RelationRow {
                         event_id: parse_event_id(row.try_get("event_id")?)?,
                         relates_to: parse_event_id(row.try_get("relates_to")?)?,
+                        rel_type: row.try_get("rel_type")?,
                         sender: row.try_get("sender")?,
                         origin_server_ts: row.try_get("origin_server_ts")?,
                         stream_ordering: row.try_get("stream_ordering")?,

@@ -145,6 +145,8 @@ pub struct TokenOwner {
     pub device_id: OwnedDeviceId,
     pub is_admin: bool,
     pub deactivated: bool,
+    /// When the token expires, if it does.
+    pub expires_at_ms: Option<i64>,
 }
 
 /// A user to create.
@@ -163,6 +165,10 @@ pub struct NewSession {
     /// `initial_device_display_name`).
     pub display_name: Option<String>,
     pub token_hash: String,
+    /// When the access token stops working (refreshable sessions only).
+    pub expires_at_ms: Option<i64>,
+    /// The hash of the session's refresh token, if it has one.
+    pub refresh_token_hash: Option<String>,
 }
 
 /// Which of a user's devices (each with its access tokens) a change removes.

@@ -56,12 +56,37 @@ impl Store {
         before: i64,
         limit: i64,
     ) -> Result<Vec<StoredEvent>, StoreError> {
-        let mut events = self
-            .room_events_backwards(room, from - 1, before - 1, i64::MAX)
+        // Read in ascending order with the limit in SQL: a page near the start of a long room
+        // must not read the rest of it.
+        with_reader!(&self.db, |pool| {
+            let rows = sqlx::query(
+                "SELECT e.stream_ordering, e.event_id, e.room_id, e.depth, e.state_group_before,
+                        e.state_group_after, e.json, r.room_version
+                 FROM events e JOIN rooms r ON r.room_id = e.room_id
+                 WHERE e.room_id = $1 AND e.stream_ordering >= $2 AND e.stream_ordering < $3
+                 ORDER BY e.stream_ordering ASC LIMIT $4",
+            )
+            .bind(room.as_str())
+            .bind(from)
+            .bind(before)
+            .bind(limit)
+            .fetch_all(pool)
             .await?;
-        events.reverse();
-        events.truncate(usize::try_from(limit).unwrap_or(usize::MAX));
-        Ok(events)
+            let mut out = Vec::with_capacity(rows.len());
+            for row in rows {
+                out.push(StoredEvent {
+                    stream_ordering: row.try_get("stream_ordering")?,
+                    room_version: parse_version(row.try_get("room_version")?)?,
+                    event_id: parse_event_id(row.try_get("event_id")?)?,
+                    room_id: parse_room_id(row.try_get("room_id")?)?,
+                    depth: row.try_get("depth")?,
+                    state_group_before: row.try_get("state_group_before")?,
+                    state_group_after: row.try_get("state_group_after")?,
+                    json: row.try_get("json")?,
+                });
+            }
+            Ok(out)
+        })
     }
 
     /// Rooms (of the given ones) that have events with `after < stream_ordering <= upto`.

@@ -72,6 +72,7 @@ async fn handler(
         device_id: body.device_id.clone(),
         display_name: body.initial_device_display_name.clone(),
         inhibit_login: body.inhibit_login,
+        refresh_token: body.refresh_token,
     };
     // On failure `authorized` is dropped and the session kept: the client may retry it, e.g.
     // with another username, without another token use.
@@ -91,6 +92,8 @@ async fn handler(
     if let Some(session) = registered.session {
         response.access_token = Some(session.access_token);
         response.device_id = Some(session.device_id);
+        response.refresh_token = session.refresh_token;
+        response.expires_in = session.expires_in;
     }
     Ok(RumaResponse(response))
 }

@@ -71,14 +71,15 @@ async fn handler(
         device_id: body.device_id.clone(),
         display_name: body.initial_device_display_name.clone(),
         inhibit_login: false,
+        refresh_token: body.refresh_token,
     };
     let session = state
         .accounts
         .login_password(&user_id, &password.password, device)
         .await?;
-    Ok(RumaResponse(endpoint::Response::new(
-        session.user_id,
-        session.access_token,
-        session.device_id,
-    )))
+    let mut response =
+        endpoint::Response::new(session.user_id, session.access_token, session.device_id);
+    response.refresh_token = session.refresh_token;
+    response.expires_in = session.expires_in;
+    Ok(RumaResponse(response))
 }

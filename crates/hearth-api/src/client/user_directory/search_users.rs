@@ -39,7 +39,7 @@ async fn handler(
         .map(|(user_id, display_name, avatar_url)| {
             let mut user = User::new(user_id);
             user.display_name = display_name;
-            user.avatar_url = avatar_url.and_then(|url| url.try_into().ok());
+            user.avatar_url = avatar_url.map(Into::into);
             user
         })
         .collect();
