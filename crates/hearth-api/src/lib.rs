@@ -39,6 +39,8 @@ pub struct ApiState {
     /// User-interactive authentication sessions in progress.
     pub uia: UiaSessions,
     pub sync: hearth_sync::Syncer,
+    /// `[rooms] default_version`: what createRoom uses when the client names no version.
+    pub default_room_version: ruma::RoomVersionId,
     /// `[well_known] client_base_url`: `/.well-known/matrix/client` (404 when unset).
     pub well_known_client: Option<String>,
     /// `[well_known] server`: `/.well-known/matrix/server` (404 when unset).

@@ -12,5 +12,5 @@ pub use load::{ConfigError, ENV_PREFIX, Problem, Source};
 pub use sections::WellKnownConfig;
 pub use sections::{
     Config, DatabaseBackend, DatabaseConfig, FederationConfig, LoggingConfig, MediaConfig,
-    RateLimit, RateLimitsConfig, RegistrationConfig, ServerConfig, SqliteSynchronous,
+    RateLimit, RateLimitsConfig, RegistrationConfig, RoomsConfig, ServerConfig, SqliteSynchronous,
 };

@@ -14,7 +14,7 @@ use toml::{Table, Value};
 use crate::sections::WellKnownConfig;
 use crate::sections::{
     Config, DatabaseBackend, DatabaseConfig, FederationConfig, LoggingConfig, MediaConfig,
-    RateLimitsConfig, RegistrationConfig, ServerConfig,
+    RateLimitsConfig, RegistrationConfig, RoomsConfig, ServerConfig,
 };
 
 /// Environment variables `HEARTH_SECTION__KEY` override `[section] key`.
@@ -84,6 +84,7 @@ const SECTIONS: &[SectionCheck] = &[
     ("media", check_as::<MediaConfig>),
     ("federation", check_as::<FederationConfig>),
     ("registration", check_as::<RegistrationConfig>),
+    ("rooms", check_as::<RoomsConfig>),
     ("rate_limits", check_as::<RateLimitsConfig>),
     ("logging", check_as::<LoggingConfig>),
     ("well_known", check_as::<WellKnownConfig>),
@@ -177,6 +178,9 @@ impl Config {
                 message,
             });
         };
+        if !["10", "11", "12"].contains(&self.rooms.default_version.as_str()) {
+            problem("rooms", "default_version", "must be 10, 11 or 12".into());
+        }
         if let Err(message) = check_server_name(&self.server.server_name) {
             problem("server", "server_name", message);
         }

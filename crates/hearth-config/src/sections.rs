@@ -18,6 +18,24 @@ pub struct Config {
     pub rate_limits: RateLimitsConfig,
     pub logging: LoggingConfig,
     pub well_known: WellKnownConfig,
+    pub rooms: RoomsConfig,
+}
+
+/// `[rooms]`: defaults for new rooms.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct RoomsConfig {
+    /// The room version `createRoom` uses when the client names none: 10, 11 or 12 (the spec
+    /// asks for a stable version of at least 10; clients may still ask for any of 1 to 12).
+    pub default_version: String,
+}
+
+impl Default for RoomsConfig {
+    fn default() -> Self {
+        Self {
+            default_version: "12".to_owned(),
+        }
+    }
 }
 
 /// `[server]`: identity and the client listener.

@@ -33,6 +33,8 @@ fn session(device: OwnedDeviceId, name: Option<&str>, token_hash: &str) -> NewSe
         device_id: device,
         display_name: name.map(str::to_owned),
         token_hash: token_hash.into(),
+        expires_at_ms: None,
+        refresh_token_hash: None,
     }
 }
 

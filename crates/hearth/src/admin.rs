@@ -46,9 +46,8 @@ pub(crate) fn run(config_path: Option<&Path>, command: AdminCommand) -> anyhow::
                 admin,
             } => {
                 let device = DeviceRequest {
-                    device_id: None,
-                    display_name: None,
                     inhibit_login: true,
+                    ..DeviceRequest::default()
                 };
                 let registered = accounts
                     .register(&name, Some(&password), device, admin)

@@ -77,6 +77,10 @@ impl Server {
             accounts,
             rooms,
             sync,
+            default_room_version: ruma::RoomVersionId::try_from(
+                config.rooms.default_version.as_str(),
+            )
+            .context("rooms.default_version")?,
             registration_enabled: config.registration.enabled,
             registration_token_required: config.registration.token_required,
             rate_limits: hearth_api::RateLimits::new(&config.rate_limits),

@@ -250,3 +250,15 @@ fn well_known_is_optional_and_checked() {
         "{err}"
     );
 }
+
+#[test]
+fn default_room_version_is_at_least_10() {
+    let config =
+        Config::from_toml("[rooms]\ndefault_version = \"11\"\n", None, env(&[])).expect("valid");
+    assert_eq!(config.rooms.default_version, "11");
+    for bad in ["9", "1", "13", "x"] {
+        let err = Config::from_toml("", None, env(&[("HEARTH_ROOMS__DEFAULT_VERSION", bad)]))
+            .expect_err(bad);
+        assert_eq!(err.problems[0].key, "rooms.default_version", "{bad}");
+    }
+}

@@ -3,6 +3,7 @@
 
 use std::collections::BTreeMap;
 
+use axum::extract::State;
 use axum::{Json, Router};
 use ruma::RoomVersionId;
 use ruma::api::client::discovery::get_capabilities::v3::{
@@ -11,7 +12,6 @@ use ruma::api::client::discovery::get_capabilities::v3::{
 };
 use serde_json::{Value, json};
 
-use crate::client::room::create_room::DEFAULT_ROOM_VERSION;
 use crate::extract::Ruma;
 use crate::ruma_glue::route as route_endpoint;
 use crate::{ApiError, ApiState};
@@ -36,7 +36,10 @@ pub(crate) fn route(router: Router<ApiState>) -> Router<ApiState> {
     route_endpoint::<endpoint::Request, _, _>(router, handler)
 }
 
-async fn handler(request: Ruma<endpoint::Request>) -> Result<Json<Value>, ApiError> {
+async fn handler(
+    State(state): State<ApiState>,
+    request: Ruma<endpoint::Request>,
+) -> Result<Json<Value>, ApiError> {
     request.caller()?;
     let available: BTreeMap<_, _> = ROOM_VERSIONS
         .iter()
@@ -44,7 +47,8 @@ async fn handler(request: Ruma<endpoint::Request>) -> Result<Json<Value>, ApiErr
         .map(|version| (version.clone(), RoomVersionStability::Stable))
         .collect();
     let mut capabilities = Capabilities::new();
-    capabilities.room_versions = RoomVersionsCapability::new(DEFAULT_ROOM_VERSION, available);
+    capabilities.room_versions =
+        RoomVersionsCapability::new(state.default_room_version.clone(), available);
     // No third-party identifiers (email, phone) are kept.
     capabilities.thirdparty_id_changes = ThirdPartyIdChangesCapability::new(false);
     let mut body = serde_json::to_value(&capabilities).map_err(ApiError::internal)?;

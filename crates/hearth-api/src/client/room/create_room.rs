@@ -5,7 +5,6 @@ use axum::Router;
 use axum::extract::State;
 use axum::http::StatusCode;
 use hearth_rooms::{EventDraft, NewRoom, Preset};
-use ruma::RoomVersionId;
 use ruma::api::client::room::{
     Visibility,
     create_room::v3::{self as endpoint, RoomPreset},
@@ -15,10 +14,6 @@ use crate::extract::Ruma;
 use crate::rate_limit::RateKey;
 use crate::ruma_glue::{RumaResponse, route as route_endpoint};
 use crate::{ApiError, ApiState};
-
-/// New rooms get the version current servers default to; older ones on request (never below
-/// 10 by default, as the spec requires of the default).
-pub(crate) const DEFAULT_ROOM_VERSION: RoomVersionId = RoomVersionId::V12;
 
 pub(crate) fn route(router: Router<ApiState>) -> Router<ApiState> {
     route_endpoint::<endpoint::Request, _, _>(router, handler)
@@ -43,7 +38,10 @@ async fn handler(
     let creator = request.caller()?.user_id.clone();
     state.rate_limits.send.check(RateKey::user(&creator))?;
     let body = request.body;
-    let version = body.room_version.clone().unwrap_or(DEFAULT_ROOM_VERSION);
+    let version = body
+        .room_version
+        .clone()
+        .unwrap_or_else(|| state.default_room_version.clone());
     if version.rules().is_none() {
         return Err(bad(
             "M_UNSUPPORTED_ROOM_VERSION",
