@@ -9,11 +9,15 @@ use std::time::Duration;
 use hearth_tests::{Backend, TestServer};
 use matrix_sdk::config::SyncSettings;
 use matrix_sdk::room::MessagesOptions;
+use matrix_sdk::ruma::api::client::receipt::create_receipt::v3::ReceiptType;
 use matrix_sdk::ruma::api::client::room::create_room::v3::{Request as CreateRoom, RoomPreset};
+use matrix_sdk::ruma::events::ignored_user_list::IgnoredUserListEventContent;
+use matrix_sdk::ruma::events::receipt::ReceiptThread;
 use matrix_sdk::ruma::events::room::member::{MembershipState, OriginalSyncRoomMemberEvent};
 use matrix_sdk::ruma::events::room::message::{
     OriginalSyncRoomMessageEvent, RoomMessageEventContent,
 };
+use matrix_sdk::ruma::events::tag::{TagInfo, TagName};
 use matrix_sdk::ruma::events::typing::SyncTypingEvent;
 use matrix_sdk::ruma::{OwnedRoomId, OwnedUserId, RoomId};
 use matrix_sdk::{Client, RoomState};
@@ -348,3 +352,106 @@ async fn moderation_and_history(backend: Backend) {
         .await;
 }
 on_both_backends!(moderation_and_history);
+
+async fn profiles_receipts_and_account_data(backend: Backend) {
+    let server = TestServer::start(backend).await;
+    let mut alice = User::new(&server, "alice").await;
+    let mut bob = User::new(&server, "bob").await;
+    let mut request = CreateRoom::new();
+    request.preset = Some(RoomPreset::PublicChat);
+    let room_id = alice
+        .client
+        .create_room(request)
+        .await
+        .unwrap()
+        .room_id()
+        .to_owned();
+    bob.client.join_room_by_id(&room_id).await.unwrap();
+
+    // Alice's new display name reaches Bob through her member event.
+    alice
+        .client
+        .account()
+        .set_display_name(Some("Alice Liddell"))
+        .await
+        .unwrap();
+    let alice_id = alice.id.clone();
+    bob.sync_until("alice's display name", |b| {
+        let room = b.room(&room_id);
+        let member = blocking(room.get_member(&alice_id)).ok().flatten();
+        member.is_some_and(|m| m.display_name() == Some("Alice Liddell"))
+    })
+    .await;
+
+    // Bob reads Alice's message; Alice sees his receipt.
+    let sent = alice
+        .room(&room_id)
+        .send(RoomMessageEventContent::text_plain("read this"))
+        .await
+        .unwrap();
+    bob.sync_until("alice's message", |b| b.saw_message(&room_id, "read this"))
+        .await;
+    bob.room(&room_id)
+        .send_single_receipt(
+            ReceiptType::Read,
+            ReceiptThread::Unthreaded,
+            sent.response.event_id.clone(),
+        )
+        .await
+        .unwrap();
+    let bob_id = bob.id.clone();
+    let mut seen = None;
+    for _ in 0..20 {
+        alice.sync_until("anything", |_| true).await;
+        seen = alice
+            .room(&room_id)
+            .load_user_receipt(
+                matrix_sdk::ruma::events::receipt::ReceiptType::Read,
+                ReceiptThread::Unthreaded,
+                &bob_id,
+            )
+            .await
+            .unwrap();
+        if seen.is_some() {
+            break;
+        }
+    }
+    assert_eq!(
+        seen.map(|(event, _)| event),
+        Some(sent.response.event_id.clone())
+    );
+
+    // Tags and global account data come back to their owner through sync.
+    alice
+        .room(&room_id)
+        .set_tag(TagName::Favorite, TagInfo::new())
+        .await
+        .unwrap();
+    alice.client.account().ignore_user(&bob_id).await.unwrap();
+    alice
+        .sync_until("the tag", |a| {
+            let room = a.room(&room_id);
+            blocking(room.tags())
+                .ok()
+                .flatten()
+                .is_some_and(|tags| tags.contains_key(&TagName::Favorite))
+        })
+        .await;
+    let ignored = alice
+        .client
+        .account()
+        .account_data::<IgnoredUserListEventContent>()
+        .await
+        .unwrap()
+        .expect("m.ignored_user_list is stored")
+        .deserialize()
+        .unwrap();
+    assert!(ignored.ignored_users.contains_key(&bob_id));
+}
+on_both_backends!(profiles_receipts_and_account_data);
+
+/// Run a quick store read of the client inside a synchronous `sync_until` condition (the
+/// client's store is in memory).
+fn blocking<T>(future: impl std::future::Future<Output = T>) -> T {
+    tokio::task::block_in_place(|| tokio::runtime::Handle::current().block_on(future))
+}
