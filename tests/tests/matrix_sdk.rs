@@ -452,6 +452,6 @@ on_both_backends!(profiles_receipts_and_account_data);
 
 /// Run a quick store read of the client inside a synchronous `sync_until` condition (the
 /// client's store is in memory).
-fn blocking<T>(future: impl std::future::Future<Output = T>) -> T {
+fn blocking<T>(future: impl Future<Output = T>) -> T {
     tokio::task::block_in_place(|| tokio::runtime::Handle::current().block_on(future))
 }

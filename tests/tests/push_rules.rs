@@ -1,0 +1,668 @@
+//! Push rules (the `/pushrules` endpoints and `m.push_rules` account data) and the unread
+//! notification counts of `/sync`, over real HTTP, on SQLite and PostgreSQL.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+use hearth_tests::{Backend, TestServer};
+use reqwest::{Method, StatusCode};
+use serde_json::{Value, json};
+
+macro_rules! on_both_backends {
+    ($name:ident) => {
+        mod $name {
+            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn sqlite() {
+                super::$name(hearth_tests::Backend::Sqlite).await
+            }
+            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn postgres() {
+                super::$name(hearth_tests::Backend::Postgres).await
+            }
+        }
+    };
+}
+
+const RULES: &str = "/_matrix/client/v3/pushrules/";
+const GLOBAL: &str = "/_matrix/client/v3/pushrules/global";
+const BOB: &str = "@bob:hearth.test";
+
+/// A registered user talking to the server.
+struct Api<'s> {
+    server: &'s TestServer,
+    token: String,
+    http: reqwest::Client,
+}
+
+impl<'s> Api<'s> {
+    async fn user(server: &'s TestServer, name: &str) -> Self {
+        Self {
+            server,
+            token: server.register(name).await.unwrap(),
+            http: reqwest::Client::new(),
+        }
+    }
+
+    async fn call(&self, method: Method, path: &str, body: Option<Value>) -> (StatusCode, Value) {
+        let mut request = self
+            .http
+            .request(method, self.server.url(path))
+            .bearer_auth(&self.token);
+        if let Some(body) = body {
+            request = request.json(&body);
+        }
+        let response = request.send().await.unwrap();
+        let status = response.status();
+        let text = response.text().await.unwrap();
+        (
+            status,
+            serde_json::from_str(&text).unwrap_or(Value::String(text)),
+        )
+    }
+
+    /// Expect 200 and return the body.
+    async fn ok(&self, method: Method, path: &str, body: Option<Value>) -> Value {
+        let (status, body) = self.call(method, path, body).await;
+        assert_eq!(status, StatusCode::OK, "{path}: {body}");
+        body
+    }
+
+    async fn get(&self, path: &str) -> Value {
+        self.ok(Method::GET, path, None).await
+    }
+
+    async fn put(&self, path: &str, body: Value) -> Value {
+        self.ok(Method::PUT, path, Some(body)).await
+    }
+
+    /// Expect an error and return `(status, errcode)`.
+    async fn fails(&self, method: Method, path: &str, body: Option<Value>) -> (StatusCode, String) {
+        let (status, body) = self.call(method, path, body).await;
+        assert_ne!(status, StatusCode::OK, "{path}: {body}");
+        (
+            status,
+            body["errcode"].as_str().unwrap_or("<none>").to_owned(),
+        )
+    }
+
+    async fn sync(&self, since: Option<&str>) -> Value {
+        let path = match since {
+            Some(since) => format!("/_matrix/client/v3/sync?timeout=0&since={since}"),
+            None => "/_matrix/client/v3/sync".to_owned(),
+        };
+        self.get(&path).await
+    }
+
+    async fn send(&self, room: &str, txn: &str, content: Value) -> String {
+        let path = format!("/_matrix/client/v3/rooms/{room}/send/m.room.message/{txn}");
+        let body = self.put(&path, content).await;
+        body["event_id"].as_str().unwrap().to_owned()
+    }
+}
+
+fn ids(rules: &Value) -> Vec<&str> {
+    rules
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| r["rule_id"].as_str().unwrap())
+        .collect()
+}
+
+/// The `m.push_rules` content in a sync response's global account data, if there is one.
+fn synced_rules(sync: &Value) -> Option<Value> {
+    sync["account_data"]["events"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|e| e["type"] == "m.push_rules")
+        .map(|e| e["content"].clone())
+}
+
+async fn defaults_and_editing(backend: Backend) {
+    let server = TestServer::start(backend).await;
+    let alice = Api::user(&server, "alice").await;
+    let bob = Api::user(&server, "bob").await;
+
+    // The spec's predefined rules (as ruma has them), before anything was changed.
+    let all = alice.get(RULES).await;
+    let global = &all["global"];
+    let overrides = ids(&global["override"]);
+    assert_eq!(overrides[0], ".m.rule.master", "{global}");
+    for id in [
+        ".m.rule.suppress_notices",
+        ".m.rule.invite_for_me",
+        ".m.rule.member_event",
+        ".m.rule.is_user_mention",
+        ".m.rule.is_room_mention",
+        ".m.rule.tombstone",
+        ".m.rule.reaction",
+        ".m.rule.room.server_acl",
+        ".m.rule.suppress_edits",
+    ] {
+        assert!(overrides.contains(&id), "{id} missing from {overrides:?}");
+    }
+    let underrides = ids(&global["underride"]);
+    for id in [
+        ".m.rule.call",
+        ".m.rule.encrypted_room_one_to_one",
+        ".m.rule.room_one_to_one",
+        ".m.rule.message",
+        ".m.rule.encrypted",
+    ] {
+        assert!(underrides.contains(&id), "{id} missing from {underrides:?}");
+    }
+    let master = &global["override"][0];
+    assert_eq!(master["enabled"], false);
+    assert_eq!(master["default"], true);
+    assert_eq!(alice.get(&format!("{GLOBAL}/")).await, *global);
+    let mention = alice
+        .get(&format!("{GLOBAL}/override/.m.rule.is_user_mention"))
+        .await;
+    assert_eq!(mention["enabled"], true);
+    assert!(
+        mention["conditions"][0]["value"] == "@alice:hearth.test",
+        "{mention}"
+    );
+    assert!(
+        mention["actions"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|a| a["set_tweak"] == "highlight"),
+        "{mention}"
+    );
+
+    // The initial sync carries the whole ruleset as m.push_rules, every kind present.
+    let first = alice.sync(None).await;
+    let synced = synced_rules(&first).expect("m.push_rules in the initial sync");
+    assert_eq!(ids(&synced["global"]["override"])[0], ".m.rule.master");
+    for kind in ["override", "content", "room", "sender", "underride"] {
+        assert!(synced["global"][kind].is_array(), "{kind}: {synced}");
+    }
+    let since = first["next_batch"].as_str().unwrap().to_owned();
+    // ... once: an incremental sync has nothing new.
+    assert_eq!(synced_rules(&alice.sync(Some(&since)).await), None);
+
+    // User-defined content rules: a new rule goes first; `before` and `after` place it.
+    let actions = json!(["notify", {"set_tweak": "sound", "value": "default"}]);
+    alice
+        .put(
+            &format!("{GLOBAL}/content/cake"),
+            json!({"pattern": "cake*lie", "actions": actions}),
+        )
+        .await;
+    alice
+        .put(
+            &format!("{GLOBAL}/content/pie?before=cake"),
+            json!({"pattern": "pie", "actions": []}),
+        )
+        .await;
+    alice
+        .put(
+            &format!("{GLOBAL}/content/tart?after=pie"),
+            json!({"pattern": "tart", "actions": []}),
+        )
+        .await;
+    alice
+        .put(
+            &format!("{GLOBAL}/content/scone"),
+            json!({"pattern": "scone", "actions": []}),
+        )
+        .await;
+    let content = alice.get(RULES).await["global"]["content"].clone();
+    assert_eq!(ids(&content), ["scone", "pie", "tart", "cake"]);
+    // Moving an existing rule below another.
+    alice
+        .put(
+            &format!("{GLOBAL}/content/scone?after=cake"),
+            json!({"pattern": "scone", "actions": []}),
+        )
+        .await;
+    let content = alice.get(RULES).await["global"]["content"].clone();
+    assert_eq!(ids(&content), ["pie", "tart", "cake", "scone"]);
+    let cake = alice.get(&format!("{GLOBAL}/content/cake")).await;
+    assert_eq!(
+        cake,
+        json!({"rule_id": "cake", "pattern": "cake*lie", "actions": actions,
+               "enabled": true, "default": false})
+    );
+
+    // The change reaches /sync as new m.push_rules account data.
+    let synced = synced_rules(&alice.sync(Some(&since)).await).expect("changed rules synced");
+    assert_eq!(
+        ids(&synced["global"]["content"]),
+        ["pie", "tart", "cake", "scone"]
+    );
+
+    // Rules that can't be created.
+    // Every kind's fields, so that only the path can be at fault.
+    let rule = json!({"pattern": "x", "conditions": [], "actions": []});
+    for (path, expected) in [
+        (
+            format!("{GLOBAL}/content/.m.rule.mine"),
+            (StatusCode::BAD_REQUEST, "M_INVALID_PARAM"),
+        ),
+        (
+            format!("{GLOBAL}/override/.m.rule.master"),
+            (StatusCode::BAD_REQUEST, "M_INVALID_PARAM"),
+        ),
+        (
+            format!("{GLOBAL}/content/new?before=.m.rule.contains_user_name"),
+            (StatusCode::BAD_REQUEST, "M_INVALID_PARAM"),
+        ),
+        (
+            format!("{GLOBAL}/content/new?before=nonexistent"),
+            (StatusCode::BAD_REQUEST, "M_UNKNOWN"),
+        ),
+        (
+            format!("{GLOBAL}/content/new?after=nonexistent"),
+            (StatusCode::BAD_REQUEST, "M_UNKNOWN"),
+        ),
+        (
+            format!("{GLOBAL}/content/a%5Cb"),
+            (StatusCode::BAD_REQUEST, "M_INVALID_PARAM"),
+        ),
+        (
+            format!("{GLOBAL}/sender/not-a-user-id"),
+            (StatusCode::BAD_REQUEST, "M_INVALID_PARAM"),
+        ),
+        (
+            format!("{GLOBAL}/nonsense/new"),
+            (StatusCode::BAD_REQUEST, "M_INVALID_PARAM"),
+        ),
+    ] {
+        let (status, errcode) = alice.fails(Method::PUT, &path, Some(rule.clone())).await;
+        assert_eq!((status, errcode.as_str()), expected, "{path}");
+    }
+    // A content rule needs its pattern.
+    let (status, errcode) = alice
+        .fails(
+            Method::PUT,
+            &format!("{GLOBAL}/content/new"),
+            Some(json!({"actions": []})),
+        )
+        .await;
+    assert_eq!(
+        (status, errcode.as_str()),
+        (StatusCode::BAD_REQUEST, "M_BAD_JSON")
+    );
+    // Nothing was half-written.
+    let content = alice.get(RULES).await["global"]["content"].clone();
+    assert_eq!(ids(&content), ["pie", "tart", "cake", "scone"]);
+
+    // Server-default rules can be disabled and enabled, and their actions changed...
+    let enabled = format!("{GLOBAL}/underride/.m.rule.message/enabled");
+    assert_eq!(alice.get(&enabled).await, json!({"enabled": true}));
+    alice.put(&enabled, json!({"enabled": false})).await;
+    assert_eq!(alice.get(&enabled).await, json!({"enabled": false}));
+    let master = format!("{GLOBAL}/override/.m.rule.master/enabled");
+    alice.put(&master, json!({"enabled": true})).await;
+    assert_eq!(alice.get(&master).await, json!({"enabled": true}));
+    alice.put(&master, json!({"enabled": false})).await;
+    assert_eq!(alice.get(&master).await, json!({"enabled": false}));
+    alice.put(&enabled, json!({"enabled": true})).await;
+    assert_eq!(alice.get(&enabled).await, json!({"enabled": true}));
+
+    let message_actions = format!("{GLOBAL}/underride/.m.rule.message/actions");
+    assert_eq!(
+        alice.get(&message_actions).await,
+        json!({"actions": ["notify"]})
+    );
+    let loud = json!(["notify", {"set_tweak": "highlight"}]);
+    alice.put(&message_actions, json!({"actions": loud})).await;
+    assert_eq!(
+        alice.get(&message_actions).await,
+        json!({"actions": ["notify", {"set_tweak": "highlight"}]})
+    );
+    let message = alice
+        .get(&format!("{GLOBAL}/underride/.m.rule.message"))
+        .await;
+    assert_eq!(message["default"], true);
+    assert_eq!(
+        message["actions"],
+        json!(["notify", {"set_tweak": "highlight"}])
+    );
+    // ... and a user rule's too, without touching its pattern or place.
+    alice
+        .put(
+            &format!("{GLOBAL}/content/tart/enabled"),
+            json!({"enabled": false}),
+        )
+        .await;
+    alice
+        .put(
+            &format!("{GLOBAL}/content/tart/actions"),
+            json!({"actions": ["notify"]}),
+        )
+        .await;
+    let tart = alice.get(&format!("{GLOBAL}/content/tart")).await;
+    assert_eq!(
+        tart,
+        json!({"rule_id": "tart", "pattern": "tart", "actions": ["notify"],
+               "enabled": false, "default": false})
+    );
+    // Replacing a rule keeps whether it is enabled.
+    alice
+        .put(
+            &format!("{GLOBAL}/content/tart"),
+            json!({"pattern": "tarte", "actions": []}),
+        )
+        .await;
+    let tart = alice.get(&format!("{GLOBAL}/content/tart")).await;
+    assert_eq!(
+        (tart["pattern"].clone(), tart["enabled"].clone()),
+        (json!("tarte"), json!(false))
+    );
+    let content = alice.get(RULES).await["global"]["content"].clone();
+    assert_eq!(ids(&content), ["pie", "tart", "cake", "scone"]);
+
+    // Server-default rules can't be deleted; user rules can, once.
+    let (status, errcode) = alice
+        .fails(
+            Method::DELETE,
+            &format!("{GLOBAL}/override/.m.rule.master"),
+            None,
+        )
+        .await;
+    assert_eq!(
+        (status, errcode.as_str()),
+        (StatusCode::BAD_REQUEST, "M_INVALID_PARAM")
+    );
+    assert_eq!(
+        alice
+            .get(&format!("{GLOBAL}/override/.m.rule.master"))
+            .await["rule_id"],
+        ".m.rule.master"
+    );
+    alice
+        .ok(Method::DELETE, &format!("{GLOBAL}/content/cake"), None)
+        .await;
+    let content = alice.get(RULES).await["global"]["content"].clone();
+    assert_eq!(ids(&content), ["pie", "tart", "scone"]);
+
+    // Unknown rules: 404 M_NOT_FOUND everywhere.
+    for (method, path, body) in [
+        (Method::GET, format!("{GLOBAL}/content/cake"), None),
+        (Method::DELETE, format!("{GLOBAL}/content/cake"), None),
+        (Method::GET, format!("{GLOBAL}/content/cake/enabled"), None),
+        (
+            Method::PUT,
+            format!("{GLOBAL}/content/cake/enabled"),
+            Some(json!({"enabled": true})),
+        ),
+        (Method::GET, format!("{GLOBAL}/content/cake/actions"), None),
+        (
+            Method::PUT,
+            format!("{GLOBAL}/content/cake/actions"),
+            Some(json!({"actions": []})),
+        ),
+        // A rule of another kind is not found under this one.
+        (
+            Method::GET,
+            format!("{GLOBAL}/underride/.m.rule.master"),
+            None,
+        ),
+        (
+            Method::GET,
+            format!("{GLOBAL}/nonsense/.m.rule.master"),
+            None,
+        ),
+        (
+            Method::DELETE,
+            format!("{GLOBAL}/override/.m.rule.no_such_default"),
+            None,
+        ),
+    ] {
+        let (status, errcode) = alice.fails(method.clone(), &path, body).await;
+        assert_eq!(
+            (status, errcode.as_str()),
+            (StatusCode::NOT_FOUND, "M_NOT_FOUND"),
+            "{method} {path}"
+        );
+    }
+
+    // Room and sender rules, keyed by their ids.
+    let room_rule = format!("{GLOBAL}/room/!quiet:hearth.test");
+    alice.put(&room_rule, json!({"actions": []})).await;
+    alice
+        .put(
+            &format!("{GLOBAL}/sender/{BOB}"),
+            json!({"actions": ["notify"]}),
+        )
+        .await;
+    let global = alice.get(RULES).await["global"].clone();
+    assert_eq!(ids(&global["room"]), ["!quiet:hearth.test"]);
+    assert_eq!(ids(&global["sender"]), [BOB]);
+
+    // Concurrent changes don't lose each other.
+    let puts = (0..8).map(|i| {
+        let alice = &alice;
+        async move {
+            alice
+                .put(
+                    &format!("{GLOBAL}/override/concurrent{i}"),
+                    json!({"conditions": [], "actions": []}),
+                )
+                .await
+        }
+    });
+    futures_join_all(puts).await;
+    let overrides = alice.get(RULES).await["global"]["override"].clone();
+    for i in 0..8 {
+        assert!(
+            ids(&overrides).contains(&format!("concurrent{i}").as_str()),
+            "{overrides}"
+        );
+    }
+    // User override rules sit below .m.rule.master and above the other defaults.
+    assert_eq!(ids(&overrides)[0], ".m.rule.master");
+    assert!(ids(&overrides)[1].starts_with("concurrent"));
+
+    // Everyone has their own rules.
+    let bobs = bob.get(RULES).await["global"].clone();
+    assert_eq!(bobs["content"], json!([]));
+    assert_eq!(
+        bob.get(&format!("{GLOBAL}/underride/.m.rule.message/actions"))
+            .await,
+        json!({"actions": ["notify"]})
+    );
+    let bob_mention = bob
+        .get(&format!("{GLOBAL}/override/.m.rule.is_user_mention"))
+        .await;
+    assert_eq!(bob_mention["conditions"][0]["value"], BOB);
+}
+on_both_backends!(defaults_and_editing);
+
+/// Run futures concurrently (on this task: they borrow the test's client).
+async fn futures_join_all<F: Future>(futures: impl Iterator<Item = F>) {
+    let mut pinned: Vec<_> = futures.map(Box::pin).collect();
+    std::future::poll_fn(|cx| {
+        pinned.retain_mut(|f| f.as_mut().poll(cx).is_pending());
+        if pinned.is_empty() {
+            std::task::Poll::Ready(())
+        } else {
+            std::task::Poll::Pending
+        }
+    })
+    .await;
+}
+
+/// The room's `unread_notifications` in a sync response.
+fn unread(sync: &Value, room: &str) -> (u64, u64) {
+    let counts = &sync["rooms"]["join"][room]["unread_notifications"];
+    (
+        counts["notification_count"]
+            .as_u64()
+            .unwrap_or_else(|| panic!("no counts for {room}: {sync}")),
+        counts["highlight_count"].as_u64().unwrap(),
+    )
+}
+
+async fn unread_counts(backend: Backend) {
+    let server = TestServer::start(backend).await;
+    let alice = Api::user(&server, "alice").await;
+    let bob = Api::user(&server, "bob").await;
+
+    let room = alice
+        .ok(
+            Method::POST,
+            "/_matrix/client/v3/createRoom",
+            Some(json!({"preset": "public_chat"})),
+        )
+        .await["room_id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    bob.ok(
+        Method::POST,
+        &format!("/_matrix/client/v3/rooms/{room}/join"),
+        Some(json!({})),
+    )
+    .await;
+    let first = bob.sync(None).await;
+    assert_eq!(unread(&first, &room), (0, 0));
+    let mut since = first["next_batch"].as_str().unwrap().to_owned();
+
+    // Two plain messages and one that mentions bob: in a two-member room every message notifies
+    // (.m.rule.room_one_to_one), the mention also highlights (.m.rule.is_user_mention).
+    alice
+        .send(&room, "t1", json!({"msgtype": "m.text", "body": "hello"}))
+        .await;
+    alice
+        .send(
+            &room,
+            "t2",
+            json!({"msgtype": "m.text", "body": "bob: look",
+                   "m.mentions": {"user_ids": [BOB]}}),
+        )
+        .await;
+    alice
+        .send(&room, "t3", json!({"msgtype": "m.text", "body": "anyone?"}))
+        .await;
+    let sync = bob.sync(Some(&since)).await;
+    assert_eq!(unread(&sync, &room), (3, 1), "{sync}");
+    since = sync["next_batch"].as_str().unwrap().to_owned();
+    // Alice's own messages don't count for her.
+    assert_eq!(unread(&alice.sync(None).await, &room), (0, 0));
+
+    // Bob writing means he read what came before.
+    bob.send(&room, "b1", json!({"msgtype": "m.text", "body": "here"}))
+        .await;
+    let sync = bob.sync(Some(&since)).await;
+    assert_eq!(unread(&sync, &room), (0, 0), "{sync}");
+    since = sync["next_batch"].as_str().unwrap().to_owned();
+
+    // Notices don't notify (.m.rule.suppress_notices); an @room mention from someone allowed to
+    // make one highlights (.m.rule.is_room_mention, alice has power 100).
+    alice
+        .send(
+            &room,
+            "t4",
+            json!({"msgtype": "m.notice", "body": "bot says"}),
+        )
+        .await;
+    alice
+        .send(
+            &room,
+            "t5",
+            json!({"msgtype": "m.text", "body": "@room hi", "m.mentions": {"room": true}}),
+        )
+        .await;
+    let sync = bob.sync(Some(&since)).await;
+    assert_eq!(unread(&sync, &room), (1, 1), "{sync}");
+    since = sync["next_batch"].as_str().unwrap().to_owned();
+
+    // A third member: plain messages still notify (.m.rule.message) but no longer through the
+    // one-to-one rule; and bob's own rules decide: with .m.rule.message off they don't count.
+    let carol = Api::user(&server, "carol").await;
+    carol
+        .ok(
+            Method::POST,
+            &format!("/_matrix/client/v3/rooms/{room}/join"),
+            Some(json!({})),
+        )
+        .await;
+    bob.put(
+        &format!("{GLOBAL}/underride/.m.rule.message/enabled"),
+        json!({"enabled": false}),
+    )
+    .await;
+    carol
+        .send(&room, "c1", json!({"msgtype": "m.text", "body": "hi all"}))
+        .await;
+    let sync = bob.sync(Some(&since)).await;
+    assert_eq!(unread(&sync, &room), (1, 1), "{sync}");
+    since = sync["next_batch"].as_str().unwrap().to_owned();
+
+    // With the master rule on, nothing notifies.
+    bob.put(
+        &format!("{GLOBAL}/override/.m.rule.master/enabled"),
+        json!({"enabled": true}),
+    )
+    .await;
+    carol
+        .send(
+            &room,
+            "c2",
+            json!({"msgtype": "m.text", "body": "still there?"}),
+        )
+        .await;
+    let sync = bob.sync(Some(&since)).await;
+    assert_eq!(unread(&sync, &room), (0, 0), "{sync}");
+}
+on_both_backends!(unread_counts);
+
+async fn read_receipts_reset_unread_counts(backend: Backend) {
+    let server = TestServer::start(backend).await;
+    let alice = Api::user(&server, "alice").await;
+    let bob = Api::user(&server, "bob").await;
+    let room = alice
+        .ok(
+            Method::POST,
+            "/_matrix/client/v3/createRoom",
+            Some(json!({"preset": "public_chat"})),
+        )
+        .await["room_id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    bob.ok(
+        Method::POST,
+        &format!("/_matrix/client/v3/rooms/{room}/join"),
+        Some(json!({})),
+    )
+    .await;
+    let first = alice
+        .send(&room, "t1", json!({"msgtype": "m.text", "body": "one"}))
+        .await;
+    alice
+        .send(&room, "t2", json!({"msgtype": "m.text", "body": "two"}))
+        .await;
+    let sync = bob.sync(None).await;
+    assert_eq!(unread(&sync, &room), (2, 0), "{sync}");
+    let since = sync["next_batch"].as_str().unwrap().to_owned();
+
+    // Read up to the first message: one left.
+    bob.ok(
+        Method::POST,
+        &format!("/_matrix/client/v3/rooms/{room}/receipt/m.read/{first}"),
+        Some(json!({})),
+    )
+    .await;
+    let sync = bob.sync(Some(&since)).await;
+    assert_eq!(unread(&sync, &room), (1, 0), "{sync}");
+    let since = sync["next_batch"].as_str().unwrap().to_owned();
+
+    // A private receipt on the newest one: none left.
+    let newest = alice
+        .send(&room, "t3", json!({"msgtype": "m.text", "body": "three"}))
+        .await;
+    bob.ok(
+        Method::POST,
+        &format!("/_matrix/client/v3/rooms/{room}/receipt/m.read.private/{newest}"),
+        Some(json!({})),
+    )
+    .await;
+    let sync = bob.sync(Some(&since)).await;
+    assert_eq!(unread(&sync, &room), (0, 0), "{sync}");
+}
+on_both_backends!(read_receipts_reset_unread_counts);
