@@ -11,6 +11,7 @@ mod sections;
 pub use load::{ConfigError, ENV_PREFIX, Problem, Source};
 pub use sections::WellKnownConfig;
 pub use sections::{
-    Config, DatabaseBackend, DatabaseConfig, FederationConfig, LoggingConfig, MediaConfig,
-    RateLimit, RateLimitsConfig, RegistrationConfig, RoomsConfig, ServerConfig, SqliteSynchronous,
+    Argon2Costs, Config, DatabaseBackend, DatabaseConfig, FederationConfig, HardwareProfile,
+    LoggingConfig, MediaConfig, RateLimit, RateLimitsConfig, RegistrationConfig, RoomsConfig,
+    ServerConfig, SqliteSynchronous,
 };

@@ -50,6 +50,49 @@ pub struct ServerConfig {
     pub data_dir: PathBuf,
     /// The ed25519 signing key file. Default: `<data_dir>/signing.key`.
     pub signing_key: Option<PathBuf>,
+    /// The hardware this runs on, which sets costs and pool sizes: `pi5`, `small-vps` or
+    /// `8vcpu`.
+    pub profile: HardwareProfile,
+}
+
+/// Tuned settings for a class of machine.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum HardwareProfile {
+    /// Raspberry Pi 5 (4 cores, 4-8 GiB): frugal memory per password hash.
+    Pi5,
+    /// A 1-2 vCPU virtual machine.
+    #[default]
+    SmallVps,
+    /// An 8 vCPU machine: stronger password hashing, more parallel work.
+    #[serde(rename = "8vcpu")]
+    EightVcpu,
+}
+
+/// argon2id costs: memory in KiB, iterations, lanes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Argon2Costs {
+    pub memory_kib: u32,
+    pub iterations: u32,
+    pub parallelism: u32,
+}
+
+impl HardwareProfile {
+    /// Password hashing costs: never below OWASP's argon2id minimum (19 MiB, 2 passes).
+    pub fn argon2(self) -> Argon2Costs {
+        match self {
+            Self::Pi5 | Self::SmallVps => Argon2Costs {
+                memory_kib: 19 * 1024,
+                iterations: 2,
+                parallelism: 1,
+            },
+            Self::EightVcpu => Argon2Costs {
+                memory_kib: 64 * 1024,
+                iterations: 3,
+                parallelism: 2,
+            },
+        }
+    }
 }
 
 impl Default for ServerConfig {
@@ -59,6 +102,7 @@ impl Default for ServerConfig {
             listen: SocketAddr::from(([127, 0, 0, 1], 8008)),
             data_dir: PathBuf::from("hearth-data"),
             signing_key: None,
+            profile: HardwareProfile::default(),
         }
     }
 }

@@ -6,7 +6,7 @@ use std::path::Path;
 
 use anyhow::Context;
 use clap::Subcommand;
-use hearth_accounts::{Accounts, DeviceRequest, PasswordHashing};
+use hearth_accounts::{Accounts, DeviceRequest};
 use hearth_config::Config;
 use hearth_store::Store;
 use ruma::OwnedServerName;
@@ -38,7 +38,7 @@ pub(crate) fn run(config_path: Option<&Path>, command: AdminCommand) -> anyhow::
         let server_name = OwnedServerName::try_from(config.server.server_name.as_str())
             .context("server.server_name")?;
         let store = Store::open(&config).await.context("opening the database")?;
-        let accounts = Accounts::new(store, server_name, PasswordHashing::default());
+        let accounts = Accounts::new(store, server_name, hearth::password_hashing(&config));
         match command {
             AdminCommand::CreateUser {
                 name,

@@ -15,6 +15,16 @@ use ruma::ServerName;
 use tokio::sync::oneshot;
 use tokio::task::JoinHandle;
 
+/// Password hashing costs for the configured hardware profile.
+pub fn password_hashing(config: &Config) -> PasswordHashing {
+    let costs = config.server.profile.argon2();
+    PasswordHashing {
+        memory_kib: costs.memory_kib,
+        iterations: costs.iterations,
+        parallelism: costs.parallelism,
+    }
+}
+
 /// A running server. Dropping it does not stop it; call [`Server::stop`].
 #[derive(Debug)]
 pub struct Server {

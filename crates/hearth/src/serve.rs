@@ -5,7 +5,6 @@ use std::path::Path;
 
 use anyhow::Context;
 use hearth::Server;
-use hearth_accounts::PasswordHashing;
 use hearth_config::Config;
 use tracing_subscriber::EnvFilter;
 
@@ -27,7 +26,8 @@ pub(crate) fn run(config_path: Option<&Path>) -> anyhow::Result<()> {
             Some(path) => tracing::info!(config = %path.display(), "configuration loaded"),
             None => tracing::info!("no config file given: running on the embedded default"),
         }
-        let server = Server::start(config, PasswordHashing::default()).await?;
+        let hashing = hearth::password_hashing(&config);
+        let server = Server::start(config, hashing).await?;
         server
             .run_until(async {
                 if let Err(e) = shutdown_signal().await {
