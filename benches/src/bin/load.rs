@@ -10,7 +10,7 @@ use anyhow::Context;
 use clap::Parser;
 use hearth_benches::load::server::InProcess;
 use hearth_benches::load::stats::Summary;
-use hearth_benches::load::{Options, Report, run};
+use hearth_benches::load::{Options, Report, SYNC_TIMEOUT_MS, run};
 use tracing_subscriber::EnvFilter;
 
 #[derive(Debug, Parser)]
@@ -46,6 +46,10 @@ struct Args {
     /// Log in existing users (PREFIX-i with PASSWORD) instead of registering them.
     #[arg(long, requires_all = ["prefix", "password"])]
     login: bool,
+    /// Timeline events per /sync response; news beyond it comes back `limited` and the gap is
+    /// fetched with /messages.
+    #[arg(long, default_value_t = 1000, value_parser = clap::value_parser!(u32).range(1..))]
+    timeline_limit: u32,
     /// Seconds to wait for every message to reach every other user after the last send.
     #[arg(long, default_value_t = 60)]
     timeout: u64,
@@ -72,7 +76,7 @@ fn main_inner() -> anyhow::Result<ExitCode> {
     let args = Args::parse();
     tracing_subscriber::fmt()
         .with_env_filter(
-            EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("warn")),
+            EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("warn,sqlx=error")),
         )
         .with_writer(std::io::stderr)
         .init();
@@ -99,16 +103,19 @@ fn main_inner() -> anyhow::Result<ExitCode> {
         password: args.password.unwrap_or_else(|| random_hex(64)),
         login: args.login,
         delivery_timeout: Duration::from_secs(args.timeout),
+        timeline_limit: args.timeline_limit,
     };
     println!("server: {description}");
     println!(
         "load: {} users in one room, {} messages each, {} sends in flight at most, \
-         users {}-0..{}",
+         users {}-0..{}, sync timeout {} ms, timeline limit {}",
         options.users,
         options.messages,
         options.concurrency,
         options.prefix,
-        options.users - 1
+        options.users - 1,
+        SYNC_TIMEOUT_MS,
+        options.timeline_limit
     );
     let client = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
@@ -117,10 +124,8 @@ fn main_inner() -> anyhow::Result<ExitCode> {
         .context("building the client runtime")?;
     let report = client.block_on(run(options));
     client.shutdown_timeout(Duration::from_secs(2));
-    if let Some(server) = server {
-        if let Err(e) = server.stop() {
-            eprintln!("hearth-load: stopping the server: {e:#}");
-        }
+    if let Some(Err(e)) = server.map(InProcess::stop) {
+        eprintln!("hearth-load: stopping the server: {e:#}");
     }
     let report = report?;
     print_report(&report);

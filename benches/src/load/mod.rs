@@ -19,6 +19,7 @@ use tokio::task::JoinSet;
 use tokio::time::Instant;
 
 use matrix::{Http, Session};
+pub use receiver::SYNC_TIMEOUT_MS;
 use receiver::{Receiver, ReceiverStats};
 use stats::{CpuSnapshot, CpuUsage, Summary};
 
@@ -42,6 +43,9 @@ pub struct Options {
     pub login: bool,
     /// How long to wait for deliveries after the last send returned.
     pub delivery_timeout: Duration,
+    /// Timeline events per room per sync response. A response with more news than this is
+    /// `limited`; the gap is then fetched with /messages (and counted), as a client would.
+    pub timeline_limit: u32,
 }
 
 /// Counters every task adds to.
@@ -71,6 +75,7 @@ pub struct Shared {
     run: String,
     users: usize,
     messages: usize,
+    timeline_limit: u32,
     /// When the send of message `user * messages + seq` started (set once, before the request).
     sent: Vec<OnceLock<Instant>>,
     /// Deliveries so far, over all receivers.
@@ -178,6 +183,7 @@ pub async fn run(options: Options) -> anyhow::Result<Report> {
         run,
         users: options.users,
         messages: options.messages,
+        timeline_limit: options.timeline_limit,
         sent: (0..options.users * options.messages)
             .map(|_| OnceLock::new())
             .collect(),

@@ -15,9 +15,6 @@ use super::matrix::Session;
 
 /// The long-poll timeout, as a real client would use it.
 pub const SYNC_TIMEOUT_MS: u64 = 30_000;
-/// Timeline events per room per sync response. A response with more news than this is
-/// `limited`; the gap is then fetched with /messages (and counted), as a client would.
-const TIMELINE_LIMIT: u32 = 1000;
 /// Page size when filling a gap with /messages.
 const BACKFILL_PAGE: u32 = 100;
 
@@ -63,7 +60,7 @@ impl Receiver {
         let filter = json!({
             "room": {
                 "rooms": [room],
-                "timeline": {"limit": TIMELINE_LIMIT},
+                "timeline": {"limit": shared.timeline_limit},
                 "state": {"lazy_load_members": true},
             },
             "presence": {"types": []},

@@ -5,7 +5,11 @@
 //!
 //! Aggregated here, per the spec (v1.16): `m.thread` (latest event, count, participation),
 //! `m.replace` (the most recent valid edit, as a whole event) and `m.reference` (a chunk of
-//! ids). Annotations are not aggregated by the server since v1.7 (MSC3440 dropped them).
+//! ids). `m.annotation` is not aggregated by servers (the spec says so explicitly).
+//!
+//! NOTSPEC: children from ignored users are not left out yet (Hearth has no ignore list), and
+//! children are bounded by the reader's stream position rather than checked one by one
+//! against history visibility.
 
 use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
@@ -153,7 +157,7 @@ impl Rooms {
                 let original = &pdus[i];
                 // An edited event that is redacted gets no edit bundled, nor does an edit.
                 if is_redacted(&events[i])
-                    || row.sender != original.sender().as_str()
+                    || row.sender != original.sender()
                     || pdu_relation(original).is_some_and(|(t, _)| t == REPLACE)
                 {
                     continue;

@@ -6,6 +6,33 @@ use sqlx::{QueryBuilder, Row};
 use crate::db::{Db, with_reader};
 use crate::{RoomHead, StoreError, StoredEvent, TxnKey};
 
+/// The columns every event read selects, for [`stored_event!`] (with `events e JOIN rooms r`).
+macro_rules! event_columns {
+    () => {
+        "e.stream_ordering, e.event_id, e.room_id, e.depth, e.state_group_before,
+         e.state_group_after, e.json, r.room_version"
+    };
+}
+
+/// A [`StoredEvent`] from a row selected with [`event_columns!`].
+macro_rules! stored_event {
+    ($row:expr) => {{
+        let row = &$row;
+        StoredEvent {
+            stream_ordering: row.try_get("stream_ordering")?,
+            room_version: $crate::events::parse_version(row.try_get("room_version")?)?,
+            event_id: $crate::events::parse_event_id(row.try_get("event_id")?)?,
+            room_id: $crate::events::parse_room_id(row.try_get("room_id")?)?,
+            depth: row.try_get("depth")?,
+            state_group_before: row.try_get("state_group_before")?,
+            state_group_after: row.try_get("state_group_after")?,
+            json: row.try_get("json")?,
+        }
+    }};
+}
+
+pub(crate) use {event_columns, stored_event};
+
 pub(crate) fn parse_event_id(s: String) -> Result<OwnedEventId, StoreError> {
     OwnedEventId::try_from(s.as_str())
         .map_err(|e| StoreError::Corrupt(format!("event id {s:?}: {e}")))
@@ -75,27 +102,18 @@ pub(crate) async fn by_ids(db: &Db, ids: &[OwnedEventId]) -> Result<Vec<StoredEv
     // Bounded IN lists keep us under both engines' bind-parameter limits.
     for chunk in ids.chunks(500) {
         with_reader!(db, |pool| {
-            let mut query = QueryBuilder::new(
-                "SELECT e.stream_ordering, e.event_id, e.room_id, e.depth, e.state_group_before,
-                        e.state_group_after, e.json, r.room_version
-                 FROM events e JOIN rooms r ON r.room_id = e.room_id WHERE e.event_id IN (",
-            );
+            let mut query = QueryBuilder::new(concat!(
+                "SELECT ",
+                event_columns!(),
+                " FROM events e JOIN rooms r ON r.room_id = e.room_id WHERE e.event_id IN ("
+            ));
             let mut list = query.separated(", ");
             for id in chunk {
                 list.push_bind(id.as_str());
             }
             query.push(")");
             for row in query.build().fetch_all(pool).await? {
-                out.push(StoredEvent {
-                    stream_ordering: row.try_get("stream_ordering")?,
-                    room_version: parse_version(row.try_get("room_version")?)?,
-                    event_id: parse_event_id(row.try_get("event_id")?)?,
-                    room_id: parse_room_id(row.try_get("room_id")?)?,
-                    depth: row.try_get("depth")?,
-                    state_group_before: row.try_get("state_group_before")?,
-                    state_group_after: row.try_get("state_group_after")?,
-                    json: row.try_get("json")?,
-                });
+                out.push(stored_event!(row));
             }
         });
     }

@@ -2,12 +2,17 @@
 //! roots, for the relations API and bundled aggregations. Rows are written by the event writer
 //! with the events that declare them.
 
-use ruma::{EventId, OwnedEventId, RoomId, UserId};
+use ruma::{EventId, OwnedEventId, OwnedUserId, RoomId, UserId};
 use sqlx::{QueryBuilder, Row};
 
 use crate::db::with_reader;
-use crate::events::{parse_event_id, parse_room_id, parse_version};
+use crate::events::{parse_event_id, stored_event};
 use crate::{Store, StoreError, StoredEvent};
+
+fn parse_user_id(s: String) -> Result<OwnedUserId, StoreError> {
+    OwnedUserId::try_from(s.as_str())
+        .map_err(|e| StoreError::Corrupt(format!("user id {s:?}: {e}")))
+}
 
 /// Largest `IN (...)` list per query, well below both engines' bind-parameter limits.
 const IN_CHUNK: usize = 500;
@@ -48,7 +53,7 @@ pub struct RelationRow {
     pub event_id: OwnedEventId,
     pub relates_to: OwnedEventId,
     pub rel_type: String,
-    pub sender: String,
+    pub sender: OwnedUserId,
     pub origin_server_ts: i64,
     pub stream_ordering: i64,
 }
@@ -63,22 +68,6 @@ macro_rules! push_filters {
         }
         if let Some(event_type) = q.event_type {
             query.push(" AND c.event_type = ").push_bind(event_type);
-        }
-    }};
-}
-
-macro_rules! stored_event {
-    ($row:expr) => {{
-        let row = $row;
-        StoredEvent {
-            stream_ordering: row.try_get("stream_ordering")?,
-            room_version: parse_version(row.try_get("room_version")?)?,
-            event_id: parse_event_id(row.try_get("event_id")?)?,
-            room_id: parse_room_id(row.try_get("room_id")?)?,
-            depth: row.try_get("depth")?,
-            state_group_before: row.try_get("state_group_before")?,
-            state_group_after: row.try_get("state_group_after")?,
-            json: row.try_get("json")?,
         }
     }};
 }
@@ -222,7 +211,7 @@ impl Store {
                         event_id: parse_event_id(row.try_get("event_id")?)?,
                         relates_to: parse_event_id(row.try_get("relates_to")?)?,
                         rel_type: row.try_get("rel_type")?,
-                        sender: row.try_get("sender")?,
+                        sender: parse_user_id(row.try_get("sender")?)?,
                         origin_server_ts: row.try_get("origin_server_ts")?,
                         stream_ordering: row.try_get("stream_ordering")?,
                     });

@@ -4,7 +4,7 @@ use ruma::RoomId;
 use sqlx::Row;
 
 use crate::db::with_reader;
-use crate::events::{parse_event_id, parse_room_id, parse_version};
+use crate::events::{event_columns, parse_event_id, stored_event};
 use crate::{Store, StoreError, StoredEvent};
 
 impl Store {
@@ -18,11 +18,11 @@ impl Store {
     ) -> Result<Vec<StoredEvent>, StoreError> {
         with_reader!(&self.db, |pool| {
             let rows = sqlx::query(
-                "SELECT e.stream_ordering, e.event_id, e.room_id, e.depth, e.state_group_before,
-                        e.state_group_after, e.json, r.room_version
-                 FROM events e JOIN rooms r ON r.room_id = e.room_id
-                 WHERE e.room_id = $1 AND e.stream_ordering > $2 AND e.stream_ordering <= $3
-                 ORDER BY e.stream_ordering DESC LIMIT $4",
+                concat!(
+                "SELECT ",
+                event_columns!(),
+                " FROM events e JOIN rooms r ON r.room_id = e.room_id WHERE e.room_id = $1 AND e.stream_ordering > $2 AND e.stream_ordering <= $3 ORDER BY e.stream_ordering DESC LIMIT $4"
+            ),
             )
             .bind(room.as_str())
             .bind(after)
@@ -32,16 +32,7 @@ impl Store {
             .await?;
             let mut out = Vec::with_capacity(rows.len());
             for row in rows {
-                out.push(StoredEvent {
-                    stream_ordering: row.try_get("stream_ordering")?,
-                    room_version: parse_version(row.try_get("room_version")?)?,
-                    event_id: parse_event_id(row.try_get("event_id")?)?,
-                    room_id: parse_room_id(row.try_get("room_id")?)?,
-                    depth: row.try_get("depth")?,
-                    state_group_before: row.try_get("state_group_before")?,
-                    state_group_after: row.try_get("state_group_after")?,
-                    json: row.try_get("json")?,
-                });
+                out.push(stored_event!(row));
             }
             Ok(out)
         })
@@ -60,11 +51,11 @@ impl Store {
         // must not read the rest of it.
         with_reader!(&self.db, |pool| {
             let rows = sqlx::query(
-                "SELECT e.stream_ordering, e.event_id, e.room_id, e.depth, e.state_group_before,
-                        e.state_group_after, e.json, r.room_version
-                 FROM events e JOIN rooms r ON r.room_id = e.room_id
-                 WHERE e.room_id = $1 AND e.stream_ordering >= $2 AND e.stream_ordering < $3
-                 ORDER BY e.stream_ordering ASC LIMIT $4",
+                concat!(
+                "SELECT ",
+                event_columns!(),
+                " FROM events e JOIN rooms r ON r.room_id = e.room_id WHERE e.room_id = $1 AND e.stream_ordering >= $2 AND e.stream_ordering < $3 ORDER BY e.stream_ordering ASC LIMIT $4"
+            ),
             )
             .bind(room.as_str())
             .bind(from)
@@ -74,36 +65,9 @@ impl Store {
             .await?;
             let mut out = Vec::with_capacity(rows.len());
             for row in rows {
-                out.push(StoredEvent {
-                    stream_ordering: row.try_get("stream_ordering")?,
-                    room_version: parse_version(row.try_get("room_version")?)?,
-                    event_id: parse_event_id(row.try_get("event_id")?)?,
-                    room_id: parse_room_id(row.try_get("room_id")?)?,
-                    depth: row.try_get("depth")?,
-                    state_group_before: row.try_get("state_group_before")?,
-                    state_group_after: row.try_get("state_group_after")?,
-                    json: row.try_get("json")?,
-                });
+                out.push(stored_event!(row));
             }
             Ok(out)
-        })
-    }
-
-    /// Rooms (of the given ones) that have events with `after < stream_ordering <= upto`.
-    pub async fn rooms_with_events_between(
-        &self,
-        after: i64,
-        upto: i64,
-    ) -> Result<Vec<ruma::OwnedRoomId>, StoreError> {
-        with_reader!(&self.db, |pool| {
-            let rows: Vec<String> = sqlx::query_scalar(
-                "SELECT DISTINCT room_id FROM events WHERE stream_ordering > $1 AND stream_ordering <= $2",
-            )
-            .bind(after)
-            .bind(upto)
-            .fetch_all(pool)
-            .await?;
-            rows.into_iter().map(parse_room_id).collect()
         })
     }
 
