@@ -13,9 +13,10 @@ use hearth_benches::load::stats::Summary;
 use hearth_benches::load::{Options, Report, SYNC_TIMEOUT_MS, run};
 use tracing_subscriber::EnvFilter;
 
+/// Load-test a Matrix homeserver: N users in one room send M messages each; reports send
+/// throughput, send latency and send -> other users' /sync delivery latency.
 #[derive(Debug, Parser)]
-#[command(name = "hearth-load", about, long_about = None)]
-/// Load-test a Matrix homeserver: N users in one room send M messages each.
+#[command(name = "hearth-load")]
 struct Args {
     /// Base URL of the homeserver to test (e.g. http://127.0.0.1:8008); it must allow
     /// registration with m.login.dummy, or use --login. Default: an in-process Hearth on
@@ -36,6 +37,10 @@ struct Args {
     /// Send requests in flight at once, over all users [default: --users].
     #[arg(long, value_parser = clap::value_parser!(u32).range(1..))]
     concurrency: Option<u32>,
+    /// Users that run a /sync loop (the first K) [default: --users]. Fewer receivers show
+    /// what the sync fan-out costs.
+    #[arg(long, value_parser = clap::value_parser!(u32).range(1..))]
+    receivers: Option<u32>,
     /// User names are PREFIX-0 .. PREFIX-(N-1) [default: load<random hex>].
     #[arg(long)]
     prefix: Option<String>,
@@ -99,6 +104,7 @@ fn main_inner() -> anyhow::Result<ExitCode> {
         users,
         messages: args.messages as usize,
         concurrency: args.concurrency.map_or(users, |c| c as usize),
+        receivers: args.receivers.map_or(users, |r| (r as usize).min(users)),
         prefix: args.prefix.unwrap_or_else(|| format!("load{run_id}")),
         password: args.password.unwrap_or_else(|| random_hex(64)),
         login: args.login,
@@ -108,10 +114,11 @@ fn main_inner() -> anyhow::Result<ExitCode> {
     println!("server: {description}");
     println!(
         "load: {} users in one room, {} messages each, {} sends in flight at most, \
-         users {}-0..{}, sync timeout {} ms, timeline limit {}",
+         {} of the users syncing, users {}-0..{}, sync timeout {} ms, timeline limit {}",
         options.users,
         options.messages,
         options.concurrency,
+        options.receivers,
         options.prefix,
         options.users - 1,
         SYNC_TIMEOUT_MS,
@@ -136,6 +143,11 @@ fn main_inner() -> anyhow::Result<ExitCode> {
     };
     println!("{}", report.json(server_kind));
     Ok(if report.lost() > 0 || report.send_failed > 0 {
+        eprintln!(
+            "hearth-load: FAILED: {} deliveries lost, {} sends failed",
+            report.lost(),
+            report.send_failed
+        );
         ExitCode::FAILURE
     } else {
         ExitCode::SUCCESS

@@ -36,6 +36,8 @@ pub struct Options {
     pub messages: usize,
     /// Send requests in flight at once, over all users.
     pub concurrency: usize,
+    /// Users 0..receivers run a /sync loop (all of them, normally).
+    pub receivers: usize,
     /// Users are `{prefix}-{i}`.
     pub prefix: String,
     pub password: String,
@@ -75,6 +77,7 @@ pub struct Shared {
     run: String,
     users: usize,
     messages: usize,
+    receivers: usize,
     timeline_limit: u32,
     /// When the send of message `user * messages + seq` started (set once, before the request).
     sent: Vec<OnceLock<Instant>>,
@@ -85,9 +88,9 @@ pub struct Shared {
 }
 
 impl Shared {
-    /// Every message reaches every user but its sender.
+    /// Every message reaches every syncing user but its sender.
     fn expected_deliveries(&self) -> usize {
-        self.users * self.messages * (self.users - 1)
+        self.receivers * self.messages * (self.users - 1)
     }
 }
 
@@ -133,6 +136,7 @@ impl Report {
             "users": self.options.users,
             "messages_per_user": self.options.messages,
             "concurrency": self.options.concurrency,
+            "receivers": self.options.receivers,
             "messages_sent": self.sent_ok,
             "send_failed": self.send_failed,
             "send_wall_s": self.send_wall.as_secs_f64(),
@@ -183,6 +187,7 @@ pub async fn run(options: Options) -> anyhow::Result<Report> {
         run,
         users: options.users,
         messages: options.messages,
+        receivers: options.receivers,
         timeline_limit: options.timeline_limit,
         sent: (0..options.users * options.messages)
             .map(|_| OnceLock::new())
@@ -192,7 +197,7 @@ pub async fn run(options: Options) -> anyhow::Result<Report> {
         counters: counters.clone(),
     });
     let mut starting = JoinSet::new();
-    for (user, session) in sessions.iter().enumerate() {
+    for (user, session) in sessions.iter().enumerate().take(options.receivers) {
         let (session, room, shared) = (session.clone(), room.clone(), shared.clone());
         starting.spawn(async move { Receiver::start(user, &session, &room, shared).await });
     }

@@ -231,23 +231,33 @@ impl Rooms {
 
     /// Load and parse events by id (those we have).
     pub async fn load_pdus(&self, ids: &[OwnedEventId]) -> Result<EventMap, RoomError> {
-        let mut map = EventMap::with_capacity(ids.len());
-        for stored in self.store().events(ids).await? {
-            let rules = stored
-                .room_version
-                .rules()
-                .ok_or_else(|| RoomError::UnsupportedVersion(stored.room_version.clone()))?;
-            let pdu = Pdu::from_json_str(&stored.json, &rules)?;
-            if pdu.event_id() != stored.event_id {
-                return Err(RoomError::Invalid(format!(
-                    "stored event {} hashes to {}",
-                    stored.event_id,
-                    pdu.event_id()
-                )));
-            }
-            map.insert(stored.event_id, Arc::new(pdu));
-        }
-        Ok(map)
+        let stored = self.store().events(ids).await?;
+        Ok(Self::parse_stored(&stored)?
+            .into_iter()
+            .map(|p| (p.owned_event_id().clone(), p))
+            .collect())
+    }
+
+    /// Parse events already read from the store, in their order.
+    pub fn parse_stored(stored: &[hearth_store::StoredEvent]) -> Result<Vec<Arc<Pdu>>, RoomError> {
+        stored
+            .iter()
+            .map(|stored| {
+                let rules = stored
+                    .room_version
+                    .rules()
+                    .ok_or_else(|| RoomError::UnsupportedVersion(stored.room_version.clone()))?;
+                let pdu = Pdu::from_json_str(&stored.json, &rules)?;
+                if pdu.event_id() != stored.event_id {
+                    return Err(RoomError::Invalid(format!(
+                        "stored event {} hashes to {}",
+                        stored.event_id,
+                        pdu.event_id()
+                    )));
+                }
+                Ok(Arc::new(pdu))
+            })
+            .collect()
     }
 
     /// Events as clients see them: client format, with redactions applied (the content pruned

@@ -79,6 +79,7 @@ pub struct Syncer {
     store: Store,
     rooms: Rooms,
     typing: Typing,
+    unread_cache: unread::UnreadCache,
 }
 
 /// What one pass found.
@@ -93,6 +94,7 @@ impl Syncer {
             store,
             rooms,
             typing,
+            unread_cache: unread::UnreadCache::default(),
         }
     }
 
@@ -138,7 +140,7 @@ impl Syncer {
         let mut join = BTreeMap::new();
         let mut invite = BTreeMap::new();
         let mut leave = BTreeMap::new();
-        let unread = unread::Unread::new(self, &request.user);
+        let unread = unread::Unread::new(self, &request.user, now.account_data);
         for membership in self.store.memberships_of(&request.user).await? {
             if !request.filter.wants(&membership.room_id) || membership.stream_ordering > now.events
             {

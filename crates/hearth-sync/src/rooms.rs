@@ -35,7 +35,14 @@ async fn visible(
     request: &SyncRequest,
     stored: Vec<StoredEvent>,
     currently_joined: bool,
+    joined_at: Option<i64>,
 ) -> Result<Vec<StoredEvent>, SyncError> {
+    // Everything after the user's (latest, current) join was sent while they were joined.
+    if let (true, Some(joined_at)) = (currently_joined, joined_at)
+        && stored.iter().all(|e| e.stream_ordering > joined_at)
+    {
+        return Ok(stored);
+    }
     let verdicts = syncer
         .rooms
         .visible_to(&request.user, currently_joined, &stored)
@@ -236,7 +243,14 @@ pub(crate) async fn joined(
     let limited = stored.len() > limit;
     stored.truncate(limit);
     stored.reverse();
-    let stored = visible(syncer, request, stored, true).await?;
+    let stored = visible(
+        syncer,
+        request,
+        stored,
+        true,
+        Some(membership.stream_ordering),
+    )
+    .await?;
     let timeline = parse(syncer, &stored).await?;
 
     let state = match (fresh, limited, timeline.first()) {
@@ -321,7 +335,7 @@ pub(crate) async fn left(
     let limited = stored.len() > limit;
     stored.truncate(limit);
     stored.reverse();
-    let stored = visible(syncer, request, stored, false).await?;
+    let stored = visible(syncer, request, stored, false, None).await?;
     let timeline = parse(syncer, &stored).await?;
     let state = match timeline.first() {
         Some(first) if limited || request.since.is_none() => {

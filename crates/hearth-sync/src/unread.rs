@@ -38,18 +38,63 @@ struct Sender<'a> {
     sender: &'a str,
 }
 
+/// The last count of one user's room, to continue from.
+#[derive(Debug, Clone)]
+pub(crate) struct UnreadCount {
+    /// Counted up to this stream position.
+    upto: i64,
+    /// The read receipts it was counted against.
+    read: Vec<OwnedEventId>,
+    /// The account data position then: a change of push rules (account data) means a recount.
+    rules_version: i64,
+    notifications: u64,
+    highlights: u64,
+}
+
+/// Counts by (user, room), kept in memory between syncs; bounded, and a miss only costs a
+/// recount.
+#[derive(Debug, Default, Clone)]
+pub(crate) struct UnreadCache(
+    std::sync::Arc<
+        std::sync::Mutex<std::collections::HashMap<(OwnedUserId, ruma::OwnedRoomId), UnreadCount>>,
+    >,
+);
+
+/// Entries kept before the cache starts over.
+const CACHE_ENTRIES: usize = 100_000;
+
+impl UnreadCache {
+    fn get(&self, key: &(OwnedUserId, ruma::OwnedRoomId)) -> Option<UnreadCount> {
+        self.0
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .get(key)
+            .cloned()
+    }
+
+    fn put(&self, key: (OwnedUserId, ruma::OwnedRoomId), count: UnreadCount) {
+        let mut map = self.0.lock().unwrap_or_else(|p| p.into_inner());
+        if map.len() >= CACHE_ENTRIES && !map.contains_key(&key) {
+            map.clear();
+        }
+        map.insert(key, count);
+    }
+}
+
 /// Counts for one sync pass: the user's push rules are read once, when the first room needs them.
 pub(crate) struct Unread<'a> {
     syncer: &'a Syncer,
     user: &'a UserId,
+    rules_version: i64,
     rules: OnceCell<Ruleset>,
 }
 
 impl<'a> Unread<'a> {
-    pub(crate) fn new(syncer: &'a Syncer, user: &'a UserId) -> Self {
+    pub(crate) fn new(syncer: &'a Syncer, user: &'a UserId, rules_version: i64) -> Self {
         Self {
             syncer,
             user,
+            rules_version,
             rules: OnceCell::new(),
         }
     }
@@ -64,26 +109,87 @@ impl<'a> Unread<'a> {
     }
 
     async fn count(&self, room: &RoomId, upto: i64) -> Result<(u64, u64), SyncError> {
+        let read = self.read_receipts(room).await?;
+        let key = (self.user.to_owned(), room.to_owned());
+        let cached = self.syncer.unread_cache.get(&key);
+        // Only the events since the last count are new, as long as the user's read position
+        // hasn't moved: each sync then evaluates a handful of events, not the whole backlog.
+        if let Some(cached) = cached
+            .filter(|c| c.read == read && c.upto <= upto && c.rules_version == self.rules_version)
+        {
+            let fresh = self
+                .syncer
+                .store
+                .room_events_backwards(room, cached.upto, upto, SCAN_LIMIT)
+                .await?;
+            let own = fresh.iter().any(|e| {
+                serde_json::from_str::<Sender<'_>>(&e.json)
+                    .is_ok_and(|e| e.sender == self.user.as_str())
+            });
+            let read_now = fresh.iter().any(|e| read.contains(&e.event_id));
+            if !own && !read_now && (fresh.len() as i64) < SCAN_LIMIT {
+                let (n, h) = self.evaluate(room, &fresh).await?;
+                let counts = (cached.notifications + n, cached.highlights + h);
+                self.syncer.unread_cache.put(
+                    key,
+                    UnreadCount {
+                        upto,
+                        read,
+                        rules_version: self.rules_version,
+                        notifications: counts.0,
+                        highlights: counts.1,
+                    },
+                );
+                return Ok(counts);
+            }
+        }
+        let counts = self.recount(room, upto, &read).await?;
+        self.syncer.unread_cache.put(
+            key,
+            UnreadCount {
+                upto,
+                read,
+                rules_version: self.rules_version,
+                notifications: counts.0,
+                highlights: counts.1,
+            },
+        );
+        Ok(counts)
+    }
+
+    /// Count from scratch: the newest events back to the read position.
+    async fn recount(
+        &self,
+        room: &RoomId,
+        upto: i64,
+        read: &[OwnedEventId],
+    ) -> Result<(u64, u64), SyncError> {
         let newest_first = self
             .syncer
             .store
             .room_events_backwards(room, 0, upto, SCAN_LIMIT)
             .await?;
         let mut unread: Vec<_> = newest_first
-            .iter()
+            .into_iter()
             .take_while(|event| {
                 // An unreadable event is not the user's: it cannot end the unread run.
                 serde_json::from_str::<Sender<'_>>(&event.json)
                     .map_or(true, |e| e.sender != self.user.as_str())
             })
             .collect();
-        if !unread.is_empty() {
-            let read = self.read_receipts(room).await?;
-            if let Some(at) = unread.iter().position(|e| read.contains(&e.event_id)) {
-                unread.truncate(at);
-            }
+        if let Some(at) = unread.iter().position(|e| read.contains(&e.event_id)) {
+            unread.truncate(at);
         }
-        let Some(first) = unread.first() else {
+        self.evaluate(room, &unread).await
+    }
+
+    /// Run events through the user's push rules: (notifying, highlighting).
+    async fn evaluate(
+        &self,
+        room: &RoomId,
+        events: &[hearth_store::StoredEvent],
+    ) -> Result<(u64, u64), SyncError> {
+        let Some(first) = events.first() else {
             return Ok((0, 0));
         };
         let rules = self
@@ -92,7 +198,7 @@ impl<'a> Unread<'a> {
             .await?;
         let context = self.context(room, &first.room_version).await?;
         let (mut notifications, mut highlights) = (0, 0);
-        for event in unread {
+        for event in events {
             let Ok(raw) = RawValue::from_string(event.json.clone()) else {
                 continue;
             };
