@@ -97,7 +97,10 @@ impl Store {
                 }
             }
         });
-        if written.is_some() {
+        if let Some(position) = written {
+            self.positions
+                .account_data
+                .fetch_max(position, std::sync::atomic::Ordering::AcqRel);
             self.changes().notify();
         }
         Ok(written)
@@ -166,12 +169,20 @@ impl Store {
 
     /// The newest account-data stream position (0 when there is no account data yet).
     pub async fn max_account_data_stream(&self) -> Result<i64, StoreError> {
-        with_reader!(&self.db, |pool| {
-            Ok(
-                sqlx::query_scalar("SELECT COALESCE(MAX(stream_ordering), 0) FROM account_data")
-                    .fetch_one(pool)
-                    .await?,
-            )
-        })
+        Ok(self
+            .positions
+            .account_data
+            .load(std::sync::atomic::Ordering::Acquire))
     }
+}
+
+/// The highest account data position in the database (read once at start-up).
+pub(crate) async fn max_stream(db: &Db) -> Result<i64, StoreError> {
+    with_reader!(db, |pool| {
+        Ok(
+            sqlx::query_scalar("SELECT COALESCE(MAX(stream_ordering), 0) FROM account_data")
+                .fetch_one(pool)
+                .await?,
+        )
+    })
 }

@@ -55,6 +55,15 @@ pub struct Store {
     writer: writer::EventWriter,
     next_state_group: Arc<AtomicI64>,
     changes: Changes,
+    positions: Arc<Positions>,
+}
+
+/// The last committed positions of the smaller streams, kept in memory so that every /sync
+/// pass doesn't ask the database (one process writes them, like the event stream).
+#[derive(Debug, Default)]
+struct Positions {
+    account_data: AtomicI64,
+    receipts: AtomicI64,
 }
 
 /// "Something a client syncs on changed": a generation counter that every committed write of
@@ -131,10 +140,15 @@ impl Store {
         let last_group = state::max_state_group(&db).await?;
         let changes = Changes::default();
         let writer = writer::EventWriter::spawn(db.clone(), last_stream, changes.clone());
+        let positions = Arc::new(Positions {
+            account_data: AtomicI64::new(account_data::max_stream(&db).await?),
+            receipts: AtomicI64::new(receipts::max_stream(&db).await?),
+        });
         Ok(Self {
             db,
             writer,
             changes,
+            positions,
             next_state_group: Arc::new(AtomicI64::new(last_group + 1)),
         })
     }

@@ -67,18 +67,19 @@ impl Store {
             tx.commit().await?;
             Ok::<_, StoreError>(position)
         })?;
+        self.positions
+            .receipts
+            .fetch_max(position, std::sync::atomic::Ordering::AcqRel);
         self.changes().notify();
         Ok(position)
     }
 
     /// The highest receipt stream position (0 when there are none).
     pub async fn max_receipt_stream(&self) -> Result<i64, StoreError> {
-        with_reader!(&self.db, |pool| {
-            let max: Option<i64> = sqlx::query_scalar("SELECT MAX(stream_ordering) FROM receipts")
-                .fetch_one(pool)
-                .await?;
-            Ok(max.unwrap_or(0))
-        })
+        Ok(self
+            .positions
+            .receipts
+            .load(std::sync::atomic::Ordering::Acquire))
     }
 
     /// Receipts in a room with `since < stream_ordering <= upto`.
@@ -117,4 +118,14 @@ impl Store {
             Ok(out)
         })
     }
+}
+
+/// The highest receipt position in the database (read once at start-up).
+pub(crate) async fn max_stream(db: &Db) -> Result<i64, StoreError> {
+    with_reader!(db, |pool| {
+        let max: Option<i64> = sqlx::query_scalar("SELECT MAX(stream_ordering) FROM receipts")
+            .fetch_one(pool)
+            .await?;
+        Ok(max.unwrap_or(0))
+    })
 }

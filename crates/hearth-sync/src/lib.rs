@@ -80,6 +80,8 @@ pub struct Syncer {
     rooms: Rooms,
     typing: Typing,
     unread_cache: unread::UnreadCache,
+    /// Users whose push rules are known to be in account data.
+    rules_stored: std::sync::Arc<std::sync::Mutex<std::collections::HashSet<OwnedUserId>>>,
 }
 
 /// What one pass found.
@@ -95,6 +97,7 @@ impl Syncer {
             rooms,
             typing,
             unread_cache: unread::UnreadCache::default(),
+            rules_stored: Default::default(),
         }
     }
 
@@ -110,7 +113,19 @@ impl Syncer {
         let mut changes = self.store.changes().subscribe();
         // Materialised here rather than at registration so that every account, however it was
         // created, syncs `m.push_rules` (clients expect it in the account data).
-        push_rules::ensure_stored(&self.store, &request.user).await?;
+        // Once stored, push rules stay stored (account data is never deleted): ask once per user.
+        let known = self
+            .rules_stored
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .contains(&request.user);
+        if !known {
+            push_rules::ensure_stored(&self.store, &request.user).await?;
+            self.rules_stored
+                .lock()
+                .unwrap_or_else(|p| p.into_inner())
+                .insert(request.user.clone());
+        }
         loop {
             changes.borrow_and_update();
             let pass = self.pass(request).await?;
