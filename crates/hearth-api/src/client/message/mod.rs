@@ -1,2 +1,38 @@
 pub(crate) mod get_message_events;
 pub(crate) mod send_message_event;
+
+use hearth_rooms::{Append, EventDraft};
+use hearth_store::TxnKey;
+use ruma::{OwnedEventId, RoomId, TransactionId};
+
+use crate::client::room_access::joined_state;
+use crate::rate_limit::RateKey;
+use crate::{ApiError, ApiState, Caller};
+
+/// Send `draft` as the caller in `room`: rate-limited, members only, and idempotent per the
+/// caller's device and transaction id (a retry gets the first event back).
+pub(crate) async fn send_as(
+    state: &ApiState,
+    caller: &Caller,
+    room: &RoomId,
+    txn_id: &TransactionId,
+    draft: EventDraft,
+) -> Result<OwnedEventId, ApiError> {
+    state
+        .rate_limits
+        .send
+        .check(RateKey::user(&caller.user_id))?;
+    joined_state(&state.rooms, room, &caller.user_id).await?;
+    let txn = TxnKey {
+        room_id: room.to_owned(),
+        user_id: caller.user_id.clone(),
+        device_id: caller.device_id.clone(),
+        txn_id: txn_id.to_owned(),
+    };
+    let append = Append {
+        sender: caller.user_id.clone(),
+        draft,
+        txn: Some(txn),
+    };
+    Ok(state.rooms.append(room, append).await?.event_id)
+}

@@ -3,11 +3,9 @@
 
 use axum::Router;
 use axum::extract::State;
-use hearth_rooms::{Append, EventDraft};
-use hearth_store::TxnKey;
+use hearth_rooms::EventDraft;
 use ruma::api::client::redact::redact_event::v3 as endpoint;
 
-use crate::client::room_access::joined_state;
 use crate::extract::Ruma;
 use crate::ruma_glue::{RumaResponse, route as route_endpoint};
 use crate::{ApiError, ApiState};
@@ -22,20 +20,10 @@ async fn handler(
 ) -> Result<RumaResponse<endpoint::Response>, ApiError> {
     let caller = request.caller()?.clone();
     let body = request.body;
-    joined_state(&state.rooms, &body.room_id, &caller.user_id).await?;
     // The pipeline checks that the target is in this room and that the sender may redact it.
     let draft = EventDraft::redaction(body.event_id.clone(), body.reason.as_deref());
-    let txn = TxnKey {
-        room_id: body.room_id.clone(),
-        user_id: caller.user_id.clone(),
-        device_id: caller.device_id.clone(),
-        txn_id: body.txn_id.clone(),
-    };
-    let append = Append {
-        sender: caller.user_id,
-        draft,
-        txn: Some(txn),
-    };
-    let appended = state.rooms.append(&body.room_id, append).await?;
-    Ok(RumaResponse(endpoint::Response::new(appended.event_id)))
+    let event_id =
+        crate::client::message::send_as(&state, &caller, &body.room_id, &body.txn_id, draft)
+            .await?;
+    Ok(RumaResponse(endpoint::Response::new(event_id)))
 }
