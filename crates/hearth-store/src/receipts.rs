@@ -82,6 +82,28 @@ impl Store {
             .load(std::sync::atomic::Ordering::Acquire))
     }
 
+    /// The event ids of one user's `m.read` / `m.read.private` receipts in a room that count
+    /// for the main timeline (unthreaded or `main`).
+    pub async fn read_receipt_events(
+        &self,
+        room: &RoomId,
+        user: &UserId,
+    ) -> Result<Vec<OwnedEventId>, StoreError> {
+        with_reader!(&self.db, |pool| {
+            let rows: Vec<String> = sqlx::query_scalar(
+                "SELECT event_id FROM receipts
+                 WHERE room_id = $1 AND user_id = $2
+                   AND receipt_type IN ('m.read', 'm.read.private') AND thread_id IN ('', 'main')
+                 ORDER BY event_id",
+            )
+            .bind(room.as_str())
+            .bind(user.as_str())
+            .fetch_all(pool)
+            .await?;
+            rows.into_iter().map(parse_event_id).collect()
+        })
+    }
+
     /// Receipts in a room with `since < stream_ordering <= upto`.
     pub async fn receipts_between(
         &self,

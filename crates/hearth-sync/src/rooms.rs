@@ -277,6 +277,18 @@ pub(crate) async fn joined(
         ephemeral.push(json!({"type": "m.typing", "content": {"user_ids": users}}));
     }
     ephemeral.extend(receipts);
+    // The summary only changes with membership: send it when the client may not have it yet or
+    // a member event arrives (the spec lets servers omit unchanged summaries).
+    let membership_changed = fresh
+        || limited
+        || timeline
+            .iter()
+            .any(|p| *p.kind() == ruma::events::TimelineEventType::RoomMember);
+    let summary = if membership_changed {
+        summary(syncer, request, room).await?
+    } else {
+        json!({})
+    };
     Ok(Some(json!({
         "timeline": {
             "events": client_events(syncer, request, &timeline, now.events).await?,
@@ -286,7 +298,7 @@ pub(crate) async fn joined(
         "state": { "events": state },
         "ephemeral": { "events": ephemeral },
         "account_data": { "events": [] },
-        "summary": summary(syncer, request, room).await?,
+        "summary": summary,
         "unread_notifications": {},
     })))
 }

@@ -222,14 +222,8 @@ impl<'a> Unread<'a> {
         Ok(self
             .syncer
             .store
-            .receipts_between(room, 0, i64::MAX)
-            .await?
-            .into_iter()
-            .filter(|r| r.user_id == self.user)
-            .filter(|r| matches!(r.receipt_type.as_str(), "m.read" | "m.read.private"))
-            .filter(|r| r.thread_id.as_deref().is_none_or(|t| t == "main"))
-            .map(|r| r.event_id)
-            .collect())
+            .read_receipt_events(room, self.user)
+            .await?)
     }
 
     /// What push conditions need to know about the room, from its current state.
