@@ -651,3 +651,69 @@ async fn refresh_tokens(backend: Backend) {
     );
 }
 on_both_backends!(refresh_tokens);
+
+/// A kick never lifts a ban, and an unban never kicks.
+async fn kick_and_unban_check_the_target(backend: Backend) {
+    let server = TestServer::start(backend).await;
+    let alice = Api::user(&server, "alice").await;
+    let bob = Api::user(&server, "bob").await;
+    let room = alice.create_room("public_chat").await;
+    bob.ok(
+        Method::POST,
+        &format!("/_matrix/client/v3/rooms/{room}/join"),
+        Some(json!({})),
+    )
+    .await;
+    let bob_id = json!({"user_id": "@bob:hearth.test"});
+
+    let (status, body) = alice
+        .post(
+            &format!("/_matrix/client/v3/rooms/{room}/unban"),
+            bob_id.clone(),
+        )
+        .await;
+    assert_eq!(
+        (status, errcode(&body)),
+        (StatusCode::FORBIDDEN, "M_FORBIDDEN"),
+        "bob isn't banned"
+    );
+    assert_eq!(
+        alice.member_event(&room, "@bob:hearth.test").await["membership"],
+        "join"
+    );
+
+    alice
+        .ok(
+            Method::POST,
+            &format!("/_matrix/client/v3/rooms/{room}/ban"),
+            Some(bob_id.clone()),
+        )
+        .await;
+    let (status, body) = alice
+        .post(
+            &format!("/_matrix/client/v3/rooms/{room}/kick"),
+            bob_id.clone(),
+        )
+        .await;
+    assert_eq!(
+        (status, errcode(&body)),
+        (StatusCode::FORBIDDEN, "M_FORBIDDEN"),
+        "a kick can't unban"
+    );
+    assert_eq!(
+        alice.member_event(&room, "@bob:hearth.test").await["membership"],
+        "ban"
+    );
+    alice
+        .ok(
+            Method::POST,
+            &format!("/_matrix/client/v3/rooms/{room}/unban"),
+            Some(bob_id),
+        )
+        .await;
+    assert_eq!(
+        alice.member_event(&room, "@bob:hearth.test").await["membership"],
+        "leave"
+    );
+}
+on_both_backends!(kick_and_unban_check_the_target);

@@ -446,8 +446,12 @@ async fn add_with_target(
     working: &mut Working<'_>,
     request: &Append,
 ) -> Result<usize, RoomError> {
+    // The target may be an event of this very batch, not stored yet.
     let target = match redaction_target(&request.draft) {
-        Some(id) => rooms.pdu(&id).await?,
+        Some(id) => match working.pdus.iter().find(|p| p.event_id() == id) {
+            Some(pending) => Some(Arc::clone(pending)),
+            None => rooms.pdu(&id).await?,
+        },
         None => None,
     };
     // Only thread replies pay for this lookup.

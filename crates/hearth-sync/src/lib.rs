@@ -145,8 +145,24 @@ impl Syncer {
     }
 
     async fn pass(&self, request: &SyncRequest) -> Result<Pass, SyncError> {
+        // The memberships must not be newer than the event position this pass answers up to:
+        // a room whose membership row is ahead would otherwise be left out of this response
+        // while its next token already covers its events. The writer publishes a position right
+        // after committing, so a newer row only means "look again in a moment".
+        let (memberships, events) = {
+            let mut attempt = 0;
+            loop {
+                let memberships = self.store.memberships_of(&request.user).await?;
+                let events = self.store.current_stream();
+                if memberships.iter().all(|m| m.stream_ordering <= events) || attempt >= 100 {
+                    break (memberships, events);
+                }
+                attempt += 1;
+                tokio::time::sleep(Duration::from_millis(1)).await;
+            }
+        };
         let now = SyncToken {
-            events: self.store.current_stream(),
+            events,
             typing: self.typing.serial(),
             account_data: self.store.max_account_data_stream().await?,
             receipts: self.store.max_receipt_stream().await?,
@@ -156,7 +172,7 @@ impl Syncer {
         let mut invite = BTreeMap::new();
         let mut leave = BTreeMap::new();
         let unread = unread::Unread::new(self, &request.user, now.account_data);
-        for membership in self.store.memberships_of(&request.user).await? {
+        for membership in memberships {
             if !request.filter.wants(&membership.room_id) || membership.stream_ordering > now.events
             {
                 continue;

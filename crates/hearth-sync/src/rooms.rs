@@ -269,7 +269,8 @@ pub(crate) async fn joined(
         }
         (false, _, _) => Vec::new(),
     };
-    let prev_batch = stored.first().map_or(PaginationToken(now.events + 1), |e| {
+    // With nothing in the timeline, history goes back from where the client's token left off.
+    let prev_batch = stored.first().map_or(PaginationToken(after + 1), |e| {
         PaginationToken(e.stream_ordering)
     });
     let mut ephemeral = Vec::new();

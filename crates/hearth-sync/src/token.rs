@@ -76,7 +76,11 @@ impl std::str::FromStr for PaginationToken {
         if let Some(n) = s.strip_prefix('t') {
             return n.parse().ok().filter(|n: &i64| *n >= 0).map(Self).ok_or(());
         }
-        s.parse::<SyncToken>().map(|t| Self(t.events + 1))
+        s.parse::<SyncToken>()
+            .ok()
+            .and_then(|t| t.events.checked_add(1))
+            .map(Self)
+            .ok_or(())
     }
 }
 

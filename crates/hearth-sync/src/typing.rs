@@ -35,8 +35,17 @@ impl std::fmt::Debug for Typing {
 
 impl Typing {
     pub fn new(changes: Changes) -> Self {
+        // Serials start at the clock, not at 0, so tokens from before a restart are never
+        // ahead of the new process's serial (they would hide typing until it caught up).
+        let epoch = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX));
+        let inner = Inner {
+            serial: epoch,
+            ..Inner::default()
+        };
         Self {
-            inner: Arc::default(),
+            inner: Arc::new(Mutex::new(inner)),
             changes,
         }
     }

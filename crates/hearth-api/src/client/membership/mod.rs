@@ -13,6 +13,7 @@ pub(crate) mod kick_user;
 pub(crate) mod leave_room;
 pub(crate) mod unban_user;
 
+use axum::http::StatusCode;
 use hearth_rooms::{Append, EventDraft};
 use ruma::{RoomId, UserId};
 use serde_json::json;
@@ -49,4 +50,23 @@ pub(crate) async fn set_membership(
         )
         .await?;
     Ok(())
+}
+
+/// The target's current membership of the room (`None` if they never had one).
+pub(crate) async fn membership_of(
+    state: &ApiState,
+    room: &RoomId,
+    user: &UserId,
+) -> Result<Option<String>, ApiError> {
+    Ok(state
+        .rooms
+        .store()
+        .membership(room, user)
+        .await?
+        .map(|m| m.membership))
+}
+
+/// 403 `M_FORBIDDEN` with a reason.
+pub(crate) fn refuse(why: &str) -> ApiError {
+    ApiError::new(StatusCode::FORBIDDEN, "M_FORBIDDEN", why)
 }

@@ -5,7 +5,7 @@ use axum::Router;
 use axum::extract::State;
 use ruma::api::client::membership::unban_user::v3 as endpoint;
 
-use super::set_membership;
+use super::{membership_of, refuse, set_membership};
 use crate::extract::Ruma;
 use crate::ruma_glue::{RumaResponse, route as route_endpoint};
 use crate::{ApiError, ApiState};
@@ -20,6 +20,14 @@ async fn handler(
 ) -> Result<RumaResponse<endpoint::Response>, ApiError> {
     let sender = &request.caller()?.user_id;
     let body = &request.body;
+    // An unban is a `leave` by someone else; it must not kick a member who isn't banned.
+    if membership_of(&state, &body.room_id, &body.user_id)
+        .await?
+        .as_deref()
+        != Some("ban")
+    {
+        return Err(refuse("the user is not banned"));
+    }
     set_membership(
         &state,
         &body.room_id,

@@ -15,6 +15,9 @@ use crate::extract::Ruma;
 use crate::ruma_glue::route as route_endpoint;
 use crate::{ApiError, ApiState};
 
+/// The most timeline events per room one sync returns, whatever the filter asks.
+const MAX_TIMELINE_LIMIT: usize = 500;
+
 /// The longest a client may make us hold a sync open.
 const MAX_TIMEOUT: Duration = Duration::from_secs(120);
 
@@ -35,7 +38,8 @@ pub(crate) fn sync_filter(definition: &FilterDefinition) -> SyncFilter {
             .limit
             .map_or(SyncFilter::default().timeline_limit, |l| {
                 usize::try_from(u64::from(l)).unwrap_or(usize::MAX)
-            }),
+            })
+            .min(MAX_TIMELINE_LIMIT),
         lazy_load_members: lazy(&room.state.lazy_load_options)
             || lazy(&room.timeline.lazy_load_options),
         include_leave: room.include_leave,
