@@ -131,7 +131,8 @@ impl Rooms {
         let event_id = pdu.owned_event_id().clone();
         let batch = RoomBatch {
             room_id: room_id.clone(),
-            new_room_version: Some(version.clone()),
+            room_version: version.clone(),
+            creates_room: true,
             state_groups: vec![NewStateGroup {
                 id: group,
                 parent: None,
@@ -323,6 +324,11 @@ impl Rooms {
     /// The room's current state.
     pub async fn current_state(&self, room_id: &RoomId) -> Result<StateIds, RoomError> {
         Ok(state::from_rows(self.store().current_state(room_id).await?))
+    }
+
+    /// The state a state group holds.
+    pub async fn state_group(&self, group: i64) -> Result<StateIds, RoomError> {
+        Ok(state::from_rows(self.store().state_group(group).await?))
     }
 
     /// The state after an event (including the event, if it is a state event).

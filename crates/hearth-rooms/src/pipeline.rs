@@ -13,7 +13,7 @@ use std::sync::Arc;
 use hearth_store::{NewEvent, NewRelation, NewStateGroup, RoomBatch, StateDelta, TxnKey};
 use ruma::events::{StateEventType, TimelineEventType};
 use ruma::room_version_rules::RoomVersionRules;
-use ruma::{MilliSecondsSinceUnixEpoch, OwnedEventId, OwnedRoomId, OwnedUserId};
+use ruma::{MilliSecondsSinceUnixEpoch, OwnedEventId, OwnedRoomId, OwnedUserId, RoomVersionId};
 use tokio::sync::{mpsc, oneshot};
 
 use crate::build::{Frame, build};
@@ -52,6 +52,7 @@ pub(crate) type Request = (Append, Reply);
 /// A room's head: all an append needs to know about the room.
 pub(crate) struct Head {
     pub room_id: OwnedRoomId,
+    pub version: RoomVersionId,
     pub rules: RoomVersionRules,
     pub extremities: Vec<Arc<Pdu>>,
     pub state_group: i64,
@@ -90,6 +91,7 @@ impl Head {
             .collect::<Result<_, _>>()?;
         Ok(Self {
             room_id: room_id.clone(),
+            version: row.room_version.clone(),
             rules,
             extremities,
             state_group: row.current_state_group,
@@ -375,7 +377,8 @@ async fn append_batch(rooms: &Rooms, head: &mut Head, queue: &mut Vec<Request>) 
     } else {
         let batch = RoomBatch {
             room_id: head.room_id.clone(),
-            new_room_version: None,
+            room_version: head.version.clone(),
+            creates_room: false,
             state_groups: std::mem::take(&mut working.groups),
             events: std::mem::take(&mut working.events),
             forward_extremities: working

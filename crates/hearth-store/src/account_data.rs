@@ -98,6 +98,15 @@ impl Store {
             }
         });
         if let Some(position) = written {
+            // The caches first: a reader that sees the new position must find the entry.
+            self.caches.account_data.invalidate(&(
+                user.to_owned(),
+                room.to_owned(),
+                data_type.to_owned(),
+            ));
+            self.caches
+                .account_data_bounds
+                .raise(user.to_owned(), position);
             self.positions
                 .account_data
                 .fetch_max(position, std::sync::atomic::Ordering::AcqRel);
@@ -108,6 +117,26 @@ impl Store {
 
     /// One account-data entry's content (global when `room` is `None`).
     pub async fn account_data(
+        &self,
+        user: &UserId,
+        room: Option<&RoomId>,
+        data_type: &str,
+    ) -> Result<Option<String>, StoreError> {
+        let key = (
+            user.to_owned(),
+            room_key(room).to_owned(),
+            data_type.to_owned(),
+        );
+        let ticket = match self.caches.account_data.get(&key) {
+            Ok(known) => return Ok(known),
+            Err(ticket) => ticket,
+        };
+        let found = self.read_account_data(user, room, data_type).await?;
+        self.caches.account_data.fill(ticket, key, found.clone());
+        Ok(found)
+    }
+
+    async fn read_account_data(
         &self,
         user: &UserId,
         room: Option<&RoomId>,
@@ -131,6 +160,22 @@ impl Store {
     /// `since`, in stream order; `since = 0` gives all of them. Each entry appears once, as of
     /// its last change.
     pub async fn account_data_since(
+        &self,
+        user: &UserId,
+        since: i64,
+    ) -> Result<Vec<AccountDataRow>, StoreError> {
+        if self.caches.account_data_bounds.nothing_after(user, since) {
+            return Ok(Vec::new());
+        }
+        let found = self.read_account_data_since(user, since).await?;
+        let newest = found.last().map_or(since, |row| row.stream_ordering);
+        self.caches
+            .account_data_bounds
+            .raise(user.to_owned(), newest);
+        Ok(found)
+    }
+
+    async fn read_account_data_since(
         &self,
         user: &UserId,
         since: i64,

@@ -166,7 +166,7 @@ impl Store {
     ) -> Result<(), StoreError> {
         let now = now_ms();
         let user_id = user.user_id.as_str();
-        with_writer!(&self.db, |pool| {
+        let written = with_writer!(&self.db, |pool| {
             let mut tx = pool.begin().await?;
             sqlx::query(
                 "INSERT INTO users (user_id, password_hash, is_admin, deactivated, created_at_ms)
@@ -187,7 +187,10 @@ impl Store {
             }
             tx.commit().await?;
             Ok(())
-        })
+        });
+        // Any account write may revoke a token (or its owner): forget them all.
+        self.caches.tokens.clear();
+        written
     }
 
     /// A user by id, deactivated or not.
@@ -234,7 +237,7 @@ impl Store {
         remove: RemoveDevices<'_>,
     ) -> Result<bool, StoreError> {
         let user = user_id.as_str();
-        with_writer!(&self.db, |pool| {
+        let written = with_writer!(&self.db, |pool| {
             let mut tx = pool.begin().await?;
             let found = sqlx::query("UPDATE users SET password_hash = $2 WHERE user_id = $1")
                 .bind(user)
@@ -257,7 +260,10 @@ impl Store {
             }
             tx.commit().await?;
             Ok(true)
-        })
+        });
+        // Any account write may revoke a token (or its owner): forget them all.
+        self.caches.tokens.clear();
+        written
     }
 
     /// Mark the user (de)activated. Deactivating also removes the password hash and every device
@@ -268,7 +274,7 @@ impl Store {
         deactivated: bool,
     ) -> Result<bool, StoreError> {
         let user = user_id.as_str();
-        with_writer!(&self.db, |pool| {
+        let written = with_writer!(&self.db, |pool| {
             let mut tx = pool.begin().await?;
             let found = if deactivated {
                 sqlx::query(
@@ -290,7 +296,10 @@ impl Store {
             }
             tx.commit().await?;
             Ok(true)
-        })
+        });
+        // Any account write may revoke a token (or its owner): forget them all.
+        self.caches.tokens.clear();
+        written
     }
 
     /// Create a device unless it exists (a known device keeps its display name).
@@ -302,7 +311,7 @@ impl Store {
         display_name: Option<&str>,
     ) -> Result<bool, StoreError> {
         let now = now_ms();
-        with_writer!(&self.db, |pool| {
+        let written = with_writer!(&self.db, |pool| {
             let mut conn = pool.acquire().await?;
             Ok(insert_device!(
                 conn,
@@ -311,7 +320,10 @@ impl Store {
                 display_name,
                 now
             ))
-        })
+        });
+        // Any account write may revoke a token (or its owner): forget them all.
+        self.caches.tokens.clear();
+        written
     }
 
     /// Sign a device in: create it if new, revoke the tokens it had, and store the new token's
@@ -324,7 +336,7 @@ impl Store {
         let now = now_ms();
         let user = user_id.as_str();
         let device = session.device_id.as_str();
-        with_writer!(&self.db, |pool| {
+        let written = with_writer!(&self.db, |pool| {
             let mut tx = pool.begin().await?;
             let _created = insert_device!(tx, user, device, session.display_name.as_deref(), now);
             sqlx::query("DELETE FROM access_tokens WHERE user_id = $1 AND device_id = $2")
@@ -335,7 +347,10 @@ impl Store {
             insert_token!(tx, session, user, device, now);
             tx.commit().await?;
             Ok(())
-        })
+        });
+        // Any account write may revoke a token (or its owner): forget them all.
+        self.caches.tokens.clear();
+        written
     }
 
     /// The user's devices, ordered by device id.
@@ -378,7 +393,7 @@ impl Store {
         device_id: &DeviceId,
         display_name: Option<&str>,
     ) -> Result<bool, StoreError> {
-        with_writer!(&self.db, |pool| {
+        let written = with_writer!(&self.db, |pool| {
             let done = sqlx::query(
                 "UPDATE devices SET display_name = $3 WHERE user_id = $1 AND device_id = $2",
             )
@@ -388,7 +403,10 @@ impl Store {
             .execute(pool)
             .await?;
             Ok(done.rows_affected() > 0)
-        })
+        });
+        // Any account write may revoke a token (or its owner): forget them all.
+        self.caches.tokens.clear();
+        written
     }
 
     /// Delete a device together with its access tokens. Returns whether the device existed.
@@ -397,12 +415,15 @@ impl Store {
         user_id: &UserId,
         device_id: &DeviceId,
     ) -> Result<bool, StoreError> {
-        with_writer!(&self.db, |pool| {
+        let written = with_writer!(&self.db, |pool| {
             let mut tx = pool.begin().await?;
             let found = delete_device!(tx, user_id.as_str(), device_id.as_str());
             tx.commit().await?;
             Ok(found)
-        })
+        });
+        // Any account write may revoke a token (or its owner): forget them all.
+        self.caches.tokens.clear();
+        written
     }
 
     /// Delete several devices with their tokens in one transaction; unknown ids are skipped.
@@ -412,7 +433,7 @@ impl Store {
         user_id: &UserId,
         device_ids: &[OwnedDeviceId],
     ) -> Result<u64, StoreError> {
-        with_writer!(&self.db, |pool| {
+        let written = with_writer!(&self.db, |pool| {
             let mut tx = pool.begin().await?;
             let mut deleted = 0;
             for device_id in device_ids {
@@ -422,7 +443,10 @@ impl Store {
             }
             tx.commit().await?;
             Ok(deleted)
-        })
+        });
+        // Any account write may revoke a token (or its owner): forget them all.
+        self.caches.tokens.clear();
+        written
     }
 
     /// Delete all of a user's devices with their tokens, except `keep` if given.
@@ -432,12 +456,15 @@ impl Store {
         user_id: &UserId,
         keep: Option<&DeviceId>,
     ) -> Result<u64, StoreError> {
-        with_writer!(&self.db, |pool| {
+        let written = with_writer!(&self.db, |pool| {
             let mut tx = pool.begin().await?;
             let deleted = delete_user_devices!(tx, user_id.as_str(), keep.map(DeviceId::as_str));
             tx.commit().await?;
             Ok(deleted)
-        })
+        });
+        // Any account write may revoke a token (or its owner): forget them all.
+        self.caches.tokens.clear();
+        written
     }
 
     /// Store an access token's hash for an existing device.
@@ -448,7 +475,7 @@ impl Store {
         device_id: &DeviceId,
     ) -> Result<(), StoreError> {
         let now = now_ms();
-        with_writer!(&self.db, |pool| {
+        let written = with_writer!(&self.db, |pool| {
             let mut conn = pool.acquire().await?;
             sqlx::query(
                 "INSERT INTO access_tokens (token_hash, user_id, device_id, created_at_ms)
@@ -462,7 +489,10 @@ impl Store {
             .await
             .map_err(|e| conflict(e, || "access token".to_owned()))?;
             Ok(())
-        })
+        });
+        // Any account write may revoke a token (or its owner): forget them all.
+        self.caches.tokens.clear();
+        written
     }
 
     /// Trade a refresh token for a new session of the same device: the refresh token and the
@@ -474,7 +504,7 @@ impl Store {
         new: &NewSession,
     ) -> Result<Option<(OwnedUserId, OwnedDeviceId)>, StoreError> {
         let now = now_ms();
-        with_writer!(&self.db, |pool| {
+        let written = with_writer!(&self.db, |pool| {
             let mut tx = pool.begin().await?;
             let Some(row) = sqlx::query(
                 "DELETE FROM refresh_tokens WHERE token_hash = $1 RETURNING user_id, device_id",
@@ -495,11 +525,28 @@ impl Store {
             insert_token!(tx, new, user.as_str(), device.as_str(), now);
             tx.commit().await?;
             Ok(Some((parse_user_id(user)?, device.into())))
-        })
+        });
+        // Any account write may revoke a token (or its owner): forget them all.
+        self.caches.tokens.clear();
+        written
     }
 
     /// Whom the token with this hash belongs to, or `None` for an unknown token.
     pub async fn access_token(&self, token_hash: &str) -> Result<Option<TokenOwner>, StoreError> {
+        let ticket = match self.caches.tokens.get(token_hash) {
+            Ok(known) => return Ok(Some(known)),
+            Err(ticket) => ticket,
+        };
+        let found = self.read_access_token(token_hash).await?;
+        if let Some(owner) = &found {
+            self.caches
+                .tokens
+                .fill(ticket, token_hash.to_owned(), owner.clone());
+        }
+        Ok(found)
+    }
+
+    async fn read_access_token(&self, token_hash: &str) -> Result<Option<TokenOwner>, StoreError> {
         with_reader!(&self.db, |pool| {
             let Some(row) = sqlx::query(
                 "SELECT t.user_id, t.device_id, t.expires_at_ms, u.is_admin, u.deactivated
@@ -525,13 +572,16 @@ impl Store {
 
     /// Revoke one access token (its device stays). Returns whether it existed.
     pub async fn delete_access_token(&self, token_hash: &str) -> Result<bool, StoreError> {
-        with_writer!(&self.db, |pool| {
+        let written = with_writer!(&self.db, |pool| {
             let done = sqlx::query("DELETE FROM access_tokens WHERE token_hash = $1")
                 .bind(token_hash)
                 .execute(pool)
                 .await?;
             Ok(done.rows_affected() > 0)
-        })
+        });
+        // Any account write may revoke a token (or its owner): forget them all.
+        self.caches.tokens.clear();
+        written
     }
 
     /// Revoke all of a user's access tokens (devices stay), except those of `keep` if given.
@@ -541,7 +591,7 @@ impl Store {
         user_id: &UserId,
         keep: Option<&DeviceId>,
     ) -> Result<u64, StoreError> {
-        with_writer!(&self.db, |pool| {
+        let written = with_writer!(&self.db, |pool| {
             let done = match keep {
                 Some(keep) => {
                     sqlx::query("DELETE FROM access_tokens WHERE user_id = $1 AND device_id <> $2")
@@ -558,6 +608,9 @@ impl Store {
                 }
             };
             Ok(done.rows_affected())
-        })
+        });
+        // Any account write may revoke a token (or its owner): forget them all.
+        self.caches.tokens.clear();
+        written
     }
 }

@@ -7,6 +7,7 @@
 
 mod account_data;
 mod accounts;
+mod cache;
 mod db;
 mod directory;
 mod error;
@@ -16,6 +17,7 @@ mod memberships;
 mod migrations;
 mod profiles;
 mod receipts;
+mod recent;
 mod registration_tokens;
 mod relations;
 mod rows;
@@ -56,6 +58,7 @@ pub struct Store {
     next_state_group: Arc<AtomicI64>,
     changes: Changes,
     positions: Arc<Positions>,
+    caches: Arc<cache::Caches>,
 }
 
 /// The last committed positions of the smaller streams, kept in memory so that every /sync
@@ -139,7 +142,9 @@ impl Store {
         let last_stream = events::max_stream(&db).await?;
         let last_group = state::max_state_group(&db).await?;
         let changes = Changes::default();
-        let writer = writer::EventWriter::spawn(db.clone(), last_stream, changes.clone());
+        let caches = Arc::new(cache::Caches::default());
+        let writer =
+            writer::EventWriter::spawn(db.clone(), last_stream, changes.clone(), caches.clone());
         let positions = Arc::new(Positions {
             account_data: AtomicI64::new(account_data::max_stream(&db).await?),
             receipts: AtomicI64::new(receipts::max_stream(&db).await?),
@@ -149,6 +154,7 @@ impl Store {
             writer,
             changes,
             positions,
+            caches,
             next_state_group: Arc::new(AtomicI64::new(last_group + 1)),
         })
     }
@@ -219,12 +225,14 @@ impl Store {
 
     /// Events by id (those we have; order not guaranteed).
     pub async fn events(&self, ids: &[ruma::OwnedEventId]) -> Result<Vec<StoredEvent>, StoreError> {
-        events::by_ids(&self.db, ids).await
+        let (mut found, missing) = self.caches.recent.events(ids);
+        found.extend(events::by_ids(&self.db, &missing).await?);
+        Ok(found)
     }
 
     /// One event by id.
     pub async fn event(&self, id: &ruma::EventId) -> Result<Option<StoredEvent>, StoreError> {
-        Ok(events::by_ids(&self.db, &[id.to_owned()]).await?.pop())
+        Ok(self.events(&[id.to_owned()]).await?.pop())
     }
 
     /// The full auth chain of the given events (not including the events themselves).

@@ -26,7 +26,22 @@ macro_rules! membership_row {
 
 impl Store {
     /// Every room the user has a membership in (any kind), with the current membership.
-    pub async fn memberships_of(&self, user: &UserId) -> Result<Vec<Membership>, StoreError> {
+    pub async fn memberships_of(
+        &self,
+        user: &UserId,
+    ) -> Result<std::sync::Arc<Vec<Membership>>, StoreError> {
+        let ticket = match self.caches.memberships.get(user) {
+            Ok(known) => return Ok(known),
+            Err(ticket) => ticket,
+        };
+        let found = std::sync::Arc::new(self.read_memberships_of(user).await?);
+        self.caches
+            .memberships
+            .fill(ticket, user.to_owned(), found.clone());
+        Ok(found)
+    }
+
+    async fn read_memberships_of(&self, user: &UserId) -> Result<Vec<Membership>, StoreError> {
         with_reader!(&self.db, |pool| {
             let rows = sqlx::query(
                 "SELECT room_id, user_id, membership, event_id, stream_ordering
@@ -102,6 +117,7 @@ impl Store {
             .bind(user.as_str())
             .execute(pool)
             .await?;
+            self.caches.memberships.invalidate(user);
             Ok(done.rows_affected() > 0)
         })
     }

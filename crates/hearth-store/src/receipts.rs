@@ -67,6 +67,9 @@ impl Store {
             tx.commit().await?;
             Ok::<_, StoreError>(position)
         })?;
+        self.caches
+            .read_receipts
+            .invalidate(&(room.to_owned(), user.to_owned()));
         self.positions
             .receipts
             .fetch_max(position, std::sync::atomic::Ordering::AcqRel);
@@ -85,6 +88,21 @@ impl Store {
     /// The event ids of one user's `m.read` / `m.read.private` receipts in a room that count
     /// for the main timeline (unthreaded or `main`).
     pub async fn read_receipt_events(
+        &self,
+        room: &RoomId,
+        user: &UserId,
+    ) -> Result<std::sync::Arc<Vec<OwnedEventId>>, StoreError> {
+        let key = (room.to_owned(), user.to_owned());
+        let ticket = match self.caches.read_receipts.get(&key) {
+            Ok(known) => return Ok(known),
+            Err(ticket) => ticket,
+        };
+        let found = std::sync::Arc::new(self.read_read_receipt_events(room, user).await?);
+        self.caches.read_receipts.fill(ticket, key, found.clone());
+        Ok(found)
+    }
+
+    async fn read_read_receipt_events(
         &self,
         room: &RoomId,
         user: &UserId,

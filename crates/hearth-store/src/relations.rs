@@ -7,6 +7,7 @@ use sqlx::{QueryBuilder, Row};
 
 use crate::db::with_reader;
 use crate::events::{parse_event_id, stored_event};
+use crate::recent::Mark;
 use crate::{Store, StoreError, StoredEvent};
 
 fn parse_user_id(s: String) -> Result<OwnedUserId, StoreError> {
@@ -130,6 +131,7 @@ impl Store {
         upto: i64,
         user: &UserId,
     ) -> Result<Vec<ThreadSummary>, StoreError> {
+        let roots = self.caches.recent.maybe_marked(roots, Mark::Children);
         let mut out = Vec::new();
         for chunk in roots.chunks(IN_CHUNK) {
             with_reader!(&self.db, |pool| {
@@ -179,6 +181,7 @@ impl Store {
         rel_types: &[&str],
         upto: i64,
     ) -> Result<Vec<RelationRow>, StoreError> {
+        let parents = self.caches.recent.maybe_marked(parents, Mark::Children);
         if parents.is_empty() || rel_types.is_empty() {
             return Ok(Vec::new());
         }

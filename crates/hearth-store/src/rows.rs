@@ -54,8 +54,9 @@ pub struct NewEvent {
 #[derive(Debug, Clone)]
 pub struct RoomBatch {
     pub room_id: OwnedRoomId,
-    /// Set when the batch creates the room (it then starts with the create event).
-    pub new_room_version: Option<RoomVersionId>,
+    pub room_version: RoomVersionId,
+    /// The batch creates the room (it then starts with the create event).
+    pub creates_room: bool,
     pub state_groups: Vec<NewStateGroup>,
     pub events: Vec<NewEvent>,
     /// The room's complete set of forward extremities after the batch.

@@ -5,6 +5,7 @@ use sqlx::Row;
 
 use crate::db::with_reader;
 use crate::events::{event_columns, parse_event_id, stored_event};
+use crate::recent::Mark;
 use crate::{Store, StoreError, StoredEvent};
 
 impl Store {
@@ -16,6 +17,9 @@ impl Store {
         upto: i64,
         limit: i64,
     ) -> Result<Vec<StoredEvent>, StoreError> {
+        if let Some(events) = self.caches.recent.backwards(room, after, upto, limit) {
+            return Ok(events);
+        }
         with_reader!(&self.db, |pool| {
             let rows = sqlx::query(
                 concat!(
@@ -88,6 +92,9 @@ impl Store {
         if events.is_empty() {
             return Ok(Vec::new());
         }
+        if let Some(known) = self.caches.recent.transaction_ids(user, device, events) {
+            return Ok(known);
+        }
         with_reader!(&self.db, |pool| {
             let mut query = sqlx::QueryBuilder::new(
                 "SELECT event_id, txn_id FROM transaction_ids WHERE user_id = ",
@@ -121,6 +128,7 @@ impl Store {
         &self,
         events: &[ruma::OwnedEventId],
     ) -> Result<Vec<(ruma::OwnedEventId, ruma::OwnedEventId)>, StoreError> {
+        let events = self.caches.recent.maybe_marked(events, Mark::Redacted);
         if events.is_empty() {
             return Ok(Vec::new());
         }

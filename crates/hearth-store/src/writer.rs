@@ -11,6 +11,9 @@
 use sqlx::{Acquire, QueryBuilder};
 use tokio::sync::{mpsc, oneshot, watch};
 
+use std::sync::Arc;
+
+use crate::cache::Caches;
 use crate::db::{Db, with_writer};
 use crate::{Changes, RoomBatch, StoreError};
 
@@ -30,10 +33,10 @@ pub(crate) struct EventWriter {
 }
 
 impl EventWriter {
-    pub(crate) fn spawn(db: Db, last_stream: i64, changes: Changes) -> Self {
+    pub(crate) fn spawn(db: Db, last_stream: i64, changes: Changes, caches: Arc<Caches>) -> Self {
         let (jobs, rx) = mpsc::channel(1024);
         let (tx, persisted) = watch::channel(last_stream);
-        tokio::spawn(run(db, rx, last_stream, tx, changes));
+        tokio::spawn(run(db, rx, last_stream, tx, changes, caches));
         Self { jobs, persisted }
     }
 
@@ -57,12 +60,22 @@ async fn run(
     mut last_stream: i64,
     persisted: watch::Sender<i64>,
     changes: Changes,
+    caches: Arc<Caches>,
 ) {
     let mut group = Vec::with_capacity(MAX_GROUP);
     while jobs.recv_many(&mut group, MAX_GROUP).await > 0 {
         let (outcomes, committed) = commit_group(&db, &group, last_stream).await;
         match committed {
             Ok(new_last) => {
+                // The caches learn of the commit before anyone can read up to its positions.
+                for ((batch, _), outcome) in group.iter().zip(&outcomes) {
+                    if let Ok(positions) = outcome {
+                        caches.recent.record(batch, positions);
+                        for (user, _, _) in &batch.memberships {
+                            caches.memberships.invalidate(user);
+                        }
+                    }
+                }
                 last_stream = new_last;
                 persisted.send_replace(last_stream);
                 changes.notify();
@@ -97,13 +110,13 @@ async fn commit_group(
                 let positions: Vec<i64> = (first..).take(batch.events.len()).collect();
                 let written: Result<(), sqlx::Error> = async {
                     let conn = savepoint.acquire().await?;
-                    if let Some(version) = &batch.new_room_version {
+                    if batch.creates_room {
                         sqlx::query(
                             "INSERT INTO rooms (room_id, room_version, current_state_group)
                              VALUES ($1, $2, $3)",
                         )
                         .bind(batch.room_id.as_str())
-                        .bind(version.as_str())
+                        .bind(batch.room_version.as_str())
                         .bind(batch.current_state_group)
                         .execute(&mut *conn)
                         .await?;

@@ -51,7 +51,8 @@ async fn new_room(test: &TestStore, room: &str) -> (OwnedRoomId, i64) {
     test.store
         .persist(RoomBatch {
             room_id: room.clone(),
-            new_room_version: Some(RoomVersionId::V11),
+            room_version: RoomVersionId::V11,
+            creates_room: true,
             state_groups: vec![NewStateGroup {
                 id: group,
                 parent: None,
@@ -75,7 +76,8 @@ fn message_batch(room: &OwnedRoomId, group: i64, ids: &[&str]) -> RoomBatch {
     let events: Vec<_> = ids.iter().map(|id| event(id, &[], group, None)).collect();
     RoomBatch {
         room_id: room.clone(),
-        new_room_version: None,
+        room_version: RoomVersionId::V11,
+        creates_room: false,
         state_groups: Vec::new(),
         forward_extremities: vec![events.last().unwrap().event_id.clone()],
         events,

@@ -80,8 +80,6 @@ pub struct Syncer {
     rooms: Rooms,
     typing: Typing,
     unread_cache: unread::UnreadCache,
-    /// Users whose push rules are known to be in account data.
-    rules_stored: std::sync::Arc<std::sync::Mutex<std::collections::HashSet<OwnedUserId>>>,
 }
 
 /// What one pass found.
@@ -97,7 +95,6 @@ impl Syncer {
             rooms,
             typing,
             unread_cache: unread::UnreadCache::default(),
-            rules_stored: Default::default(),
         }
     }
 
@@ -113,19 +110,8 @@ impl Syncer {
         let mut changes = self.store.changes().subscribe();
         // Materialised here rather than at registration so that every account, however it was
         // created, syncs `m.push_rules` (clients expect it in the account data).
-        // Once stored, push rules stay stored (account data is never deleted): ask once per user.
-        let known = self
-            .rules_stored
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .contains(&request.user);
-        if !known {
-            push_rules::ensure_stored(&self.store, &request.user).await?;
-            self.rules_stored
-                .lock()
-                .unwrap_or_else(|p| p.into_inner())
-                .insert(request.user.clone());
-        }
+        // (The store keeps account data in memory: asking again costs no query.)
+        push_rules::ensure_stored(&self.store, &request.user).await?;
         loop {
             changes.borrow_and_update();
             let pass = self.pass(request).await?;
@@ -172,7 +158,7 @@ impl Syncer {
         let mut invite = BTreeMap::new();
         let mut leave = BTreeMap::new();
         let unread = unread::Unread::new(self, &request.user, now.account_data);
-        for membership in memberships {
+        for membership in memberships.iter() {
             if !request.filter.wants(&membership.room_id) || membership.stream_ordering > now.events
             {
                 continue;
@@ -185,7 +171,7 @@ impl Syncer {
                 "join" => {
                     let data = room_data.remove(room).unwrap_or_default();
                     let entry =
-                        rooms::joined(self, request, &membership, now, !data.is_empty()).await?;
+                        rooms::joined(self, request, membership, now, !data.is_empty()).await?;
                     if let Some(mut entry) = entry {
                         entry["account_data"]["events"] = Value::Array(data);
                         entry["unread_notifications"] = unread.counts(room, now.events).await?;
@@ -193,14 +179,14 @@ impl Syncer {
                     }
                 }
                 "invite" if news => {
-                    invite.insert(room.to_string(), rooms::invited(self, &membership).await?);
+                    invite.insert(room.to_string(), rooms::invited(self, membership).await?);
                 }
                 "leave" | "ban" => {
                     let wanted = request.since.is_none() && request.filter.include_leave;
                     if (request.since.is_some() && news) || wanted {
                         leave.insert(
                             room.to_string(),
-                            rooms::left(self, request, &membership).await?,
+                            rooms::left(self, request, membership).await?,
                         );
                     }
                 }

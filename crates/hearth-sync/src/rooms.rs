@@ -22,10 +22,8 @@ const STRIPPED_STATE: &[&str] = &[
     "m.room.encryption",
 ];
 
-async fn parse(syncer: &Syncer, stored: &[StoredEvent]) -> Result<Vec<Arc<Pdu>>, SyncError> {
-    let ids: Vec<_> = stored.iter().map(|e| e.event_id.clone()).collect();
-    let map = syncer.rooms.load_pdus(&ids).await?;
-    Ok(ids.iter().filter_map(|id| map.get(id).cloned()).collect())
+fn parse(stored: &[StoredEvent]) -> Result<Vec<Arc<Pdu>>, SyncError> {
+    Ok(hearth_rooms::Rooms::parse_stored(stored)?)
 }
 
 /// The events the user may see under the room's history visibility (and their own membership
@@ -50,7 +48,7 @@ async fn visible(
     if verdicts.iter().all(|v| *v) {
         return Ok(stored);
     }
-    let pdus = parse(syncer, &stored).await?;
+    let pdus = parse(&stored)?;
     Ok(stored
         .into_iter()
         .zip(verdicts)
@@ -251,7 +249,7 @@ pub(crate) async fn joined(
         Some(membership.stream_ordering),
     )
     .await?;
-    let timeline = parse(syncer, &stored).await?;
+    let timeline = parse(&stored)?;
 
     let state = match (fresh, limited, timeline.first()) {
         (true, _, Some(first)) => {
@@ -349,7 +347,7 @@ pub(crate) async fn left(
     stored.truncate(limit);
     stored.reverse();
     let stored = visible(syncer, request, stored, false, None).await?;
-    let timeline = parse(syncer, &stored).await?;
+    let timeline = parse(&stored)?;
     let state = match timeline.first() {
         Some(first) if limited || request.since.is_none() => {
             let known = match request.since {

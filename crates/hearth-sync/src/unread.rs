@@ -19,10 +19,13 @@ use ruma::events::room::power_levels::{
 use ruma::push::{Action, PushConditionPowerLevelsCtx, PushConditionRoomCtx, Ruleset};
 use ruma::room_version_rules::AuthorizationRules;
 use ruma::serde::Raw;
-use ruma::{OwnedEventId, OwnedUserId, RoomId, RoomVersionId, UInt, UserId};
+use ruma::{OwnedEventId, OwnedRoomId, OwnedUserId, RoomId, RoomVersionId, UInt, UserId};
 use serde::Deserialize;
 use serde_json::value::RawValue;
 use serde_json::{Value, json};
+use std::collections::HashMap;
+use std::hash::Hash;
+use std::sync::{Arc, Mutex};
 use tokio::sync::OnceCell;
 
 use crate::{SyncError, Syncer, push_rules};
@@ -44,40 +47,64 @@ pub(crate) struct UnreadCount {
     /// Counted up to this stream position.
     upto: i64,
     /// The read receipts it was counted against.
-    read: Vec<OwnedEventId>,
+    read: Arc<Vec<OwnedEventId>>,
     /// The account data position then: a change of push rules (account data) means a recount.
     rules_version: i64,
     notifications: u64,
     highlights: u64,
 }
 
-/// Counts by (user, room), kept in memory between syncs; bounded, and a miss only costs a
-/// recount.
-#[derive(Debug, Default, Clone)]
-pub(crate) struct UnreadCache(
-    std::sync::Arc<
-        std::sync::Mutex<std::collections::HashMap<(OwnedUserId, ruma::OwnedRoomId), UnreadCount>>,
-    >,
-);
+/// A map kept in memory between syncs that starts over when it is full: a miss only costs
+/// the work it saves.
+#[derive(Debug, Clone)]
+struct Bounded<K, V> {
+    map: Arc<Mutex<HashMap<K, V>>>,
+    capacity: usize,
+}
 
-/// Entries kept before the cache starts over.
-const CACHE_ENTRIES: usize = 100_000;
-
-impl UnreadCache {
-    fn get(&self, key: &(OwnedUserId, ruma::OwnedRoomId)) -> Option<UnreadCount> {
-        self.0
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .get(key)
-            .cloned()
+impl<K: Eq + Hash, V: Clone> Bounded<K, V> {
+    fn new(capacity: usize) -> Self {
+        Self {
+            map: Arc::default(),
+            capacity,
+        }
     }
 
-    fn put(&self, key: (OwnedUserId, ruma::OwnedRoomId), count: UnreadCount) {
-        let mut map = self.0.lock().unwrap_or_else(|p| p.into_inner());
-        if map.len() >= CACHE_ENTRIES && !map.contains_key(&key) {
+    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<K, V>> {
+        self.map.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    fn get(&self, key: &K) -> Option<V> {
+        self.lock().get(key).cloned()
+    }
+
+    fn put(&self, key: K, value: V) {
+        let mut map = self.lock();
+        if map.len() >= self.capacity && !map.contains_key(&key) {
             map.clear();
         }
-        map.insert(key, count);
+        map.insert(key, value);
+    }
+}
+
+/// What unread counting keeps between syncs.
+#[derive(Debug, Clone)]
+pub(crate) struct UnreadCache {
+    /// The last counts by (user, room).
+    counts: Bounded<(OwnedUserId, OwnedRoomId), UnreadCount>,
+    /// Each user's parsed push rules, with the stored content they were parsed from.
+    rules: Bounded<OwnedUserId, (Option<String>, Arc<Ruleset>)>,
+    /// Push-condition contexts by (user, state group): a state group never changes.
+    contexts: Bounded<(OwnedUserId, i64), Arc<PushConditionRoomCtx>>,
+}
+
+impl Default for UnreadCache {
+    fn default() -> Self {
+        Self {
+            counts: Bounded::new(100_000),
+            rules: Bounded::new(10_000),
+            contexts: Bounded::new(10_000),
+        }
     }
 }
 
@@ -86,7 +113,7 @@ pub(crate) struct Unread<'a> {
     syncer: &'a Syncer,
     user: &'a UserId,
     rules_version: i64,
-    rules: OnceCell<Ruleset>,
+    rules: OnceCell<Arc<Ruleset>>,
 }
 
 impl<'a> Unread<'a> {
@@ -111,7 +138,7 @@ impl<'a> Unread<'a> {
     async fn count(&self, room: &RoomId, upto: i64) -> Result<(u64, u64), SyncError> {
         let read = self.read_receipts(room).await?;
         let key = (self.user.to_owned(), room.to_owned());
-        let cached = self.syncer.unread_cache.get(&key);
+        let cached = self.syncer.unread_cache.counts.get(&key);
         // Only the events since the last count are new, as long as the user's read position
         // hasn't moved: each sync then evaluates a handful of events, not the whole backlog.
         if let Some(cached) = cached
@@ -130,7 +157,7 @@ impl<'a> Unread<'a> {
             if !own && !read_now && (fresh.len() as i64) < SCAN_LIMIT {
                 let (n, h) = self.evaluate(room, &fresh).await?;
                 let counts = (cached.notifications + n, cached.highlights + h);
-                self.syncer.unread_cache.put(
+                self.syncer.unread_cache.counts.put(
                     key,
                     UnreadCount {
                         upto,
@@ -144,7 +171,7 @@ impl<'a> Unread<'a> {
             }
         }
         let counts = self.recount(room, upto, &read).await?;
-        self.syncer.unread_cache.put(
+        self.syncer.unread_cache.counts.put(
             key,
             UnreadCount {
                 upto,
@@ -192,11 +219,11 @@ impl<'a> Unread<'a> {
         let Some(first) = events.first() else {
             return Ok((0, 0));
         };
-        let rules = self
-            .rules
-            .get_or_try_init(|| push_rules::load(&self.syncer.store, self.user))
+        let rules = self.rules.get_or_try_init(|| self.ruleset()).await?;
+        // Conditions see the room as it is after the newest event (the first, newest first).
+        let context = self
+            .context(room, &first.room_version, first.state_group_after)
             .await?;
-        let context = self.context(room, &first.room_version).await?;
         let (mut notifications, mut highlights) = (0, 0);
         for event in events {
             let Ok(raw) = RawValue::from_string(event.json.clone()) else {
@@ -218,7 +245,7 @@ impl<'a> Unread<'a> {
 
     /// The events the user's read receipts (`m.read`, `m.read.private`; unthreaded or for the
     /// main timeline) point at in the room.
-    async fn read_receipts(&self, room: &RoomId) -> Result<Vec<OwnedEventId>, SyncError> {
+    async fn read_receipts(&self, room: &RoomId) -> Result<Arc<Vec<OwnedEventId>>, SyncError> {
         Ok(self
             .syncer
             .store
@@ -226,13 +253,47 @@ impl<'a> Unread<'a> {
             .await?)
     }
 
-    /// What push conditions need to know about the room, from its current state.
+    /// The user's push rules, parsed again only when their stored content changed.
+    async fn ruleset(&self) -> Result<Arc<Ruleset>, SyncError> {
+        let store = &self.syncer.store;
+        let content = store
+            .account_data(self.user, None, push_rules::PUSH_RULES_TYPE)
+            .await?;
+        let cache = &self.syncer.unread_cache.rules;
+        if let Some((parsed_from, rules)) = cache.get(&self.user.to_owned())
+            && parsed_from == content
+        {
+            return Ok(rules);
+        }
+        let rules = Arc::new(push_rules::ruleset_from(content.as_deref(), self.user));
+        cache.put(self.user.to_owned(), (content, rules.clone()));
+        Ok(rules)
+    }
+
+    /// What push conditions need to know about the room in the given state group.
     async fn context(
         &self,
         room: &RoomId,
         version: &RoomVersionId,
+        state_group: i64,
+    ) -> Result<Arc<PushConditionRoomCtx>, SyncError> {
+        let key = (self.user.to_owned(), state_group);
+        let cache = &self.syncer.unread_cache.contexts;
+        if let Some(context) = cache.get(&key) {
+            return Ok(context);
+        }
+        let context = Arc::new(self.read_context(room, version, state_group).await?);
+        cache.put(key, context.clone());
+        Ok(context)
+    }
+
+    async fn read_context(
+        &self,
+        room: &RoomId,
+        version: &RoomVersionId,
+        state_group: i64,
     ) -> Result<PushConditionRoomCtx, SyncError> {
-        let state = self.syncer.rooms.current_state(room).await?;
+        let state = self.syncer.rooms.state_group(state_group).await?;
         let create_key = (StateEventType::RoomCreate, String::new());
         let levels_key = (StateEventType::RoomPowerLevels, String::new());
         let member_key = (StateEventType::RoomMember, self.user.to_string());
@@ -284,8 +345,8 @@ fn content(pdu: &Pdu) -> Value {
 /// for the room versions in which they outrank every level.
 fn power_levels(
     rules: &AuthorizationRules,
-    create: Option<&std::sync::Arc<Pdu>>,
-    levels: Option<&std::sync::Arc<Pdu>>,
+    create: Option<&Arc<Pdu>>,
+    levels: Option<&Arc<Pdu>>,
 ) -> PushConditionPowerLevelsCtx {
     let mut creators: Vec<OwnedUserId> = Vec::new();
     if let Some(create) = create {

@@ -51,7 +51,7 @@ async fn leave_all_rooms(state: &ApiState, user: &UserId) -> Result<(), ApiError
         .memberships_of(user)
         .await
         .map_err(ApiError::internal)?;
-    for membership in memberships {
+    for membership in memberships.iter() {
         if !matches!(membership.membership.as_str(), "join" | "invite" | "knock") {
             continue;
         }

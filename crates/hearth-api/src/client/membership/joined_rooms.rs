@@ -20,9 +20,9 @@ async fn handler(
     let user = &request.caller()?.user_id;
     let rooms = state.rooms.store().memberships_of(user).await?;
     let joined = rooms
-        .into_iter()
+        .iter()
         .filter(|m| m.membership == "join")
-        .map(|m| m.room_id)
+        .map(|m| m.room_id.clone())
         .collect();
     Ok(RumaResponse(endpoint::Response::new(joined)))
 }

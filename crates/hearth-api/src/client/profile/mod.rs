@@ -75,7 +75,7 @@ pub(crate) async fn propagate(state: &ApiState, user: &UserId) -> Result<(), Api
     let Some(profile) = store.profile(user).await? else {
         return Ok(());
     };
-    for membership in store.memberships_of(user).await? {
+    for membership in store.memberships_of(user).await?.iter() {
         if membership.membership != "join" {
             continue;
         }

@@ -1,0 +1,202 @@
+//! A read-through cache whose entries writers invalidate after they commit.
+//!
+//! The one race such a cache has: a reader queries the database, a writer commits and
+//! invalidates, then the reader stores what it read before the commit, and the stale entry
+//! lives on. So every invalidation bumps a generation, a reader notes the generation before
+//! its query, and its result is only kept if no invalidation happened in between.
+
+use std::collections::HashMap;
+use std::hash::Hash;
+use std::sync::{Arc, Mutex};
+
+use ruma::{OwnedEventId, OwnedRoomId, OwnedUserId};
+
+use crate::recent::Recent;
+use crate::{Membership, TokenOwner};
+
+/// What the store keeps in memory between queries; the writers that change the rows behind an
+/// entry invalidate it after they commit.
+#[derive(Debug)]
+pub(crate) struct Caches {
+    /// The newest events of the rooms being written to (see [`Recent`]).
+    pub(crate) recent: Recent,
+    /// A user's memberships (what every `/sync` starts from).
+    pub(crate) memberships: Cache<OwnedUserId, Arc<Vec<Membership>>>,
+    /// Access tokens by hash (every authenticated request): cleared by every account write.
+    pub(crate) tokens: Cache<String, TokenOwner>,
+    /// The events a user's read receipts in a room point at (unread counts).
+    pub(crate) read_receipts: Cache<(OwnedRoomId, OwnedUserId), Arc<Vec<OwnedEventId>>>,
+    /// Account-data entries by (user, room or "", type): push rules are read on every sync
+    /// that counts unread events.
+    pub(crate) account_data: Cache<(OwnedUserId, String, String), Option<String>>,
+    /// Per user, a position no account data of theirs is newer than (see [`Bounds`]).
+    pub(crate) account_data_bounds: Bounds<OwnedUserId>,
+}
+
+impl Default for Caches {
+    fn default() -> Self {
+        Self {
+            recent: Recent::default(),
+            memberships: Cache::new(10_000),
+            tokens: Cache::new(10_000),
+            read_receipts: Cache::new(100_000),
+            account_data: Cache::new(1_000),
+            account_data_bounds: Bounds::new(100_000),
+        }
+    }
+}
+
+/// Entries are cleared all at once when there would be more than `capacity`: a miss only
+/// costs the query it saves.
+#[derive(Debug)]
+pub(crate) struct Cache<K, V> {
+    inner: Mutex<Inner<K, V>>,
+    capacity: usize,
+}
+
+#[derive(Debug)]
+struct Inner<K, V> {
+    generation: u64,
+    map: HashMap<K, V>,
+}
+
+/// A miss: pass it back to [`Cache::fill`] with what the database said.
+#[must_use]
+pub(crate) struct Ticket(u64);
+
+impl<K: Eq + Hash, V: Clone> Cache<K, V> {
+    pub(crate) fn new(capacity: usize) -> Self {
+        Self {
+            inner: Mutex::new(Inner {
+                generation: 0,
+                map: HashMap::new(),
+            }),
+            capacity,
+        }
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, Inner<K, V>> {
+        self.inner.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// The cached value, or a ticket to fill it with after reading the database.
+    pub(crate) fn get<Q>(&self, key: &Q) -> Result<V, Ticket>
+    where
+        K: std::borrow::Borrow<Q>,
+        Q: Eq + Hash + ?Sized,
+    {
+        let inner = self.lock();
+        inner.map.get(key).cloned().ok_or(Ticket(inner.generation))
+    }
+
+    /// Keep a value read after `ticket` was issued, unless something was invalidated since.
+    pub(crate) fn fill(&self, ticket: Ticket, key: K, value: V) {
+        let mut inner = self.lock();
+        if inner.generation != ticket.0 {
+            return;
+        }
+        if inner.map.len() >= self.capacity && !inner.map.contains_key(&key) {
+            inner.map.clear();
+        }
+        inner.map.insert(key, value);
+    }
+
+    /// Forget one key: call after committing a write that changes it.
+    pub(crate) fn invalidate<Q>(&self, key: &Q)
+    where
+        K: std::borrow::Borrow<Q>,
+        Q: Eq + Hash + ?Sized,
+    {
+        let mut inner = self.lock();
+        inner.generation += 1;
+        inner.map.remove(key);
+    }
+
+    /// Forget everything: call after committing a write that may change any entry.
+    pub(crate) fn clear(&self) {
+        let mut inner = self.lock();
+        inner.generation += 1;
+        inner.map.clear();
+    }
+}
+
+/// Per key, an upper bound of the newest stream position written for it: "nothing of this
+/// key is newer than N", which spares the query for what changed since N. Writers raise the
+/// bound after committing and before publishing the position; readers raise it to what they
+/// found. Bounds only go up, so the order in which the two arrive does not matter.
+#[derive(Debug)]
+pub(crate) struct Bounds<K> {
+    map: Mutex<HashMap<K, i64>>,
+    capacity: usize,
+}
+
+impl<K: Eq + Hash> Bounds<K> {
+    pub(crate) fn new(capacity: usize) -> Self {
+        Self {
+            map: Mutex::new(HashMap::new()),
+            capacity,
+        }
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<K, i64>> {
+        self.map.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// Whether nothing of `key` is known to be newer than `since`.
+    pub(crate) fn nothing_after<Q>(&self, key: &Q, since: i64) -> bool
+    where
+        K: std::borrow::Borrow<Q>,
+        Q: Eq + Hash + ?Sized,
+    {
+        self.lock().get(key).is_some_and(|bound| *bound <= since)
+    }
+
+    /// Nothing of `key` is newer than `position` (as far as this caller knows).
+    pub(crate) fn raise(&self, key: K, position: i64) {
+        let mut map = self.lock();
+        if map.len() >= self.capacity && !map.contains_key(&key) {
+            map.clear();
+        }
+        let bound = map.entry(key).or_insert(position);
+        *bound = (*bound).max(position);
+    }
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_read_older_than_an_invalidation_is_not_kept() {
+        let cache: Cache<&str, i32> = Cache::new(10);
+        let Err(ticket) = cache.get("a") else {
+            panic!("empty cache hit")
+        };
+        // A writer commits and invalidates while the reader's query is in flight.
+        cache.invalidate("a");
+        cache.fill(ticket, "a", 1);
+        assert!(cache.get("a").is_err(), "the stale read was kept");
+
+        let Err(ticket) = cache.get("a") else {
+            panic!("unexpected hit")
+        };
+        cache.fill(ticket, "a", 2);
+        assert_eq!(cache.get("a").ok(), Some(2));
+        cache.clear();
+        assert!(cache.get("a").is_err());
+    }
+
+    #[test]
+    fn capacity_bounds_the_entries() {
+        let cache: Cache<u32, u32> = Cache::new(3);
+        for i in 0..10 {
+            let Err(ticket) = cache.get(&i) else {
+                panic!("unexpected hit")
+            };
+            cache.fill(ticket, i, i);
+            assert!(cache.lock().map.len() <= 3);
+        }
+        assert_eq!(cache.get(&9).ok(), Some(9));
+    }
+}
