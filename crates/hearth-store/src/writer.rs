@@ -232,21 +232,23 @@ async fn commit_group(
                             insert.build().execute(&mut *conn).await?;
                         }
                     }
-                    for event in &batch.events {
-                        if let Some(txn) = &event.txn {
-                            sqlx::query(
-                                "INSERT INTO transaction_ids
-                                 (user_id, device_id, txn_id, room_id, event_id)
-                                 VALUES ($1, $2, $3, $4, $5)",
-                            )
-                            .bind(txn.user_id.as_str())
-                            .bind(txn.device_id.as_str())
-                            .bind(txn.txn_id.as_str())
-                            .bind(batch.room_id.as_str())
-                            .bind(event.event_id.as_str())
-                            .execute(&mut *conn)
-                            .await?;
-                        }
+                    let txns: Vec<_> = batch
+                        .events
+                        .iter()
+                        .filter_map(|e| e.txn.as_ref().map(|txn| (txn, &e.event_id)))
+                        .collect();
+                    for chunk in txns.chunks(ROWS_PER_INSERT) {
+                        let mut insert = QueryBuilder::new(
+                            "INSERT INTO transaction_ids (user_id, device_id, txn_id, room_id, event_id) ",
+                        );
+                        insert.push_values(chunk, |mut row, (txn, id)| {
+                            row.push_bind(txn.user_id.as_str())
+                                .push_bind(txn.device_id.as_str())
+                                .push_bind(txn.txn_id.as_str())
+                                .push_bind(batch.room_id.as_str())
+                                .push_bind(id.as_str());
+                        });
+                        insert.build().execute(&mut *conn).await?;
                     }
                     sqlx::query("DELETE FROM forward_extremities WHERE room_id = $1")
                         .bind(batch.room_id.as_str())

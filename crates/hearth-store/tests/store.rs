@@ -184,3 +184,182 @@ async fn state_groups_apply_deltas_and_removals(test: TestStore) {
     );
 }
 on_both_backends!(state_groups_apply_deltas_and_removals);
+
+/// What the store answers from memory (the writer's recent events, with their transaction
+/// ids, relation and redaction marks) must be what the database answers: the live store is
+/// compared with a second one opened on the same database, whose memory is empty.
+async fn memory_answers_match_the_database(test: TestStore) {
+    use hearth_store::{NewRelation, TxnKey};
+
+    let (room, group) = new_room(&test, "!r:x.test").await;
+    let id = |i: usize| OwnedEventId::try_from(format!("$e{i}").as_str()).unwrap();
+    let mut ids = Vec::new();
+    // More events than the store keeps per room, in batches of one to three, some sent with a
+    // transaction id, some relating to or redacting earlier ones.
+    let mut next = 0;
+    for round in 0..120 {
+        let names: Vec<String> = (next..next + 1 + round % 3)
+            .map(|i| format!("$e{i}"))
+            .collect();
+        let refs: Vec<&str> = names.iter().map(String::as_str).collect();
+        let mut batch = message_batch(&room, group, &refs);
+        for (k, event) in batch.events.iter_mut().enumerate() {
+            let n = next + k;
+            if n % 4 == 0 {
+                event.txn = Some(TxnKey {
+                    room_id: room.clone(),
+                    user_id: owned_user_id!("@a:x.test"),
+                    device_id: "PHONE".into(),
+                    txn_id: format!("t{n}").into(),
+                });
+            }
+            if n >= 10 && n % 5 == 0 {
+                batch.relations.push(NewRelation {
+                    event_id: id(n),
+                    relates_to: id(n - 7),
+                    rel_type: if n % 10 == 0 {
+                        "m.thread"
+                    } else {
+                        "m.reference"
+                    }
+                    .into(),
+                });
+            }
+            if n >= 10 && n % 11 == 0 {
+                batch.redactions.push((id(n - 3), id(n)));
+            }
+        }
+        next += names.len();
+        ids.extend(
+            names
+                .iter()
+                .map(|n| OwnedEventId::try_from(n.as_str()).unwrap()),
+        );
+        test.store.persist(batch).await.unwrap();
+    }
+    let cold = test.location.reopen().await.unwrap();
+    let upto = test.store.current_stream();
+    let positions = |events: Vec<hearth_store::StoredEvent>| {
+        events
+            .iter()
+            .map(|e| (e.stream_ordering, e.event_id.clone(), e.json.clone()))
+            .collect::<Vec<_>>()
+    };
+    for after in [
+        0,
+        1,
+        upto / 2,
+        upto - 130,
+        upto - 128,
+        upto - 50,
+        upto - 3,
+        upto,
+    ] {
+        for limit in [1, 10, 100, 129, 1000] {
+            for end in [upto, upto - 1, upto - 20] {
+                assert_eq!(
+                    positions(
+                        test.store
+                            .room_events_backwards(&room, after, end, limit)
+                            .await
+                            .unwrap()
+                    ),
+                    positions(
+                        cold.room_events_backwards(&room, after, end, limit)
+                            .await
+                            .unwrap()
+                    ),
+                    "after {after}, upto {end}, limit {limit}"
+                );
+            }
+        }
+    }
+    fn sorted<T: Ord>(mut v: Vec<T>) -> Vec<T> {
+        v.sort();
+        v
+    }
+    let mut events = positions(test.store.events(&ids).await.unwrap());
+    events.sort();
+    let mut expected = positions(cold.events(&ids).await.unwrap());
+    expected.sort();
+    assert_eq!(events, expected);
+    assert_eq!(events.len(), ids.len());
+    for window in [&ids[..], &ids[ids.len() - 60..]] {
+        let window = window.to_vec();
+        assert_eq!(
+            sorted(
+                test.store
+                    .transaction_ids_of(&owned_user_id!("@a:x.test"), "PHONE".into(), &window)
+                    .await
+                    .unwrap()
+            ),
+            sorted(
+                cold.transaction_ids_of(&owned_user_id!("@a:x.test"), "PHONE".into(), &window)
+                    .await
+                    .unwrap()
+            )
+        );
+        assert_eq!(
+            sorted(test.store.redactions_of(&window).await.unwrap()),
+            sorted(cold.redactions_of(&window).await.unwrap())
+        );
+        let types = ["m.reference", "m.thread"];
+        assert_eq!(
+            test.store
+                .relations_of(&room, &window, &types, upto)
+                .await
+                .unwrap(),
+            cold.relations_of(&room, &window, &types, upto)
+                .await
+                .unwrap()
+        );
+        let user = owned_user_id!("@a:x.test");
+        assert_eq!(
+            sorted(
+                test.store
+                    .thread_summaries(&room, &window, upto, &user)
+                    .await
+                    .unwrap()
+                    .into_iter()
+                    .map(|t| (t.root, t.count, t.latest))
+                    .collect()
+            ),
+            sorted(
+                cold.thread_summaries(&room, &window, upto, &user)
+                    .await
+                    .unwrap()
+                    .into_iter()
+                    .map(|t| (t.root, t.count, t.latest))
+                    .collect()
+            )
+        );
+    }
+    // The comparison is not between two empty answers.
+    let recent: Vec<_> = ids[ids.len() - 60..].to_vec();
+    assert!(!test.store.redactions_of(&recent).await.unwrap().is_empty());
+    assert!(
+        !test
+            .store
+            .relations_of(&room, &recent, &["m.reference"], upto)
+            .await
+            .unwrap()
+            .is_empty()
+    );
+    assert!(
+        !test
+            .store
+            .thread_summaries(&room, &recent, upto, &owned_user_id!("@a:x.test"))
+            .await
+            .unwrap()
+            .is_empty()
+    );
+    assert!(
+        !test
+            .store
+            .transaction_ids_of(&owned_user_id!("@a:x.test"), "PHONE".into(), &recent)
+            .await
+            .unwrap()
+            .is_empty()
+    );
+}
+on_both_backends!(memory_answers_match_the_database);

@@ -44,6 +44,24 @@ pub(crate) async fn joined_state(
     }
 }
 
+/// The user must be joined to the room. Answered from the user's memberships (which the store
+/// keeps in memory and the event writer updates with the room's state), not the room's state.
+pub(crate) async fn require_joined(
+    rooms: &Rooms,
+    room: &RoomId,
+    user: &UserId,
+) -> Result<(), ApiError> {
+    let memberships = rooms.store().memberships_of(user).await?;
+    if memberships
+        .iter()
+        .any(|m| m.room_id == room && m.membership == "join")
+    {
+        Ok(())
+    } else {
+        Err(not_member())
+    }
+}
+
 /// The user must be joined and have the power to send state events of `kind`.
 pub(crate) async fn require_state_power(
     state: &crate::ApiState,
@@ -51,7 +69,7 @@ pub(crate) async fn require_state_power(
     user: &UserId,
     kind: &str,
 ) -> Result<(), ApiError> {
-    joined_state(&state.rooms, room, user).await?;
+    require_joined(&state.rooms, room, user).await?;
     let power = state.rooms.power(room).await?;
     if power.user(user) < power.state_event(kind) {
         return Err(ApiError::new(

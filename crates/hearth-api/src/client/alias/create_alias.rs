@@ -7,7 +7,7 @@ use axum::http::StatusCode;
 use hearth_store::StoreError;
 use ruma::api::client::alias::create_alias::v3 as endpoint;
 
-use crate::client::room_access::joined_state;
+use crate::client::room_access::require_joined;
 use crate::extract::Ruma;
 use crate::ruma_glue::{RumaResponse, route as route_endpoint};
 use crate::{ApiError, ApiState};
@@ -23,7 +23,7 @@ async fn handler(
     let user = request.caller()?.user_id.clone();
     let body = request.body;
     super::require_local(&state, &body.room_alias)?;
-    joined_state(&state.rooms, &body.room_id, &user).await?;
+    require_joined(&state.rooms, &body.room_id, &user).await?;
     match state
         .rooms
         .store()

@@ -7,7 +7,7 @@ use axum::Router;
 use axum::extract::State;
 use ruma::api::client::membership::joined_members::v3::{self as endpoint, RoomMember};
 
-use crate::client::room_access::joined_state;
+use crate::client::room_access::require_joined;
 use crate::extract::Ruma;
 use crate::ruma_glue::{RumaResponse, route as route_endpoint};
 use crate::{ApiError, ApiState};
@@ -22,7 +22,7 @@ async fn handler(
 ) -> Result<RumaResponse<endpoint::Response>, ApiError> {
     let user = &request.caller()?.user_id;
     let room = &request.body.room_id;
-    joined_state(&state.rooms, room, user).await?;
+    require_joined(&state.rooms, room, user).await?;
     let members = state.rooms.store().room_members(room, Some("join")).await?;
     let ids: Vec<_> = members.iter().map(|m| m.event_id.clone()).collect();
     let pdus = state.rooms.load_pdus(&ids).await?;

@@ -5,7 +5,7 @@ use hearth_rooms::{Append, EventDraft};
 use hearth_store::TxnKey;
 use ruma::{OwnedEventId, RoomId, TransactionId};
 
-use crate::client::room_access::joined_state;
+use crate::client::room_access::require_joined;
 use crate::rate_limit::RateKey;
 use crate::{ApiError, ApiState, Caller};
 
@@ -22,7 +22,7 @@ pub(crate) async fn send_as(
         .rate_limits
         .send
         .check(RateKey::user(&caller.user_id))?;
-    joined_state(&state.rooms, room, &caller.user_id).await?;
+    require_joined(&state.rooms, room, &caller.user_id).await?;
     let txn = TxnKey {
         room_id: room.to_owned(),
         user_id: caller.user_id.clone(),

@@ -5,7 +5,7 @@ pub(crate) mod create_receipt;
 use axum::http::StatusCode;
 use ruma::{EventId, RoomId, UserId};
 
-use crate::client::room_access::joined_state;
+use crate::client::room_access::require_joined;
 use crate::{ApiError, ApiState};
 
 /// A receipt may only point at an event of the room, sent by a member who is in it.
@@ -15,7 +15,7 @@ pub(crate) async fn check_target(
     user: &UserId,
     event: &EventId,
 ) -> Result<(), ApiError> {
-    joined_state(&state.rooms, room, user).await?;
+    require_joined(&state.rooms, room, user).await?;
     match state.rooms.store().event(event).await? {
         Some(stored) if stored.room_id == room => Ok(()),
         _ => Err(ApiError::new(

@@ -5,7 +5,7 @@ use axum::Router;
 use axum::extract::State;
 use ruma::api::client::room::aliases::v3 as endpoint;
 
-use crate::client::room_access::joined_state;
+use crate::client::room_access::require_joined;
 use crate::extract::Ruma;
 use crate::ruma_glue::{RumaResponse, route as route_endpoint};
 use crate::{ApiError, ApiState};
@@ -21,7 +21,7 @@ async fn handler(
     let user = &request.caller()?.user_id;
     let room = &request.body.room_id;
     // NOTSPEC: world-readable rooms should answer non-members too; history visibility applies.
-    joined_state(&state.rooms, room, user).await?;
+    require_joined(&state.rooms, room, user).await?;
     Ok(RumaResponse(endpoint::Response::new(
         state.rooms.store().aliases_of(room).await?,
     )))

@@ -7,7 +7,7 @@ use axum::http::StatusCode;
 use ruma::api::client::room::get_room_event::v3 as endpoint;
 use ruma::serde::Raw;
 
-use crate::client::room_access::joined_state;
+use crate::client::room_access::require_joined;
 use crate::extract::Ruma;
 use crate::ruma_glue::{RumaResponse, route as route_endpoint};
 use crate::{ApiError, ApiState};
@@ -22,7 +22,7 @@ async fn handler(
 ) -> Result<RumaResponse<endpoint::Response>, ApiError> {
     let user = &request.caller()?.user_id;
     let body = &request.body;
-    joined_state(&state.rooms, &body.room_id, user).await?;
+    require_joined(&state.rooms, &body.room_id, user).await?;
     let not_found = || ApiError::new(StatusCode::NOT_FOUND, "M_NOT_FOUND", "event not found");
     let pdu = state
         .rooms

@@ -10,7 +10,7 @@ use hearth_rooms::Upgrade;
 use ruma::api::client::room::upgrade_room::v3 as endpoint;
 use serde_json::Map;
 
-use crate::client::room_access::joined_state;
+use crate::client::room_access::require_joined;
 use crate::extract::Ruma;
 use crate::rate_limit::RateKey;
 use crate::ruma_glue::{RumaResponse, route as route_endpoint};
@@ -34,7 +34,7 @@ async fn handler(
             format!("room version {} is not supported", body.new_version),
         ));
     }
-    joined_state(&state.rooms, &body.room_id, &user).await?;
+    require_joined(&state.rooms, &body.room_id, &user).await?;
     let store = state.rooms.store();
     let mut join = Map::new();
     if let Some(profile) = store.profile(&user).await? {

@@ -6,7 +6,7 @@ use axum::extract::State;
 use axum::http::StatusCode;
 use ruma::api::client::typing::create_typing_event::v3::{self as endpoint, Typing};
 
-use crate::client::room_access::joined_state;
+use crate::client::room_access::require_joined;
 use crate::extract::Ruma;
 use crate::ruma_glue::{RumaResponse, route as route_endpoint};
 use crate::{ApiError, ApiState};
@@ -28,7 +28,7 @@ async fn handler(
             "you can only set your own typing state",
         ));
     }
-    joined_state(&state.rooms, &body.room_id, user).await?;
+    require_joined(&state.rooms, &body.room_id, user).await?;
     let timeout = match body.state {
         Typing::Yes(info) => Some(info.timeout),
         _ => None,
