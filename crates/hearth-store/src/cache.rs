@@ -31,6 +31,8 @@ pub(crate) struct Caches {
     pub(crate) account_data: Cache<(OwnedUserId, String, String), Option<String>>,
     /// Per user, a position no account data of theirs is newer than (see [`Bounds`]).
     pub(crate) account_data_bounds: Bounds<OwnedUserId>,
+    /// Per room, a position no receipt in it is newer than.
+    pub(crate) receipt_bounds: Bounds<OwnedRoomId>,
 }
 
 impl Default for Caches {
@@ -42,6 +44,7 @@ impl Default for Caches {
             read_receipts: Cache::new(100_000),
             account_data: Cache::new(1_000),
             account_data_bounds: Bounds::new(100_000),
+            receipt_bounds: Bounds::new(100_000),
         }
     }
 }
@@ -185,6 +188,21 @@ mod tests {
         assert_eq!(cache.get("a").ok(), Some(2));
         cache.clear();
         assert!(cache.get("a").is_err());
+    }
+
+    #[test]
+    fn bounds_only_rise() {
+        let bounds: Bounds<&str> = Bounds::new(10);
+        assert!(
+            !bounds.nothing_after("room", 5),
+            "an unknown key needs a query"
+        );
+        bounds.raise("room", 7);
+        assert!(!bounds.nothing_after("room", 6));
+        assert!(bounds.nothing_after("room", 7));
+        // A reader that looked at an older window does not lower what a writer raised.
+        bounds.raise("room", 3);
+        assert!(!bounds.nothing_after("room", 6));
     }
 
     #[test]

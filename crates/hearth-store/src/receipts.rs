@@ -67,9 +67,11 @@ impl Store {
             tx.commit().await?;
             Ok::<_, StoreError>(position)
         })?;
+        // The caches first: a reader that sees the new position must find the receipt.
         self.caches
             .read_receipts
             .invalidate(&(room.to_owned(), user.to_owned()));
+        self.caches.receipt_bounds.raise(room.to_owned(), position);
         self.positions
             .receipts
             .fetch_max(position, std::sync::atomic::Ordering::AcqRel);
@@ -124,6 +126,22 @@ impl Store {
 
     /// Receipts in a room with `since < stream_ordering <= upto`.
     pub async fn receipts_between(
+        &self,
+        room: &RoomId,
+        since: i64,
+        upto: i64,
+    ) -> Result<Vec<ReceiptRow>, StoreError> {
+        if self.caches.receipt_bounds.nothing_after(room, since) {
+            return Ok(Vec::new());
+        }
+        let found = self.read_receipts_between(room, since, upto).await?;
+        // Nothing in (since, upto] beyond what was found; what is newer raised the bound itself.
+        let newest = found.last().map_or(since, |r| r.stream_ordering);
+        self.caches.receipt_bounds.raise(room.to_owned(), newest);
+        Ok(found)
+    }
+
+    async fn read_receipts_between(
         &self,
         room: &RoomId,
         since: i64,
