@@ -523,3 +523,125 @@ async fn history_visibility(backend: Backend) {
     }
 }
 on_both_backends!(history_visibility);
+
+fn presence_of<'a>(sync: &'a Value, user: &str) -> Option<&'a Value> {
+    sync["presence"]["events"]
+        .as_array()?
+        .iter()
+        .find(|e| e["type"] == "m.presence" && e["sender"] == user)
+        .map(|e| &e["content"])
+}
+
+/// Syncing marks a user online for those who share a room with them; an explicit status with a
+/// message reaches them too, nobody else sees it, and filters can leave presence out.
+async fn presence(backend: Backend) {
+    let server = TestServer::start(backend).await;
+    let alice = Api::user(&server, "alice").await;
+    let bob = Api::user(&server, "bob").await;
+    let carol = Api::user(&server, "carol").await;
+    let room = alice.create_room("public_chat").await;
+    bob.ok(
+        Method::POST,
+        &format!("/_matrix/client/v3/rooms/{room}/join"),
+        Some(json!({})),
+    )
+    .await;
+    let path = "/_matrix/client/v3/presence/@alice:hearth.test/status";
+    assert_eq!(bob.get(path).await.1["presence"], "offline");
+
+    // Alice's sync (set_presence defaults to online) marks her online; she sees herself.
+    let first = alice.sync(None, 0).await;
+    assert_eq!(
+        presence_of(&first, "@alice:hearth.test").map(|c| c["presence"].clone()),
+        Some(json!("online"))
+    );
+    let bob_first = bob.sync(None, 0).await;
+    let seen = presence_of(&bob_first, "@alice:hearth.test").expect("bob sees alice");
+    assert_eq!(seen["presence"], "online");
+    assert_eq!(seen["currently_active"], true);
+    let (status, body) = bob.get(path).await;
+    assert_eq!(
+        (status, body["presence"].as_str()),
+        (StatusCode::OK, Some("online"))
+    );
+    // Carol shares no room with alice.
+    let carol_first = carol.sync(None, 0).await;
+    assert!(presence_of(&carol_first, "@alice:hearth.test").is_none());
+    let (status, body) = carol.get(path).await;
+    assert_eq!(
+        (status, errcode(&body)),
+        (StatusCode::FORBIDDEN, "M_FORBIDDEN")
+    );
+
+    // An explicit status wakes bob's waiting sync, with the message.
+    let since = bob_first["next_batch"].as_str().unwrap().to_owned();
+    let waiting = async {
+        let started = Instant::now();
+        (bob.sync(Some(&since), 10_000).await, started.elapsed())
+    };
+    let setting = async {
+        tokio::time::sleep(Duration::from_millis(200)).await;
+        alice
+            .ok(
+                Method::PUT,
+                path,
+                Some(json!({"presence": "unavailable", "status_msg": "at lunch"})),
+            )
+            .await
+    };
+    let ((update, waited), _) = tokio::join!(waiting, setting);
+    assert!(waited < Duration::from_secs(5), "woken, not timed out");
+    let seen = presence_of(&update, "@alice:hearth.test").expect("the new status");
+    assert_eq!(
+        (seen["presence"].as_str(), seen["status_msg"].as_str()),
+        (Some("unavailable"), Some("at lunch"))
+    );
+    // A sync with set_presence=offline leaves her status alone.
+    alice
+        .ok(
+            Method::GET,
+            "/_matrix/client/v3/sync?timeout=0&set_presence=offline",
+            None,
+        )
+        .await;
+    assert_eq!(bob.get(path).await.1["presence"], "unavailable");
+
+    // Bad requests: another user's status, an unknown state, an unknown set_presence.
+    let (status, body) = bob.put(path, json!({"presence": "online"})).await;
+    assert_eq!(
+        (status, errcode(&body)),
+        (StatusCode::FORBIDDEN, "M_FORBIDDEN")
+    );
+    let (status, body) = alice.put(path, json!({"presence": "asleep"})).await;
+    assert_eq!(
+        (status, errcode(&body)),
+        (StatusCode::BAD_REQUEST, "M_INVALID_PARAM")
+    );
+    let (status, body) = alice
+        .get("/_matrix/client/v3/sync?timeout=0&set_presence=dancing")
+        .await;
+    assert_eq!(
+        (status, errcode(&body)),
+        (StatusCode::BAD_REQUEST, "M_INVALID_PARAM")
+    );
+
+    // A filter without presence gets none.
+    let filter = json!({"presence": {"not_types": ["*"]}}).to_string();
+    let filtered = bob
+        .ok(
+            Method::GET,
+            &format!(
+                "/_matrix/client/v3/sync?timeout=0&filter={}",
+                urlencode(&filter)
+            ),
+            None,
+        )
+        .await;
+    assert!(
+        filtered["presence"]["events"]
+            .as_array()
+            .unwrap()
+            .is_empty()
+    );
+}
+on_both_backends!(presence);

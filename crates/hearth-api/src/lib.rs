@@ -88,6 +88,8 @@ pub fn router(state: ApiState) -> Router {
         session::refresh_token::route,
         client::sync::sync_events::route,
         client::typing::create_typing_event::route,
+        client::presence::get_presence::route,
+        client::presence::set_presence::route,
         client::receipt::create_receipt::route,
         client::read_marker::set_read_marker::route,
         client::user_directory::search_users::route,

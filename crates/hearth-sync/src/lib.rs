@@ -2,6 +2,7 @@
 //! did, waits on the store's change notifier (never polls the database) until something does or
 //! the timeout passes.
 
+pub mod presence;
 pub mod push_rules;
 mod rooms;
 mod token;
@@ -17,6 +18,7 @@ use ruma::{OwnedDeviceId, OwnedRoomId, OwnedUserId};
 use serde_json::{Value, json};
 use tokio::time::Instant;
 
+pub use presence::Presence;
 pub use token::{PaginationToken, SyncToken};
 pub use typing::{MAX_TYPING, Typing};
 
@@ -42,6 +44,27 @@ pub struct SyncFilter {
     pub rooms: Option<Vec<OwnedRoomId>>,
     /// Never these rooms.
     pub not_rooms: Vec<OwnedRoomId>,
+    /// Whose presence to send: nobody's when `None`.
+    pub presence: Option<SenderFilter>,
+}
+
+/// Which senders' events a filter lets through.
+#[derive(Debug, Clone, Default)]
+pub struct SenderFilter {
+    /// Only these, if set.
+    pub senders: Option<Vec<OwnedUserId>>,
+    /// Never these.
+    pub not_senders: Vec<OwnedUserId>,
+}
+
+impl SenderFilter {
+    fn wants(&self, user: &ruma::UserId) -> bool {
+        !self.not_senders.iter().any(|u| u == user)
+            && self
+                .senders
+                .as_ref()
+                .is_none_or(|only| only.iter().any(|u| u == user))
+    }
 }
 
 impl Default for SyncFilter {
@@ -52,6 +75,7 @@ impl Default for SyncFilter {
             include_leave: false,
             rooms: None,
             not_rooms: Vec::new(),
+            presence: Some(SenderFilter::default()),
         }
     }
 }
@@ -71,6 +95,8 @@ pub struct SyncRequest {
     pub timeout: Duration,
     pub full_state: bool,
     pub filter: SyncFilter,
+    /// `online` and `unavailable` mark the user so while the sync runs; `offline` does not.
+    pub set_presence: ruma::presence::PresenceState,
 }
 
 /// The sync service.
@@ -79,6 +105,7 @@ pub struct Syncer {
     store: Store,
     rooms: Rooms,
     typing: Typing,
+    presence: Presence,
     unread_cache: unread::UnreadCache,
 }
 
@@ -89,11 +116,12 @@ struct Pass {
 }
 
 impl Syncer {
-    pub fn new(store: Store, rooms: Rooms, typing: Typing) -> Self {
+    pub fn new(store: Store, rooms: Rooms, typing: Typing, presence: Presence) -> Self {
         Self {
             store,
             rooms,
             typing,
+            presence,
             unread_cache: unread::UnreadCache::default(),
         }
     }
@@ -102,12 +130,19 @@ impl Syncer {
         &self.typing
     }
 
+    pub fn presence(&self) -> &Presence {
+        &self.presence
+    }
+
     /// Answer a `/sync`: immediately if there is news (or this is an initial sync), otherwise
     /// after the first change that concerns the user, or at the timeout.
     pub async fn sync(&self, request: &SyncRequest) -> Result<Value, SyncError> {
         let deadline = Instant::now() + request.timeout;
         // Subscribe before reading, so a change between the read and the wait is not missed.
         let mut changes = self.store.changes().subscribe();
+        let _online = self
+            .presence
+            .sync_started(&request.user, &request.set_presence);
         // Materialised here rather than at registration so that every account, however it was
         // created, syncs `m.push_rules` (clients expect it in the account data).
         // (The store keeps account data in memory: asking again costs no query.)
@@ -152,6 +187,7 @@ impl Syncer {
             typing: self.typing.serial(),
             account_data: self.store.max_account_data_stream().await?,
             receipts: self.store.max_receipt_stream().await?,
+            presence: self.presence.serial(),
         };
         let (global_data, mut room_data) = self.account_data(request, now).await?;
         let mut join = BTreeMap::new();
@@ -193,18 +229,62 @@ impl Syncer {
                 _ => {}
             }
         }
-        let has_updates =
-            !(join.is_empty() && invite.is_empty() && leave.is_empty() && global_data.is_empty());
+        let presence = self.presence_events(request, &memberships, now).await?;
+        let has_updates = !(join.is_empty()
+            && invite.is_empty()
+            && leave.is_empty()
+            && global_data.is_empty()
+            && presence.is_empty());
         let body = json!({
             "next_batch": now.to_string(),
             "rooms": { "join": join, "invite": invite, "leave": leave, "knock": {} },
             "account_data": { "events": global_data },
-            "presence": { "events": [] },
+            "presence": { "events": presence },
             "to_device": { "events": [] },
             "device_lists": { "changed": [], "left": [] },
             "device_one_time_keys_count": {},
         });
         Ok(Pass { body, has_updates })
+    }
+
+    /// `m.presence` of the users whose presence changed since the token and who share a room
+    /// with the user (or are the user).
+    async fn presence_events(
+        &self,
+        request: &SyncRequest,
+        memberships: &[hearth_store::Membership],
+        now: SyncToken,
+    ) -> Result<Vec<Value>, SyncError> {
+        let Some(filter) = &request.filter.presence else {
+            return Ok(Vec::new());
+        };
+        let since = request.since.map(|s| s.presence);
+        let changed = self.presence.changed(since, now.presence);
+        if changed.is_empty() {
+            return Ok(Vec::new());
+        }
+        let joined: std::collections::HashSet<&ruma::RoomId> = memberships
+            .iter()
+            .filter(|m| m.membership == "join")
+            .map(|m| &*m.room_id)
+            .collect();
+        let mut events = Vec::new();
+        for (user, content) in changed {
+            if !filter.wants(&user) {
+                continue;
+            }
+            let shares_a_room = user == request.user
+                || self
+                    .store
+                    .memberships_of(&user)
+                    .await?
+                    .iter()
+                    .any(|m| m.membership == "join" && joined.contains(&*m.room_id));
+            if shares_a_room {
+                events.push(presence::event(&user, content));
+            }
+        }
+        Ok(events)
     }
 
     /// Account data changed since the token (all of it on an initial sync): global events, and

@@ -1,5 +1,5 @@
 //! Sync tokens: the position of every stream a client syncs on,
-//! `s{events}_{typing}_{account_data}_{receipts}`. Tokens that don't parse are refused
+//! `s{events}_{typing}_{account_data}_{receipts}_{presence}`. Tokens that don't parse are refused
 //! (M_INVALID_PARAM), not guessed at; missing trailing parts read as 0, so older tokens of
 //! this server stay valid.
 
@@ -17,14 +17,16 @@ pub struct SyncToken {
     pub account_data: i64,
     /// The receipt stream position.
     pub receipts: i64,
+    /// The presence serial (in memory, like typing's).
+    pub presence: u64,
 }
 
 impl fmt::Display for SyncToken {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(
             f,
-            "s{}_{}_{}_{}",
-            self.events, self.typing, self.account_data, self.receipts
+            "s{}_{}_{}_{}_{}",
+            self.events, self.typing, self.account_data, self.receipts, self.presence
         )
     }
 }
@@ -44,6 +46,7 @@ impl std::str::FromStr for SyncToken {
         let typing = u64::try_from(next()?).map_err(|_| ())?;
         let account_data = next()?;
         let receipts = next()?;
+        let presence = u64::try_from(next()?).map_err(|_| ())?;
         if parts.next().is_some() || events < 0 {
             return Err(());
         }
@@ -52,6 +55,7 @@ impl std::str::FromStr for SyncToken {
             typing,
             account_data,
             receipts,
+            presence,
         })
     }
 }
@@ -95,6 +99,7 @@ mod tests {
             typing: 7,
             account_data: 3,
             receipts: 9,
+            presence: 11,
         };
         assert_eq!(token.to_string().parse::<SyncToken>(), Ok(token));
         let short = SyncToken {
@@ -102,9 +107,10 @@ mod tests {
             typing: 0,
             account_data: 0,
             receipts: 0,
+            presence: 0,
         };
         assert_eq!("s5".parse::<SyncToken>(), Ok(short));
-        for bad in ["", "s", "x5_1", "s-1_0", "s1_2_3_4_5", "s1_x", "s1_2_-3"] {
+        for bad in ["", "s", "x5_1", "s-1_0", "s1_2_3_4_5_6", "s1_x", "s1_2_-3"] {
             assert!(bad.parse::<SyncToken>().is_err(), "{bad}");
         }
         assert_eq!("t9".parse::<PaginationToken>(), Ok(PaginationToken(9)));

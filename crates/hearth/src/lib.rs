@@ -80,7 +80,8 @@ impl Server {
             .context("resetting pending registration token uses")?;
         let rooms = Rooms::new(store.clone(), key.clone());
         let typing = hearth_sync::Typing::new(store.changes().clone());
-        let sync = hearth_sync::Syncer::new(store.clone(), rooms.clone(), typing);
+        let presence = hearth_sync::Presence::new(store.changes().clone());
+        let sync = hearth_sync::Syncer::new(store.clone(), rooms.clone(), typing, presence);
         let app = hearth_api::router(ApiState {
             server_name: server_name.to_owned(),
             key,

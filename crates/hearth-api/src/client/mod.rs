@@ -9,6 +9,7 @@ pub(crate) mod filter;
 mod history;
 pub(crate) mod membership;
 pub(crate) mod message;
+pub(crate) mod presence;
 pub(crate) mod profile;
 pub(crate) mod push;
 pub(crate) mod read_marker;

@@ -34,5 +34,7 @@ pub(crate) async fn send_as(
         draft,
         txn: Some(txn),
     };
-    Ok(state.rooms.append(room, append).await?.event_id)
+    let appended = state.rooms.append(room, append).await?;
+    state.sync.presence().active(&caller.user_id);
+    Ok(appended.event_id)
 }

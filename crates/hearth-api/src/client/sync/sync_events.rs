@@ -7,7 +7,7 @@ use std::time::Duration;
 use axum::extract::State;
 use axum::http::StatusCode;
 use axum::{Json, Router};
-use hearth_sync::{SyncFilter, SyncRequest, SyncToken};
+use hearth_sync::{SenderFilter, SyncFilter, SyncRequest, SyncToken};
 use ruma::api::client::filter::{FilterDefinition, LazyLoadOptions};
 use ruma::api::client::sync::sync_events::v3::{self as endpoint, Filter};
 
@@ -45,6 +45,32 @@ pub(crate) fn sync_filter(definition: &FilterDefinition) -> SyncFilter {
         include_leave: room.include_leave,
         rooms: room.rooms.clone(),
         not_rooms: room.not_rooms.clone(),
+        presence: presence_filter(&definition.presence),
+    }
+}
+
+/// Whose `m.presence` the filter lets through, or `None` when it filters presence out.
+fn presence_filter(filter: &ruma::api::client::filter::Filter) -> Option<SenderFilter> {
+    const PRESENCE: &str = "m.presence";
+    let allowed = filter
+        .types
+        .as_ref()
+        .is_none_or(|types| types.iter().any(|t| type_matches(t, PRESENCE)))
+        && !filter.not_types.iter().any(|t| type_matches(t, PRESENCE))
+        && filter.limit.is_none_or(|l| l > ruma::UInt::MIN);
+    allowed.then(|| SenderFilter {
+        senders: filter.senders.clone(),
+        not_senders: filter.not_senders.clone(),
+    })
+}
+
+/// An event type filter entry: `*` matches any run of characters.
+fn type_matches(pattern: &str, kind: &str) -> bool {
+    match pattern.split_once('*') {
+        None => pattern == kind,
+        Some((head, rest)) => kind.strip_prefix(head).is_some_and(|tail| {
+            (0..=tail.len()).any(|i| tail.is_char_boundary(i) && type_matches(rest, &tail[i..]))
+        }),
     }
 }
 
@@ -71,6 +97,9 @@ async fn handler(
         }
         Some(_) => return Err(bad("unsupported filter")),
     };
+    if !hearth_sync::presence::is_known(&body.set_presence) {
+        return Err(bad("set_presence must be online, unavailable or offline"));
+    }
     let request = SyncRequest {
         user: caller.user_id,
         device: caller.device_id,
@@ -78,6 +107,7 @@ async fn handler(
         timeout: body.timeout.unwrap_or_default().min(MAX_TIMEOUT),
         full_state: body.full_state,
         filter,
+        set_presence: body.set_presence.clone(),
     };
     let response = state
         .sync
@@ -98,5 +128,41 @@ impl ApiState {
             ApiError::new(StatusCode::NOT_FOUND, "M_NOT_FOUND", "unknown filter id")
         })?;
         serde_json::from_str(&json).map_err(ApiError::internal)
+    }
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn event_type_patterns() {
+        for (pattern, matches) in [
+            ("m.presence", true),
+            ("*", true),
+            ("m.*", true),
+            ("*.presence", true),
+            ("m.*ence", true),
+            ("m.room.*", false),
+            ("m.presenc", false),
+            ("*x*", false),
+        ] {
+            assert_eq!(type_matches(pattern, "m.presence"), matches, "{pattern}");
+        }
+    }
+
+    #[test]
+    fn presence_can_be_filtered_out() {
+        let filter = |json: serde_json::Value| {
+            let definition: FilterDefinition =
+                serde_json::from_value(serde_json::json!({ "presence": json })).unwrap();
+            sync_filter(&definition).presence
+        };
+        assert!(filter(serde_json::json!({})).is_some());
+        assert!(filter(serde_json::json!({"types": []})).is_none());
+        assert!(filter(serde_json::json!({"not_types": ["*"]})).is_none());
+        assert!(filter(serde_json::json!({"limit": 0})).is_none());
+        assert!(filter(serde_json::json!({"types": ["m.*"]})).is_some());
     }
 }

@@ -1,0 +1,2 @@
+pub(crate) mod get_presence;
+pub(crate) mod set_presence;
