@@ -666,3 +666,137 @@ async fn read_receipts_reset_unread_counts(backend: Backend) {
     assert_eq!(unread(&sync, &room), (0, 0), "{sync}");
 }
 on_both_backends!(read_receipts_reset_unread_counts);
+
+/// Per-thread counts (`unread_thread_notifications`): thread replies, and events relating to
+/// them, count in their thread; threaded receipts and one's own replies clear only their
+/// thread; an unthreaded receipt clears everything before it.
+async fn thread_notification_counts(backend: Backend) {
+    let server = TestServer::start(backend).await;
+    let alice = Api::user(&server, "alice").await;
+    let bob = Api::user(&server, "bob").await;
+    let room = alice
+        .ok(
+            Method::POST,
+            "/_matrix/client/v3/createRoom",
+            Some(json!({"preset": "public_chat"})),
+        )
+        .await["room_id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    bob.ok(
+        Method::POST,
+        &format!("/_matrix/client/v3/rooms/{room}/join"),
+        Some(json!({})),
+    )
+    .await;
+    let text = |body: &str| json!({"msgtype": "m.text", "body": body});
+    let related = |body: &str, rel_type: &str, parent: &str| {
+        json!({"msgtype": "m.text", "body": body,
+               "m.relates_to": {"rel_type": rel_type, "event_id": parent}})
+    };
+    alice.send(&room, "m1", text("main one")).await;
+    let root = alice.send(&room, "root", text("a thread starts")).await;
+    let first = alice
+        .send(&room, "t1", related("first reply", "m.thread", &root))
+        .await;
+    let second = alice
+        .send(&room, "t2", related("second reply", "m.thread", &root))
+        .await;
+    // In the thread through the reply it references.
+    alice
+        .send(
+            &room,
+            "ref",
+            related("about the first", "m.reference", &first),
+        )
+        .await;
+
+    let filter = bob
+        .ok(
+            Method::POST,
+            "/_matrix/client/v3/user/@bob:hearth.test/filter",
+            Some(json!({"room": {"timeline": {"unread_thread_notifications": true}}})),
+        )
+        .await["filter_id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let threaded = format!("/_matrix/client/v3/sync?timeout=0&filter={filter}");
+    let thread_counts = |sync: &Value| -> Option<(u64, u64)> {
+        let counts = &sync["rooms"]["join"][room.as_str()]["unread_thread_notifications"];
+        let thread = counts.get(root.as_str())?;
+        Some((
+            thread["notification_count"].as_u64().unwrap(),
+            thread["highlight_count"].as_u64().unwrap(),
+        ))
+    };
+
+    let sync = bob.get(&threaded).await;
+    assert_eq!(
+        unread(&sync, &room),
+        (2, 0),
+        "main: the message and the root: {sync}"
+    );
+    assert_eq!(thread_counts(&sync), Some((3, 0)), "{sync}");
+    // Without the filter flag: one count for the room.
+    assert_eq!(unread(&bob.sync(None).await, &room), (5, 0));
+
+    // A threaded receipt on the second reply leaves what came after it in the thread.
+    let receipt = |event: &str, thread: &str| {
+        (
+            format!("/_matrix/client/v3/rooms/{room}/receipt/m.read/{event}"),
+            json!({"thread_id": thread}),
+        )
+    };
+    let (path, body) = receipt(&second, &root);
+    bob.ok(Method::POST, &path, Some(body)).await;
+    let sync = bob.get(&threaded).await;
+    assert_eq!(
+        (unread(&sync, &room), thread_counts(&sync)),
+        ((2, 0), Some((1, 0))),
+        "{sync}"
+    );
+    // A main-timeline receipt on the root clears the main timeline only.
+    let (path, body) = receipt(&root, "main");
+    bob.ok(Method::POST, &path, Some(body)).await;
+    let sync = bob.get(&threaded).await;
+    assert_eq!(
+        (unread(&sync, &room), thread_counts(&sync)),
+        ((0, 0), Some((1, 0))),
+        "{sync}"
+    );
+
+    // Bob replying in the thread has read it; the main timeline is not affected by that.
+    alice
+        .send(&room, "t3", related("third reply", "m.thread", &root))
+        .await;
+    alice.send(&room, "m2", text("main two")).await;
+    bob.send(&room, "b1", related("bob replies", "m.thread", &root))
+        .await;
+    let sync = bob.get(&threaded).await;
+    assert_eq!(
+        (unread(&sync, &room), thread_counts(&sync)),
+        ((1, 0), None),
+        "{sync}"
+    );
+
+    // An unthreaded receipt on the newest event reads everything.
+    let newest = alice
+        .send(&room, "t4", related("fourth reply", "m.thread", &root))
+        .await;
+    assert_eq!(thread_counts(&bob.get(&threaded).await), Some((1, 0)));
+    bob.ok(
+        Method::POST,
+        &format!("/_matrix/client/v3/rooms/{room}/receipt/m.read/{newest}"),
+        Some(json!({})),
+    )
+    .await;
+    let sync = bob.get(&threaded).await;
+    assert_eq!(
+        (unread(&sync, &room), thread_counts(&sync)),
+        ((0, 0), None),
+        "{sync}"
+    );
+}
+on_both_backends!(thread_notification_counts);

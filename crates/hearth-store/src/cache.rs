@@ -9,10 +9,10 @@ use std::collections::HashMap;
 use std::hash::Hash;
 use std::sync::{Arc, Mutex};
 
-use ruma::{OwnedEventId, OwnedRoomId, OwnedUserId};
+use ruma::{OwnedRoomId, OwnedUserId};
 
 use crate::recent::Recent;
-use crate::{Membership, TokenOwner};
+use crate::{Membership, ReadReceipts, TokenOwner};
 
 /// What the store keeps in memory between queries; the writers that change the rows behind an
 /// entry invalidate it after they commit.
@@ -25,7 +25,7 @@ pub(crate) struct Caches {
     /// Access tokens by hash (every authenticated request): cleared by every account write.
     pub(crate) tokens: Cache<String, TokenOwner>,
     /// The events a user's read receipts in a room point at (unread counts).
-    pub(crate) read_receipts: Cache<(OwnedRoomId, OwnedUserId), Arc<Vec<OwnedEventId>>>,
+    pub(crate) read_receipts: Cache<(OwnedRoomId, OwnedUserId), ReadReceipts>,
     /// Account-data entries by (user, room or "", type): push rules are read on every sync
     /// that counts unread events.
     pub(crate) account_data: Cache<(OwnedUserId, String, String), Option<String>>,

@@ -36,7 +36,7 @@ use hearth_config::{Config, DatabaseBackend, SqliteSynchronous};
 use tokio::sync::watch;
 
 pub use error::StoreError;
-pub use receipts::ReceiptRow;
+pub use receipts::{ReadReceipts, ReceiptRow};
 pub use relations::{ChildrenQuery, RelationRow, ThreadSummary};
 pub use rows::NewRelation;
 pub use rows::RegistrationTokenRow;

@@ -24,6 +24,10 @@ pub struct ReceiptRow {
     pub stream_ordering: i64,
 }
 
+/// One user's `m.read` / `m.read.private` receipts in a room: `(thread_id, event)`, with `""`
+/// for unthreaded receipts, `"main"` for the main timeline, else the thread root.
+pub type ReadReceipts = std::sync::Arc<Vec<(String, OwnedEventId)>>;
+
 impl Store {
     /// Record a receipt (replacing the user's previous one of this type and thread); returns
     /// its stream position.
@@ -87,13 +91,12 @@ impl Store {
             .load(std::sync::atomic::Ordering::Acquire))
     }
 
-    /// The event ids of one user's `m.read` / `m.read.private` receipts in a room that count
-    /// for the main timeline (unthreaded or `main`).
+    /// One user's `m.read` / `m.read.private` receipts in a room.
     pub async fn read_receipt_events(
         &self,
         room: &RoomId,
         user: &UserId,
-    ) -> Result<std::sync::Arc<Vec<OwnedEventId>>, StoreError> {
+    ) -> Result<ReadReceipts, StoreError> {
         let key = (room.to_owned(), user.to_owned());
         let ticket = match self.caches.read_receipts.get(&key) {
             Ok(known) => return Ok(known),
@@ -108,19 +111,26 @@ impl Store {
         &self,
         room: &RoomId,
         user: &UserId,
-    ) -> Result<Vec<OwnedEventId>, StoreError> {
+    ) -> Result<Vec<(String, OwnedEventId)>, StoreError> {
         with_reader!(&self.db, |pool| {
-            let rows: Vec<String> = sqlx::query_scalar(
-                "SELECT event_id FROM receipts
+            let rows = sqlx::query(
+                "SELECT thread_id, event_id FROM receipts
                  WHERE room_id = $1 AND user_id = $2
-                   AND receipt_type IN ('m.read', 'm.read.private') AND thread_id IN ('', 'main')
-                 ORDER BY event_id",
+                   AND receipt_type IN ('m.read', 'm.read.private')
+                 ORDER BY thread_id, event_id",
             )
             .bind(room.as_str())
             .bind(user.as_str())
             .fetch_all(pool)
             .await?;
-            rows.into_iter().map(parse_event_id).collect()
+            let mut out = Vec::with_capacity(rows.len());
+            for row in rows {
+                out.push((
+                    row.try_get("thread_id")?,
+                    parse_event_id(row.try_get("event_id")?)?,
+                ));
+            }
+            Ok(out)
         })
     }
 

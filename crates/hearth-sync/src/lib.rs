@@ -46,6 +46,9 @@ pub struct SyncFilter {
     pub not_rooms: Vec<OwnedRoomId>,
     /// Whose presence to send: nobody's when `None`.
     pub presence: Option<SenderFilter>,
+    /// Send notification counts per thread (`unread_thread_notifications`), the room's own
+    /// counts then covering the main timeline only.
+    pub unread_thread_notifications: bool,
 }
 
 /// Which senders' events a filter lets through.
@@ -76,6 +79,7 @@ impl Default for SyncFilter {
             rooms: None,
             not_rooms: Vec::new(),
             presence: Some(SenderFilter::default()),
+            unread_thread_notifications: false,
         }
     }
 }
@@ -210,7 +214,13 @@ impl Syncer {
                         rooms::joined(self, request, membership, now, !data.is_empty()).await?;
                     if let Some(mut entry) = entry {
                         entry["account_data"]["events"] = Value::Array(data);
-                        entry["unread_notifications"] = unread.counts(room, now.events).await?;
+                        let (counts, threads) = unread
+                            .counts(room, now.events, request.filter.unread_thread_notifications)
+                            .await?;
+                        entry["unread_notifications"] = counts;
+                        if let Some(threads) = threads {
+                            entry["unread_thread_notifications"] = threads;
+                        }
                         join.insert(room.to_string(), entry);
                     }
                 }

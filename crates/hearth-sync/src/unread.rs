@@ -1,17 +1,27 @@
-//! Unread notification counts of joined rooms (`unread_notifications` in `/sync`).
+//! Unread notification counts of joined rooms (`unread_notifications` and, when the filter asks,
+//! `unread_thread_notifications` in `/sync`).
 //!
-//! Counted when a sync asks, not when events arrive: the events after the user's read position
-//! are run through the user's push rules, and those whose actions notify are counted (and those
-//! that also highlight). The read position is the newer of the user's latest `m.read` /
-//! `m.read.private` receipt and their own latest event in the room: someone who wrote has read
-//! what came before, which is also how Synapse treats a user's own events.
+//! Counted when a sync asks, not when events arrive: the events the user has not read are run
+//! through the user's push rules, and those whose actions notify are counted (and those that
+//! also highlight). Counts are partitioned by thread, the main timeline being a thread of its
+//! own (spec: "Receiving notifications"): an event belongs to the thread its `m.thread`
+//! relation names, or that of the event it relates to (up to three hops); anything else,
+//! thread roots included, is in the main timeline. An event is read when it is at or before
+//! the user's unthreaded `m.read` / `m.read.private` receipt, their receipt for its thread, or
+//! their own latest event in that thread (someone who wrote has read what came before, as
+//! Synapse also treats it). Without per-thread counts the room's count is the sum.
 //!
 //! The scan is capped at the room's newest [`SCAN_LIMIT`] events, so a busy room the user never
 //! wrote in costs one bounded read; the counts then top out at that number. Push rule conditions
-//! are evaluated against the room as it is now (member count, the user's display name, power
-//! levels) rather than as it was at each event, which only differs when those changed since.
+//! are evaluated against the room in the state after the newest counted event.
+
+use std::borrow::Cow;
+use std::collections::{BTreeMap, HashMap, HashSet};
+use std::hash::Hash;
+use std::sync::{Arc, Mutex};
 
 use hearth_rooms::Pdu;
+use hearth_store::{ReadReceipts, StoredEvent};
 use ruma::events::StateEventType;
 use ruma::events::room::power_levels::{
     RoomPowerLevels, RoomPowerLevelsEventContent, RoomPowerLevelsSource,
@@ -23,9 +33,6 @@ use ruma::{OwnedEventId, OwnedRoomId, OwnedUserId, RoomId, RoomVersionId, UInt, 
 use serde::Deserialize;
 use serde_json::value::RawValue;
 use serde_json::{Value, json};
-use std::collections::HashMap;
-use std::hash::Hash;
-use std::sync::{Arc, Mutex};
 use tokio::sync::OnceCell;
 
 use crate::{SyncError, Syncer, push_rules};
@@ -34,11 +41,86 @@ use crate::{SyncError, Syncer, push_rules};
 // NOTSPEC: the counts stop at this many unread events (clients show "99+" long before).
 pub const SCAN_LIMIT: i64 = 100;
 
-/// The one field of a stored PDU needed before deciding to evaluate it.
+/// Relations followed to find an event's thread (the spec recommends three).
+const THREAD_HOPS: usize = 3;
+
+/// The thread an event counts in: `None` for the main timeline, else the thread root.
+type Thread = Option<OwnedEventId>;
+
+/// What counting needs of a stored PDU: its sender and relation.
 #[derive(Deserialize)]
-struct Sender<'a> {
+struct Head<'a> {
     #[serde(borrow)]
-    sender: &'a str,
+    sender: Cow<'a, str>,
+    #[serde(default, borrow)]
+    content: Option<&'a RawValue>,
+}
+
+#[derive(Deserialize)]
+struct Relates<'a> {
+    #[serde(rename = "m.relates_to", borrow)]
+    relates_to: Relation<'a>,
+}
+
+#[derive(Deserialize)]
+struct Relation<'a> {
+    #[serde(borrow)]
+    rel_type: Cow<'a, str>,
+    #[serde(borrow)]
+    event_id: Cow<'a, str>,
+}
+
+/// A stored PDU's sender and `(rel_type, parent)`.
+type EventHead = (String, Option<(String, OwnedEventId)>);
+
+/// The [`EventHead`] of a stored PDU; `None` if it is unreadable.
+fn head(event: &StoredEvent) -> Option<EventHead> {
+    let head: Head<'_> = serde_json::from_str(&event.json).ok()?;
+    let relation = head
+        .content
+        .and_then(|c| serde_json::from_str::<Relates<'_>>(c.get()).ok())
+        .and_then(|r| {
+            let parent = OwnedEventId::try_from(&*r.relates_to.event_id).ok()?;
+            Some((r.relates_to.rel_type.into_owned(), parent))
+        });
+    Some((head.sender.into_owned(), relation))
+}
+
+/// Notification and highlight counts.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+struct Tally {
+    notifications: u64,
+    highlights: u64,
+}
+
+impl Tally {
+    fn add(&mut self, other: Tally) {
+        self.notifications += other.notifications;
+        self.highlights += other.highlights;
+    }
+
+    fn json(self) -> Value {
+        json!({
+            "notification_count": self.notifications,
+            "highlight_count": self.highlights,
+        })
+    }
+}
+
+/// A room's counts by thread.
+#[derive(Debug, Clone, Default)]
+struct Counts {
+    main: Tally,
+    threads: BTreeMap<OwnedEventId, Tally>,
+}
+
+impl Counts {
+    fn add(&mut self, thread: &Thread, tally: Tally) {
+        match thread {
+            None => self.main.add(tally),
+            Some(root) => self.threads.entry(root.clone()).or_default().add(tally),
+        }
+    }
 }
 
 /// The last count of one user's room, to continue from.
@@ -47,11 +129,28 @@ pub(crate) struct UnreadCount {
     /// Counted up to this stream position.
     upto: i64,
     /// The read receipts it was counted against.
-    read: Arc<Vec<OwnedEventId>>,
+    read: ReadReceipts,
     /// The account data position then: a change of push rules (account data) means a recount.
     rules_version: i64,
-    notifications: u64,
-    highlights: u64,
+    counts: Counts,
+}
+
+/// How far the user has read: the stream positions of their read receipts.
+#[derive(Debug, Default)]
+struct ReadMarks {
+    unthreaded: i64,
+    main: i64,
+    threads: HashMap<OwnedEventId, i64>,
+}
+
+impl ReadMarks {
+    fn read_up_to(&self, thread: &Thread) -> i64 {
+        let threaded = match thread {
+            None => self.main,
+            Some(root) => self.threads.get(root).copied().unwrap_or(0),
+        };
+        self.unthreaded.max(threaded)
+    }
 }
 
 /// A map kept in memory between syncs that starts over when it is full: a miss only costs
@@ -126,16 +225,36 @@ impl<'a> Unread<'a> {
         }
     }
 
-    /// `{notification_count, highlight_count}` for the room as of stream position `upto`.
-    pub(crate) async fn counts(&self, room: &RoomId, upto: i64) -> Result<Value, SyncError> {
-        let (notifications, highlights) = self.count(room, upto).await?;
-        Ok(json!({
-            "notification_count": notifications,
-            "highlight_count": highlights,
-        }))
+    /// The room's `unread_notifications`, and with `per_thread` its
+    /// `unread_thread_notifications` (threads with notifications only; `None` when there are
+    /// none), as of stream position `upto`.
+    pub(crate) async fn counts(
+        &self,
+        room: &RoomId,
+        upto: i64,
+        per_thread: bool,
+    ) -> Result<(Value, Option<Value>), SyncError> {
+        let counts = self.count(room, upto).await?;
+        if !per_thread {
+            let mut total = counts.main;
+            for tally in counts.threads.values() {
+                total.add(*tally);
+            }
+            return Ok((total.json(), None));
+        }
+        let threads: serde_json::Map<String, Value> = counts
+            .threads
+            .iter()
+            .filter(|(_, t)| t.notifications > 0)
+            .map(|(root, t)| (root.to_string(), t.json()))
+            .collect();
+        Ok((
+            counts.main.json(),
+            (!threads.is_empty()).then_some(Value::Object(threads)),
+        ))
     }
 
-    async fn count(&self, room: &RoomId, upto: i64) -> Result<(u64, u64), SyncError> {
+    async fn count(&self, room: &RoomId, upto: i64) -> Result<Counts, SyncError> {
         let read = self.read_receipts(room).await?;
         let key = (self.user.to_owned(), room.to_owned());
         let cached = self.syncer.unread_cache.counts.get(&key);
@@ -149,83 +268,148 @@ impl<'a> Unread<'a> {
                 .store
                 .room_events_backwards(room, cached.upto, upto, SCAN_LIMIT)
                 .await?;
-            let own = fresh.iter().any(|e| {
-                serde_json::from_str::<Sender<'_>>(&e.json)
-                    .is_ok_and(|e| e.sender == self.user.as_str())
+            let heads: Vec<_> = fresh.iter().map(head).collect();
+            let own = heads.iter().any(|h| {
+                h.as_ref()
+                    .is_some_and(|(sender, _)| sender == self.user.as_str())
             });
-            let read_now = fresh.iter().any(|e| read.contains(&e.event_id));
+            let read_now = fresh
+                .iter()
+                .any(|e| read.iter().any(|(_, id)| *id == e.event_id));
             if !own && !read_now && (fresh.len() as i64) < SCAN_LIMIT {
-                let (n, h) = self.evaluate(room, &fresh).await?;
-                let counts = (cached.notifications + n, cached.highlights + h);
-                self.syncer.unread_cache.counts.put(
-                    key,
-                    UnreadCount {
-                        upto,
-                        read,
-                        rules_version: self.rules_version,
-                        notifications: counts.0,
-                        highlights: counts.1,
-                    },
-                );
+                let mut counts = cached.counts;
+                let mut unread = Vec::with_capacity(fresh.len());
+                for (event, head) in fresh.iter().zip(&heads) {
+                    let thread = self.thread_of(head.as_ref()).await?;
+                    unread.push((event, thread));
+                }
+                self.evaluate(room, &unread, &mut counts).await?;
+                self.remember(key, upto, read, counts.clone());
                 return Ok(counts);
             }
         }
         let counts = self.recount(room, upto, &read).await?;
+        self.remember(key, upto, read, counts.clone());
+        Ok(counts)
+    }
+
+    fn remember(
+        &self,
+        key: (OwnedUserId, OwnedRoomId),
+        upto: i64,
+        read: ReadReceipts,
+        counts: Counts,
+    ) {
         self.syncer.unread_cache.counts.put(
             key,
             UnreadCount {
                 upto,
                 read,
                 rules_version: self.rules_version,
-                notifications: counts.0,
-                highlights: counts.1,
+                counts,
             },
         );
-        Ok(counts)
     }
 
-    /// Count from scratch: the newest events back to the read position.
+    /// Count from scratch over the newest events: those not read in their thread.
     async fn recount(
         &self,
         room: &RoomId,
         upto: i64,
-        read: &[OwnedEventId],
-    ) -> Result<(u64, u64), SyncError> {
+        read: &[(String, OwnedEventId)],
+    ) -> Result<Counts, SyncError> {
+        let marks = self.read_marks(read).await?;
         let newest_first = self
             .syncer
             .store
             .room_events_backwards(room, 0, upto, SCAN_LIMIT)
             .await?;
-        let mut unread: Vec<_> = newest_first
-            .into_iter()
-            .take_while(|event| {
-                // An unreadable event is not the user's: it cannot end the unread run.
-                serde_json::from_str::<Sender<'_>>(&event.json)
-                    .map_or(true, |e| e.sender != self.user.as_str())
-            })
-            .collect();
-        if let Some(at) = unread.iter().position(|e| read.contains(&e.event_id)) {
-            unread.truncate(at);
+        // Threads in which the user's own latest event has been passed: older ones are read.
+        let mut written: HashSet<Thread> = HashSet::new();
+        let mut unread = Vec::new();
+        for event in &newest_first {
+            let head = head(event);
+            let thread = self.thread_of(head.as_ref()).await?;
+            if head
+                .as_ref()
+                .is_some_and(|(sender, _)| sender == self.user.as_str())
+            {
+                written.insert(thread);
+                continue;
+            }
+            if written.contains(&thread) || event.stream_ordering <= marks.read_up_to(&thread) {
+                continue;
+            }
+            unread.push((event, thread));
         }
-        self.evaluate(room, &unread).await
+        let mut counts = Counts::default();
+        self.evaluate(room, &unread, &mut counts).await?;
+        Ok(counts)
     }
 
-    /// Run events through the user's push rules: (notifying, highlighting).
+    /// The thread an event belongs to, following its relations up to [`THREAD_HOPS`] times.
+    async fn thread_of(&self, event: Option<&EventHead>) -> Result<Thread, SyncError> {
+        let mut relation = event.and_then(|(_, r)| r.clone());
+        for _ in 0..THREAD_HOPS {
+            let Some((rel_type, parent)) = relation else {
+                return Ok(None);
+            };
+            if rel_type == "m.thread" {
+                return Ok(Some(parent));
+            }
+            let Some(parent) = self.syncer.store.event(&parent).await? else {
+                return Ok(None);
+            };
+            relation = head(&parent).and_then(|(_, r)| r);
+        }
+        Ok(None)
+    }
+
+    /// Where the user's read receipts point, as stream positions.
+    async fn read_marks(&self, read: &[(String, OwnedEventId)]) -> Result<ReadMarks, SyncError> {
+        let ids: Vec<OwnedEventId> = read.iter().map(|(_, id)| id.clone()).collect();
+        let positions: HashMap<OwnedEventId, i64> = self
+            .syncer
+            .store
+            .events(&ids)
+            .await?
+            .into_iter()
+            .map(|e| (e.event_id, e.stream_ordering))
+            .collect();
+        let mut marks = ReadMarks::default();
+        for (thread, id) in read {
+            let Some(&at) = positions.get(id) else {
+                continue;
+            };
+            let mark = match thread.as_str() {
+                "" => &mut marks.unthreaded,
+                "main" => &mut marks.main,
+                root => match OwnedEventId::try_from(root) {
+                    Ok(root) => marks.threads.entry(root).or_default(),
+                    Err(_) => continue,
+                },
+            };
+            *mark = (*mark).max(at);
+        }
+        Ok(marks)
+    }
+
+    /// Run unread events (newest first) through the user's push rules, adding what notifies to
+    /// the counts of their threads.
     async fn evaluate(
         &self,
         room: &RoomId,
-        events: &[hearth_store::StoredEvent],
-    ) -> Result<(u64, u64), SyncError> {
-        let Some(first) = events.first() else {
-            return Ok((0, 0));
+        unread: &[(&StoredEvent, Thread)],
+        counts: &mut Counts,
+    ) -> Result<(), SyncError> {
+        let Some((newest, _)) = unread.first() else {
+            return Ok(());
         };
         let rules = self.rules.get_or_try_init(|| self.ruleset()).await?;
-        // Conditions see the room as it is after the newest event (the first, newest first).
         let context = self
-            .context(room, &first.room_version, first.state_group_after)
+            .context(room, &newest.room_version, newest.state_group_after)
             .await?;
-        let (mut notifications, mut highlights) = (0, 0);
-        for event in events {
+        for (event, thread) in unread {
             let Ok(raw) = RawValue::from_string(event.json.clone()) else {
                 continue;
             };
@@ -234,18 +418,21 @@ impl<'a> Unread<'a> {
                 .await;
             // Spec: the highlight count counts notifications that have the highlight tweak.
             if actions.iter().any(Action::should_notify) {
-                notifications += 1;
-                if actions.iter().any(Action::is_highlight) {
-                    highlights += 1;
-                }
+                let highlight = actions.iter().any(Action::is_highlight);
+                counts.add(
+                    thread,
+                    Tally {
+                        notifications: 1,
+                        highlights: u64::from(highlight),
+                    },
+                );
             }
         }
-        Ok((notifications, highlights))
+        Ok(())
     }
 
-    /// The events the user's read receipts (`m.read`, `m.read.private`; unthreaded or for the
-    /// main timeline) point at in the room.
-    async fn read_receipts(&self, room: &RoomId) -> Result<Arc<Vec<OwnedEventId>>, SyncError> {
+    /// The user's `m.read` / `m.read.private` receipts in the room, with their threads.
+    async fn read_receipts(&self, room: &RoomId) -> Result<ReadReceipts, SyncError> {
         Ok(self
             .syncer
             .store

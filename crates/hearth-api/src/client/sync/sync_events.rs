@@ -46,6 +46,7 @@ pub(crate) fn sync_filter(definition: &FilterDefinition) -> SyncFilter {
         rooms: room.rooms.clone(),
         not_rooms: room.not_rooms.clone(),
         presence: presence_filter(&definition.presence),
+        unread_thread_notifications: room.timeline.unread_thread_notifications,
     }
 }
 
