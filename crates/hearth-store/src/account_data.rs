@@ -92,6 +92,10 @@ impl Store {
                     .bind(position)
                     .execute(&mut *tx)
                     .await?;
+                    // Raised before the commit (see `Bounds`): a later write may publish first.
+                    self.caches
+                        .account_data_bounds
+                        .raise(user.to_owned(), position);
                     tx.commit().await?;
                     Some(position)
                 }
@@ -104,9 +108,6 @@ impl Store {
                 room.to_owned(),
                 data_type.to_owned(),
             ));
-            self.caches
-                .account_data_bounds
-                .raise(user.to_owned(), position);
             self.positions
                 .account_data
                 .fetch_max(position, std::sync::atomic::Ordering::AcqRel);

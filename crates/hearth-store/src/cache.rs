@@ -42,7 +42,7 @@ impl Default for Caches {
             memberships: Cache::new(10_000),
             tokens: Cache::new(10_000),
             read_receipts: Cache::new(100_000),
-            account_data: Cache::new(1_000),
+            account_data: Cache::new(4_096),
             account_data_bounds: Bounds::new(100_000),
             receipt_bounds: Bounds::new(100_000),
         }
@@ -124,25 +124,44 @@ impl<K: Eq + Hash, V: Clone> Cache<K, V> {
 }
 
 /// Per key, an upper bound of the newest stream position written for it: "nothing of this
-/// key is newer than N", which spares the query for what changed since N. Writers raise the
-/// bound after committing and before publishing the position; readers raise it to what they
-/// found. Bounds only go up, so the order in which the two arrive does not matter.
+/// key is newer than N", which spares the query for what changed since N.
+///
+/// Writers raise the bound inside their transaction, before it commits: writers of one stream
+/// are serialised until they commit but publish their positions afterwards, in any order, so a
+/// bound raised after the commit could still be low when a later writer's position is already
+/// visible. Readers raise it to what they found. Bounds only go up, so the order in which the
+/// two arrive does not matter; and an entry dropped when the map is full comes back no lower
+/// than anything raised before.
 #[derive(Debug)]
 pub(crate) struct Bounds<K> {
-    map: Mutex<HashMap<K, i64>>,
+    inner: Mutex<BoundsInner<K>>,
     capacity: usize,
+}
+
+#[derive(Debug)]
+struct BoundsInner<K> {
+    map: HashMap<K, i64>,
+    /// The highest position raised before the map was last cleared: the least a new entry
+    /// starts at, since its key's old entry may have been that high.
+    cleared_at: i64,
+    /// The highest position ever raised.
+    highest: i64,
 }
 
 impl<K: Eq + Hash> Bounds<K> {
     pub(crate) fn new(capacity: usize) -> Self {
         Self {
-            map: Mutex::new(HashMap::new()),
+            inner: Mutex::new(BoundsInner {
+                map: HashMap::new(),
+                cleared_at: 0,
+                highest: 0,
+            }),
             capacity,
         }
     }
 
-    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<K, i64>> {
-        self.map.lock().unwrap_or_else(|p| p.into_inner())
+    fn lock(&self) -> std::sync::MutexGuard<'_, BoundsInner<K>> {
+        self.inner.lock().unwrap_or_else(|p| p.into_inner())
     }
 
     /// Whether nothing of `key` is known to be newer than `since`.
@@ -151,16 +170,22 @@ impl<K: Eq + Hash> Bounds<K> {
         K: std::borrow::Borrow<Q>,
         Q: Eq + Hash + ?Sized,
     {
-        self.lock().get(key).is_some_and(|bound| *bound <= since)
+        self.lock()
+            .map
+            .get(key)
+            .is_some_and(|bound| *bound <= since)
     }
 
     /// Nothing of `key` is newer than `position` (as far as this caller knows).
     pub(crate) fn raise(&self, key: K, position: i64) {
-        let mut map = self.lock();
-        if map.len() >= self.capacity && !map.contains_key(&key) {
-            map.clear();
+        let mut inner = self.lock();
+        if inner.map.len() >= self.capacity && !inner.map.contains_key(&key) {
+            inner.map.clear();
+            inner.cleared_at = inner.highest;
         }
-        let bound = map.entry(key).or_insert(position);
+        inner.highest = inner.highest.max(position);
+        let floor = inner.cleared_at;
+        let bound = inner.map.entry(key).or_insert(floor);
         *bound = (*bound).max(position);
     }
 }
@@ -203,6 +228,22 @@ mod tests {
         // A reader that looked at an older window does not lower what a writer raised.
         bounds.raise("room", 3);
         assert!(!bounds.nothing_after("room", 6));
+    }
+
+    #[test]
+    fn a_cleared_bound_comes_back_no_lower() {
+        let bounds: Bounds<u32> = Bounds::new(2);
+        bounds.raise(1, 50);
+        bounds.raise(2, 10);
+        // Full: the map starts over, and a reader that looked before key 1's write at 50 now
+        // raises it to what it saw then.
+        bounds.raise(3, 5);
+        bounds.raise(1, 20);
+        assert!(
+            !bounds.nothing_after(&1, 20),
+            "the write at 50 would be skipped"
+        );
+        assert!(bounds.nothing_after(&1, 50));
     }
 
     #[test]

@@ -68,6 +68,8 @@ impl Store {
             .bind(position)
             .execute(&mut *tx)
             .await?;
+            // Raised before the commit (see `Bounds`): a later receipt may publish first.
+            self.caches.receipt_bounds.raise(room.to_owned(), position);
             tx.commit().await?;
             Ok::<_, StoreError>(position)
         })?;
@@ -75,7 +77,6 @@ impl Store {
         self.caches
             .read_receipts
             .invalidate(&(room.to_owned(), user.to_owned()));
-        self.caches.receipt_bounds.raise(room.to_owned(), position);
         self.positions
             .receipts
             .fetch_max(position, std::sync::atomic::Ordering::AcqRel);

@@ -26,6 +26,10 @@ const ROOM_EVENTS: usize = 128;
 /// Rooms kept; the one written to longest ago goes first.
 const ROOMS: usize = 256;
 
+/// PDU bytes kept over all rooms (events may be up to 64 KiB each): rooms written to longest
+/// ago go first when there are more.
+const BYTES: usize = 32 * 1024 * 1024;
+
 #[derive(Debug)]
 struct Entry {
     event: StoredEvent,
@@ -58,6 +62,8 @@ struct Inner {
     /// Where each kept event is: its room and stream position.
     by_id: HashMap<OwnedEventId, (OwnedRoomId, i64)>,
     clock: u64,
+    /// PDU bytes kept.
+    bytes: usize,
 }
 
 impl Inner {
@@ -77,9 +83,23 @@ impl Inner {
     fn evict_room(&mut self, room: &RoomId) {
         if let Some(gone) = self.rooms.remove(room) {
             for entry in gone.events {
-                self.by_id.remove(&entry.event.event_id);
+                self.forget(&entry);
             }
         }
+    }
+
+    fn forget(&mut self, entry: &Entry) {
+        self.by_id.remove(&entry.event.event_id);
+        self.bytes = self.bytes.saturating_sub(entry.event.json.len());
+    }
+
+    /// The room written to longest ago, other than `except`.
+    fn stalest(&self, except: &RoomId) -> Option<OwnedRoomId> {
+        self.rooms
+            .iter()
+            .filter(|(id, _)| *id != except)
+            .min_by_key(|(_, r)| r.written)
+            .map(|(id, _)| id.clone())
     }
 }
 
@@ -111,15 +131,11 @@ impl Recent {
         let mut inner = self.lock();
         inner.clock += 1;
         let clock = inner.clock;
-        if !inner.rooms.contains_key(&batch.room_id) && inner.rooms.len() >= ROOMS {
-            let oldest = inner
-                .rooms
-                .iter()
-                .min_by_key(|(_, r)| r.written)
-                .map(|(id, _)| id.clone());
-            if let Some(oldest) = oldest {
-                inner.evict_room(&oldest);
-            }
+        if !inner.rooms.contains_key(&batch.room_id)
+            && inner.rooms.len() >= ROOMS
+            && let Some(stalest) = inner.stalest(&batch.room_id)
+        {
+            inner.evict_room(&stalest);
         }
         let room = inner
             .rooms
@@ -131,7 +147,6 @@ impl Recent {
                 written: clock,
             });
         room.written = clock;
-        let mut added = Vec::with_capacity(positions.len());
         for (event, &stream) in batch.events.iter().zip(positions) {
             room.events.push_back(Entry {
                 event: StoredEvent {
@@ -148,20 +163,32 @@ impl Recent {
                 has_children: false,
                 redacted: false,
             });
-            added.push((event.event_id.clone(), stream));
+        }
+        // Index the whole batch before trimming, so that what a large batch trims again
+        // leaves the index too.
+        for (event, &stream) in batch.events.iter().zip(positions) {
+            inner
+                .by_id
+                .insert(event.event_id.clone(), (batch.room_id.clone(), stream));
+            inner.bytes += event.json.len();
         }
         let mut dropped = Vec::new();
-        while room.events.len() > ROOM_EVENTS {
-            if let Some(old) = room.events.pop_front() {
-                room.floor = old.event.stream_ordering;
-                dropped.push(old.event.event_id);
+        if let Some(room) = inner.rooms.get_mut(&batch.room_id) {
+            while room.events.len() > ROOM_EVENTS {
+                if let Some(old) = room.events.pop_front() {
+                    room.floor = old.event.stream_ordering;
+                    dropped.push(old);
+                }
             }
         }
-        for id in dropped {
-            inner.by_id.remove(&id);
+        for old in &dropped {
+            inner.forget(old);
         }
-        for (id, stream) in added {
-            inner.by_id.insert(id, (batch.room_id.clone(), stream));
+        while inner.bytes > BYTES {
+            match inner.stalest(&batch.room_id) {
+                Some(stalest) => inner.evict_room(&stalest),
+                None => break,
+            }
         }
         for relation in &batch.relations {
             if let Some(parent) = inner.entry_mut(&relation.relates_to) {
@@ -206,7 +233,8 @@ impl Recent {
         let inner = self.lock();
         let mut found = Vec::with_capacity(ids.len());
         let mut missing = Vec::new();
-        for id in ids {
+        let mut seen = std::collections::HashSet::with_capacity(ids.len());
+        for id in ids.iter().filter(|id| seen.insert(*id)) {
             match inner.entry(id) {
                 Some(entry) => found.push(entry.event.clone()),
                 None => missing.push(id.clone()),
@@ -335,6 +363,29 @@ mod tests {
             OwnedEventId::try_from(names.last().unwrap().as_str()).unwrap(),
         ]);
         assert_eq!((found.len(), missing.len()), (1, 1));
+    }
+
+    #[test]
+    fn a_batch_larger_than_the_room_keeps_nothing_it_trimmed() {
+        let recent = Recent::default();
+        let room = owned_room_id!("!r:x");
+        let names: Vec<String> = (0..ROOM_EVENTS * 2).map(|i| format!("$e{i}")).collect();
+        let refs: Vec<&str> = names.iter().map(String::as_str).collect();
+        let positions: Vec<i64> = (1..=names.len() as i64).collect();
+        recent.record(&batch(&room, &refs), &positions);
+        let inner = recent.lock();
+        assert_eq!(inner.by_id.len(), ROOM_EVENTS);
+        assert_eq!(inner.bytes, ROOM_EVENTS * "{}".len());
+        drop(inner);
+        let (found, missing) = recent.events(&[
+            OwnedEventId::try_from("$e0").unwrap(),
+            OwnedEventId::try_from("$e0").unwrap(),
+        ]);
+        assert_eq!(
+            (found.len(), missing.len()),
+            (0, 1),
+            "asked twice, missing once"
+        );
     }
 
     #[test]

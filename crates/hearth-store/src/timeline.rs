@@ -9,7 +9,8 @@ use crate::recent::Mark;
 use crate::{Store, StoreError, StoredEvent};
 
 impl Store {
-    /// Up to `limit` events of the room with `after < stream_ordering <= upto`, newest first.
+    /// Up to `limit` events of the room with `after < stream_ordering <= upto`, newest first;
+    /// never beyond the last published position.
     pub async fn room_events_backwards(
         &self,
         room: &RoomId,
@@ -17,6 +18,9 @@ impl Store {
         upto: i64,
         limit: i64,
     ) -> Result<Vec<StoredEvent>, StoreError> {
+        // Committed but unpublished events are not in memory yet; readers don't get them from
+        // the database either.
+        let upto = upto.min(self.current_stream());
         if let Some(events) = self.caches.recent.backwards(room, after, upto, limit) {
             return Ok(events);
         }

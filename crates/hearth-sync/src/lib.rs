@@ -278,18 +278,34 @@ impl Syncer {
             .filter(|m| m.membership == "join")
             .map(|m| &*m.room_id)
             .collect();
+        // A few changes (the usual incremental sync): look at each changed user's rooms. Many
+        // (an initial sync): list the members of the user's rooms once instead.
+        let room_mates = if changed.len() > joined.len() {
+            let mut mates = std::collections::HashSet::new();
+            for room in &joined {
+                for member in self.store.room_members(room, Some("join")).await? {
+                    mates.insert(member.user_id);
+                }
+            }
+            Some(mates)
+        } else {
+            None
+        };
         let mut events = Vec::new();
         for (user, content) in changed {
             if !filter.wants(&user) {
                 continue;
             }
             let shares_a_room = user == request.user
-                || self
-                    .store
-                    .memberships_of(&user)
-                    .await?
-                    .iter()
-                    .any(|m| m.membership == "join" && joined.contains(&*m.room_id));
+                || match &room_mates {
+                    Some(mates) => mates.contains(&user),
+                    None => self
+                        .store
+                        .memberships_of(&user)
+                        .await?
+                        .iter()
+                        .any(|m| m.membership == "join" && joined.contains(&*m.room_id)),
+                };
             if shares_a_room {
                 events.push(presence::event(&user, content));
             }

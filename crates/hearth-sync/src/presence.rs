@@ -1,8 +1,11 @@
 //! Presence: whether a user is online, unavailable (idle) or offline, and their status message.
 //!
 //! Kept in memory, like typing: a user is online while one of their clients is syncing (with
-//! `set_presence` left at `online`) and for [`SYNC_ONLINE_TIMEOUT`] after the last sync ends,
-//! then offline. `PUT /presence/{userId}/status` sets the state and status message directly.
+//! `set_presence` left at `online`) and for [`SYNC_ONLINE_TIMEOUT`] after the last such sync
+//! ends; then unavailable while a client syncs with `set_presence=unavailable`, else offline.
+//! A sync start only ever raises the state (offline < unavailable < online), so two devices
+//! syncing with different settings cannot flip it back and forth. `PUT
+//! /presence/{userId}/status` sets the state and status message directly.
 //! After a restart everybody starts offline until their clients sync again, and status
 //! messages set before it are gone (NOTSPEC: the spec does not say how long presence lives).
 //! Every change takes a new serial, which sync tokens carry, and wakes syncing clients through
@@ -35,10 +38,12 @@ struct Entry {
     state: PresenceState,
     status_msg: Option<String>,
     last_active: Instant,
-    /// Syncs of the user that are running now and mark them online or unavailable.
-    syncing: u32,
-    /// When the last such sync ended.
-    last_sync: Option<Instant>,
+    /// Syncs of the user running now with `set_presence=online`, and when the last one ended.
+    online_syncs: u32,
+    last_online_sync: Option<Instant>,
+    /// The same for `set_presence=unavailable`.
+    unavailable_syncs: u32,
+    last_unavailable_sync: Option<Instant>,
     /// The serial of the entry's last visible change.
     serial: u64,
 }
@@ -59,8 +64,10 @@ impl Inner {
             state: PresenceState::Offline,
             status_msg: None,
             last_active: Instant::now(),
-            syncing: 0,
-            last_sync: None,
+            online_syncs: 0,
+            last_online_sync: None,
+            unavailable_syncs: 0,
+            last_unavailable_sync: None,
             serial: 0,
         })
     }
@@ -94,19 +101,34 @@ impl std::fmt::Debug for Presence {
     }
 }
 
+/// The rank of a state: a sync start never lowers it.
+fn rank(state: &PresenceState) -> u8 {
+    match state {
+        PresenceState::Online => 2,
+        PresenceState::Unavailable => 1,
+        _ => 0,
+    }
+}
+
 /// A running sync that keeps its user online (or unavailable); dropping it ends that.
 #[derive(Debug)]
 pub struct Syncing {
-    presence: Option<(Presence, OwnedUserId)>,
+    presence: Option<(Presence, OwnedUserId, bool)>,
 }
 
 impl Drop for Syncing {
     fn drop(&mut self) {
-        if let Some((presence, user)) = self.presence.take() {
+        if let Some((presence, user, online)) = self.presence.take() {
             let mut inner = presence.lock();
             let entry = inner.entry(&user);
-            entry.syncing = entry.syncing.saturating_sub(1);
-            entry.last_sync = Some(Instant::now());
+            let now = Some(Instant::now());
+            if online {
+                entry.online_syncs = entry.online_syncs.saturating_sub(1);
+                entry.last_online_sync = now;
+            } else {
+                entry.unavailable_syncs = entry.unavailable_syncs.saturating_sub(1);
+                entry.last_unavailable_sync = now;
+            }
         }
     }
 }
@@ -159,16 +181,20 @@ impl Presence {
     /// A sync starts with `set_presence`: `online` and `unavailable` mark the user so (while it
     /// runs and shortly after), `offline` leaves their presence alone.
     pub fn sync_started(&self, user: &UserId, set_presence: &PresenceState) -> Syncing {
-        let state = match set_presence {
-            PresenceState::Online => PresenceState::Online,
-            PresenceState::Unavailable => PresenceState::Unavailable,
+        let (state, online) = match set_presence {
+            PresenceState::Online => (PresenceState::Online, true),
+            PresenceState::Unavailable => (PresenceState::Unavailable, false),
             _ => return Syncing { presence: None },
         };
         let changed = {
             let mut inner = self.lock();
             let entry = inner.entry(user);
-            entry.syncing += 1;
-            let changed = entry.state != state;
+            if online {
+                entry.online_syncs += 1;
+            } else {
+                entry.unavailable_syncs += 1;
+            }
+            let changed = rank(&state) > rank(&entry.state);
             if changed {
                 entry.state = state;
                 if entry.state == PresenceState::Online {
@@ -182,7 +208,7 @@ impl Presence {
             self.changes.notify();
         }
         Syncing {
-            presence: Some((self.clone(), user.to_owned())),
+            presence: Some((self.clone(), user.to_owned(), online)),
         }
     }
 
@@ -210,38 +236,57 @@ impl Presence {
         }
     }
 
-    /// Take users whose syncs lapsed offline.
+    /// Lower the users whose syncs lapsed: online to unavailable (if a client still syncs so)
+    /// or offline, unavailable to offline. States set with `PUT` and no sync behind them stay.
     fn sweep(&self, now: Instant) {
-        let lapsed: Vec<OwnedUserId> = {
-            let inner = self.lock();
-            inner
-                .users
-                .iter()
-                .filter(|(_, e)| {
-                    e.state != PresenceState::Offline
-                        && e.syncing == 0
-                        && e.last_sync
-                            .is_some_and(|at| now.duration_since(at) >= SYNC_ONLINE_TIMEOUT)
-                })
-                .map(|(user, _)| user.clone())
-                .collect()
+        let lapsed = |running: u32, last: Option<Instant>| {
+            running == 0 && last.is_some_and(|at| now.duration_since(at) >= SYNC_ONLINE_TIMEOUT)
         };
-        if lapsed.is_empty() {
-            return;
-        }
+        let recent = |running: u32, last: Option<Instant>| {
+            running > 0 || last.is_some_and(|at| now.duration_since(at) < SYNC_ONLINE_TIMEOUT)
+        };
+        let mut changed = false;
         {
             let mut inner = self.lock();
-            for user in &lapsed {
-                let entry = inner.entry(user);
-                // Checked again: a sync may have started since.
-                if entry.syncing == 0 && entry.state != PresenceState::Offline {
-                    entry.state = PresenceState::Offline;
-                    entry.last_sync = None;
-                    inner.changed(user);
+            let lowered: Vec<(OwnedUserId, PresenceState)> = inner
+                .users
+                .iter()
+                .filter_map(|(user, e)| {
+                    let unavailable = recent(e.unavailable_syncs, e.last_unavailable_sync);
+                    let to = match e.state {
+                        PresenceState::Online
+                            if lapsed(e.online_syncs, e.last_online_sync) && unavailable =>
+                        {
+                            PresenceState::Unavailable
+                        }
+                        PresenceState::Online if lapsed(e.online_syncs, e.last_online_sync) => {
+                            PresenceState::Offline
+                        }
+                        PresenceState::Unavailable
+                            if e.online_syncs == 0
+                                && lapsed(e.unavailable_syncs, e.last_unavailable_sync) =>
+                        {
+                            PresenceState::Offline
+                        }
+                        _ => return None,
+                    };
+                    Some((user.clone(), to))
+                })
+                .collect();
+            for (user, state) in lowered {
+                let entry = inner.entry(&user);
+                entry.state = state;
+                entry.last_online_sync = None;
+                if entry.state == PresenceState::Offline {
+                    entry.last_unavailable_sync = None;
                 }
+                inner.changed(&user);
+                changed = true;
             }
         }
-        self.changes.notify();
+        if changed {
+            self.changes.notify();
+        }
     }
 
     /// The user's presence as `m.presence` content (offline when nothing is known).
@@ -322,6 +367,22 @@ mod tests {
         presence.sweep(Instant::now() + SYNC_ONLINE_TIMEOUT);
         assert_eq!(presence.content(alice)["presence"], "offline");
         assert!(presence.serial() > now, "going offline is a change");
+
+        // Two devices, one online and one unavailable: starting the unavailable one's syncs
+        // never lowers the state; when the online one stops, the other keeps it unavailable.
+        let phone = presence.sync_started(alice, &PresenceState::Online);
+        let serial = presence.serial();
+        for _ in 0..3 {
+            drop(presence.sync_started(alice, &PresenceState::Unavailable));
+        }
+        let laptop = presence.sync_started(alice, &PresenceState::Unavailable);
+        assert_eq!(presence.serial(), serial, "no flip-flop");
+        drop(phone);
+        presence.sweep(Instant::now() + SYNC_ONLINE_TIMEOUT);
+        assert_eq!(presence.content(alice)["presence"], "unavailable");
+        drop(laptop);
+        presence.sweep(Instant::now() + SYNC_ONLINE_TIMEOUT);
+        assert_eq!(presence.content(alice)["presence"], "offline");
 
         // set_presence=offline leaves presence alone; an explicit status sticks.
         drop(presence.sync_started(alice, &PresenceState::Offline));
