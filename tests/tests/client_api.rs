@@ -273,6 +273,33 @@ async fn rooms_messages_and_membership(backend: Backend) {
         .await;
     assert_eq!(first["event_id"], again["event_id"]);
     let event_id = first["event_id"].as_str().unwrap();
+    // ... and per endpoint: the same id for a reaction or a redaction is another request.
+    let (status, reaction) = bob
+        .put(
+            &format!("/_matrix/client/v3/rooms/{room}/send/m.reaction/txn-1"),
+            json!({"m.relates_to": {"rel_type": "m.annotation", "event_id": event_id, "key": "+1"}}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{reaction}");
+    let (status, redaction) = bob
+        .put(
+            &format!(
+                "/_matrix/client/v3/rooms/{room}/redact/{}/txn-1",
+                reaction["event_id"].as_str().unwrap()
+            ),
+            json!({}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{redaction}");
+    let ids = [
+        &first["event_id"],
+        &reaction["event_id"],
+        &redaction["event_id"],
+    ];
+    assert!(
+        ids[0] != ids[1] && ids[1] != ids[2] && ids[0] != ids[2],
+        "three requests, three events: {ids:?}"
+    );
     let (status, event) = alice
         .get(&format!("/_matrix/client/v3/rooms/{room}/event/{event_id}"))
         .await;

@@ -99,6 +99,7 @@ async fn transaction_ids_make_appends_idempotent(test: TestStore) {
         room_id: room.clone(),
         user_id: alice.clone(),
         device_id: device_id!("PHONE").to_owned(),
+        endpoint: "send/m.room.message".into(),
         txn_id: OwnedTransactionId::from("m1"),
     };
     let append = Append {

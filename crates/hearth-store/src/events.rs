@@ -206,12 +206,14 @@ pub(crate) async fn txn_event(db: &Db, key: &TxnKey) -> Result<Option<OwnedEvent
     with_reader!(db, |pool| {
         let id: Option<String> = sqlx::query_scalar(
             "SELECT event_id FROM transaction_ids
-             WHERE user_id = $1 AND device_id = $2 AND txn_id = $3 AND room_id = $4",
+             WHERE user_id = $1 AND device_id = $2 AND room_id = $3 AND endpoint = $4
+               AND txn_id = $5",
         )
         .bind(key.user_id.as_str())
         .bind(key.device_id.as_str())
-        .bind(key.txn_id.as_str())
         .bind(key.room_id.as_str())
+        .bind(&key.endpoint)
+        .bind(key.txn_id.as_str())
         .fetch_optional(pool)
         .await?;
         id.map(parse_event_id).transpose()

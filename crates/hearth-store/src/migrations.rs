@@ -251,7 +251,36 @@ const MIGRATIONS: &[Migration] = &[
         sqlite: REFRESH_TOKENS,
         postgres: REFRESH_TOKENS,
     },
+    Migration {
+        version: 12,
+        name: "transaction ids per endpoint",
+        sqlite: TRANSACTION_ENDPOINTS,
+        postgres: TRANSACTION_ENDPOINTS,
+    },
 ];
+
+/// Transaction ids are scoped to the device and the whole request path: the same id may be
+/// used for a message, a reaction and a redaction. Earlier ids get the endpoint their event
+/// came through.
+const TRANSACTION_ENDPOINTS: &str = r#"
+CREATE TABLE transaction_ids_by_endpoint (
+    user_id TEXT NOT NULL,
+    device_id TEXT NOT NULL,
+    endpoint TEXT NOT NULL,
+    txn_id TEXT NOT NULL,
+    room_id TEXT NOT NULL REFERENCES rooms(room_id),
+    event_id TEXT NOT NULL REFERENCES events(event_id),
+    PRIMARY KEY (user_id, device_id, room_id, endpoint, txn_id)
+);
+INSERT INTO transaction_ids_by_endpoint
+    SELECT t.user_id, t.device_id, COALESCE('redact/' || r.redacts, 'send/' || e.event_type),
+           t.txn_id, t.room_id, t.event_id
+    FROM transaction_ids t JOIN events e ON e.event_id = t.event_id
+    LEFT JOIN redactions r ON r.redaction_id = t.event_id;
+DROP TABLE transaction_ids;
+ALTER TABLE transaction_ids_by_endpoint RENAME TO transaction_ids;
+CREATE INDEX transaction_ids_event ON transaction_ids (event_id);
+"#;
 
 /// `m.relates_to` of each event that has a `rel_type` (replies without one are not indexed), so
 /// that children of an event and bundled aggregations are index lookups. A redacted child loses

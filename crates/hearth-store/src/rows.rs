@@ -10,13 +10,16 @@ use ruma::{
 /// A state map as stored: `(event type, state key) -> event id`.
 pub type StateRows = BTreeMap<(String, String), OwnedEventId>;
 
-/// Identifies a client transaction: retries with the same key get the same event. The room is
-/// part of the key because the request path, which names it, scopes the transaction id.
+/// Identifies a client transaction: retries with the same key get the same event. A
+/// transaction id is scoped to a device and the request's path (spec: "Transaction
+/// identifiers"), which names the room and the `endpoint`.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub struct TxnKey {
     pub room_id: OwnedRoomId,
     pub user_id: OwnedUserId,
     pub device_id: OwnedDeviceId,
+    /// The rest of the path: `send/{eventType}` or `redact/{eventId}`.
+    pub endpoint: String,
     pub txn_id: OwnedTransactionId,
 }
 

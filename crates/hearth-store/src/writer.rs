@@ -239,11 +239,13 @@ async fn commit_group(
                         .collect();
                     for chunk in txns.chunks(ROWS_PER_INSERT) {
                         let mut insert = QueryBuilder::new(
-                            "INSERT INTO transaction_ids (user_id, device_id, txn_id, room_id, event_id) ",
+                            "INSERT INTO transaction_ids
+                             (user_id, device_id, endpoint, txn_id, room_id, event_id) ",
                         );
                         insert.push_values(chunk, |mut row, (txn, id)| {
                             row.push_bind(txn.user_id.as_str())
                                 .push_bind(txn.device_id.as_str())
+                                .push_bind(&txn.endpoint)
                                 .push_bind(txn.txn_id.as_str())
                                 .push_bind(batch.room_id.as_str())
                                 .push_bind(id.as_str());

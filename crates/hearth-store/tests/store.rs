@@ -210,6 +210,7 @@ async fn memory_answers_match_the_database(test: TestStore) {
                     room_id: room.clone(),
                     user_id: owned_user_id!("@a:x.test"),
                     device_id: "PHONE".into(),
+                    endpoint: "send/m.room.message".into(),
                     txn_id: format!("t{n}").into(),
                 });
             }

@@ -10,12 +10,13 @@ use crate::rate_limit::RateKey;
 use crate::{ApiError, ApiState, Caller};
 
 /// Send `draft` as the caller in `room`: rate-limited, members only, and idempotent per the
-/// caller's device and transaction id (a retry gets the first event back).
+/// caller's device, the endpoint (the path after the room: `send/{eventType}`,
+/// `redact/{eventId}`) and transaction id (a retry gets the first event back).
 pub(crate) async fn send_as(
     state: &ApiState,
     caller: &Caller,
     room: &RoomId,
-    txn_id: &TransactionId,
+    (endpoint, txn_id): (String, &TransactionId),
     draft: EventDraft,
 ) -> Result<OwnedEventId, ApiError> {
     state
@@ -27,6 +28,7 @@ pub(crate) async fn send_as(
         room_id: room.to_owned(),
         user_id: caller.user_id.clone(),
         device_id: caller.device_id.clone(),
+        endpoint,
         txn_id: txn_id.to_owned(),
     };
     let append = Append {

@@ -23,6 +23,7 @@ async fn handler(
     let content: serde_json::Value =
         serde_json::from_str(body.body.json().get()).map_err(ApiError::internal)?;
     let draft = EventDraft::message(body.event_type.to_string().as_str(), content);
-    let event_id = super::send_as(&state, &caller, &body.room_id, &body.txn_id, draft).await?;
+    let txn = (format!("send/{}", body.event_type), &*body.txn_id);
+    let event_id = super::send_as(&state, &caller, &body.room_id, txn, draft).await?;
     Ok(RumaResponse(endpoint::Response::new(event_id)))
 }

@@ -22,8 +22,9 @@ async fn handler(
     let body = request.body;
     // The pipeline checks that the target is in this room and that the sender may redact it.
     let draft = EventDraft::redaction(body.event_id.clone(), body.reason.as_deref());
+    let endpoint = format!("redact/{}", body.event_id);
+    let txn = (endpoint, &*body.txn_id);
     let event_id =
-        crate::client::message::send_as(&state, &caller, &body.room_id, &body.txn_id, draft)
-            .await?;
+        crate::client::message::send_as(&state, &caller, &body.room_id, txn, draft).await?;
     Ok(RumaResponse(endpoint::Response::new(event_id)))
 }
