@@ -729,3 +729,42 @@ async fn room_upgrade(backend: Backend) {
     }
 }
 on_both_backends!(room_upgrade);
+
+/// Threads whose roots the reader may not see (sent before they joined a room that shows
+/// history to joined members only) are skipped without shortening the page.
+async fn threads_skip_roots_the_reader_cannot_see(backend: Backend) {
+    let server = TestServer::start(backend).await;
+    let alice = Api::user(&server, "alice").await;
+    let bob = Api::user(&server, "bob").await;
+    let room = alice
+        .create_room(json!({"preset": "public_chat", "initial_state": [{
+            "type": "m.room.history_visibility", "state_key": "",
+            "content": {"history_visibility": "joined"}}]}))
+        .await;
+    let hidden: Vec<String> = {
+        let mut roots = Vec::new();
+        for i in 0..3 {
+            roots.push(alice.text(&room, &format!("before bob {i}")).await);
+        }
+        roots
+    };
+    bob.join(&room).await;
+    let seen = alice.text(&room, "after bob joined").await;
+    alice
+        .send(&room, "m.room.message", thread_reply(&seen, "reply"))
+        .await;
+    // The hidden threads get the newest activity, so they sort first.
+    for root in &hidden {
+        alice
+            .send(&room, "m.room.message", thread_reply(root, "late reply"))
+            .await;
+    }
+    let threads = format!("/_matrix/client/v1/rooms/{room}/threads");
+    assert_eq!(ids(&alice.ok(&threads).await["chunk"]).0.len(), 4);
+    let page = bob.ok(&format!("{threads}?limit=1")).await;
+    assert_eq!(ids(&page["chunk"]), [&seen], "{page}");
+    let next = page["next_batch"].as_str().unwrap();
+    let rest = bob.ok(&format!("{threads}?limit=1&from={next}")).await;
+    assert_eq!(ids(&rest["chunk"]), NONE);
+}
+on_both_backends!(threads_skip_roots_the_reader_cannot_see);

@@ -3,10 +3,13 @@
 //! <https://spec.matrix.org/v1.16/client-server-api/#get_matrixclientv1roomsroomidthreads>
 
 use std::collections::HashMap;
+use std::sync::Arc;
 
 use axum::Router;
 use axum::extract::State;
+use hearth_rooms::Pdu;
 use hearth_sync::PaginationToken;
+use ruma::OwnedEventId;
 use ruma::api::client::threads::get_threads::v1::{self as endpoint, IncludeThreads};
 
 use crate::client::history::{history_reader, not_member, render, token, visible_pdus};
@@ -16,6 +19,9 @@ use crate::{ApiError, ApiState};
 
 const DEFAULT_LIMIT: i64 = 20;
 const MAX_LIMIT: i64 = 100;
+/// Reads of `limit` roots one request makes at most; a page is then shorter than asked, with a
+/// token to go on from.
+const MAX_READS: usize = 10;
 
 pub(crate) fn route(router: Router<ApiState>) -> Router<ApiState> {
     route_endpoint::<endpoint::Request, _, _>(router, handler)
@@ -44,24 +50,38 @@ async fn handler(
     };
     let participant = (body.include == IncludeThreads::Participated).then_some(&*user);
     let store = state.rooms.store();
-    let roots = store
-        .thread_roots(room, reader.horizon, before, participant, limit)
-        .await?;
-    let next_batch = (roots.len() as i64 == limit)
-        .then(|| roots.last())
-        .flatten()
-        .map(|(_, latest)| PaginationToken(*latest).to_string());
-
-    let ids: Vec<_> = roots.iter().map(|(id, _)| id.clone()).collect();
-    let mut by_id: HashMap<_, _> = store
-        .events(&ids)
-        .await?
-        .into_iter()
-        .map(|e| (e.event_id.clone(), e))
-        .collect();
-    let stored: Vec<_> = ids.iter().filter_map(|id| by_id.remove(id)).collect();
-    let pdus = visible_pdus(&state, &reader, &stored).await?;
-    let mut response = endpoint::Response::new(render(&state, &reader, &pdus).await?);
+    // Roots the reader may not see are skipped, so a page may take several reads to fill.
+    let mut shown: Vec<Arc<Pdu>> = Vec::new();
+    let mut next_batch = None;
+    let mut cursor = before;
+    for _ in 0..MAX_READS {
+        let roots = store
+            .thread_roots(room, reader.horizon, cursor, participant, limit)
+            .await?;
+        let ids: Vec<_> = roots.iter().map(|(id, _)| id.clone()).collect();
+        let visible: HashMap<OwnedEventId, Arc<Pdu>> =
+            visible_pdus(&state, &reader, &store.events(&ids).await?)
+                .await?
+                .into_iter()
+                .map(|p| (p.owned_event_id().clone(), p))
+                .collect();
+        for (root, latest) in &roots {
+            if let Some(pdu) = visible.get(root) {
+                shown.push(pdu.clone());
+            }
+            cursor = *latest;
+            if shown.len() as i64 == limit {
+                break;
+            }
+        }
+        let more = roots.len() as i64 == limit || shown.len() as i64 == limit;
+        // The next page starts below the last root looked at.
+        next_batch = more.then(|| PaginationToken(cursor).to_string());
+        if !more || shown.len() as i64 == limit {
+            break;
+        }
+    }
+    let mut response = endpoint::Response::new(render(&state, &reader, &shown).await?);
     response.next_batch = next_batch;
     Ok(RumaResponse(response))
 }
