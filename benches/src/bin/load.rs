@@ -13,6 +13,10 @@ use hearth_benches::load::stats::Summary;
 use hearth_benches::load::{Options, Report, SYNC_TIMEOUT_MS, run};
 use tracing_subscriber::EnvFilter;
 
+/// The allocator the `hearth` binary uses, so the in-process server is measured as it runs.
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 /// Load-test a Matrix homeserver: N users in one room send M messages each; reports send
 /// throughput, send latency and send -> other users' /sync delivery latency.
 #[derive(Debug, Parser)]
@@ -136,12 +140,23 @@ fn main_inner() -> anyhow::Result<ExitCode> {
     }
     let report = report?;
     print_report(&report);
+    let peak = peak_rss_mib();
+    if let Some(peak) = peak {
+        let whose = if args.url.is_some() {
+            "the load client"
+        } else {
+            "the in-process server and the load client together"
+        };
+        println!("memory: peak resident set {peak:.1} MiB ({whose})");
+    }
     let server_kind = match (&args.url, &args.postgres) {
         (Some(_), _) => "external",
         (None, Some(_)) => "hearth-postgres",
         (None, None) => "hearth-sqlite",
     };
-    println!("{}", report.json(server_kind));
+    let mut summary = report.json(server_kind);
+    summary["peak_rss_mib"] = peak.map_or(serde_json::Value::Null, |p| p.into());
+    println!("{summary}");
     Ok(if report.lost() > 0 || report.send_failed > 0 {
         eprintln!(
             "hearth-load: FAILED: {} deliveries lost, {} sends failed",
@@ -152,6 +167,20 @@ fn main_inner() -> anyhow::Result<ExitCode> {
     } else {
         ExitCode::SUCCESS
     })
+}
+
+/// This process's peak resident set (`VmHWM`), on Linux.
+fn peak_rss_mib() -> Option<f64> {
+    let status = std::fs::read_to_string("/proc/self/status").ok()?;
+    let kib: f64 = status
+        .lines()
+        .find_map(|l| l.strip_prefix("VmHWM:"))?
+        .trim()
+        .strip_suffix("kB")?
+        .trim()
+        .parse()
+        .ok()?;
+    Some((kib / 1024.0 * 10.0).round() / 10.0)
 }
 
 fn print_report(r: &Report) {

@@ -9,6 +9,11 @@ use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
 
+/// mimalloc rather than the system allocator: a homeserver builds and drops many small JSON
+/// trees per request, and glibc's malloc took about a fifth of the CPU under sync load.
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 #[derive(Parser)]
 #[command(name = "hearth", version, about = "A lean Matrix homeserver appliance")]
 struct Cli {
