@@ -744,3 +744,75 @@ async fn kick_and_unban_check_the_target(backend: Backend) {
     );
 }
 on_both_backends!(kick_and_unban_check_the_target);
+
+/// "Jump to date": the event nearest a time, in either direction; none past the ends; members
+/// only; a forgotten room's history is gone.
+async fn timestamp_to_event(backend: Backend) {
+    let server = TestServer::start(backend).await;
+    let alice = Api::user(&server, "alice").await;
+    let bob = Api::user(&server, "bob").await;
+    let room = alice.create_room("private_chat").await;
+    let mut sent = Vec::new();
+    for body in ["one", "two", "three"] {
+        tokio::time::sleep(std::time::Duration::from_millis(5)).await;
+        sent.push(alice.send_text(&room, body).await);
+    }
+    let mut times = Vec::new();
+    for id in &sent {
+        let event = alice
+            .ok(
+                Method::GET,
+                &format!("/_matrix/client/v3/rooms/{room}/event/{id}"),
+                None,
+            )
+            .await;
+        times.push(event["origin_server_ts"].as_i64().unwrap());
+    }
+    let path = |ts: i64, dir: &str| {
+        format!("/_matrix/client/v1/rooms/{room}/timestamp_to_event?ts={ts}&dir={dir}")
+    };
+    let found = alice.ok(Method::GET, &path(times[1], "f"), None).await;
+    assert_eq!(found["event_id"], sent[1].as_str(), "{found}");
+    assert_eq!(found["origin_server_ts"], times[1]);
+    let found = alice.ok(Method::GET, &path(times[1] - 1, "b"), None).await;
+    assert_eq!(found["event_id"], sent[0].as_str(), "{found}");
+    let found = alice.ok(Method::GET, &path(times[2] + 1, "b"), None).await;
+    assert_eq!(found["event_id"], sent[2].as_str(), "{found}");
+    let (status, body) = alice.get(&path(times[2] + 1, "f")).await;
+    assert_eq!(
+        (status, errcode(&body)),
+        (StatusCode::NOT_FOUND, "M_NOT_FOUND")
+    );
+    let (status, body) = bob.get(&path(times[0], "f")).await;
+    assert_eq!(
+        (status, errcode(&body)),
+        (StatusCode::FORBIDDEN, "M_FORBIDDEN")
+    );
+    let (status, body) = alice.get(&path(times[0], "sideways")).await;
+    assert_eq!(status, StatusCode::BAD_REQUEST, "{body}");
+
+    // Leave and forget: the history is out of reach.
+    alice
+        .ok(
+            Method::POST,
+            &format!("/_matrix/client/v3/rooms/{room}/leave"),
+            Some(json!({})),
+        )
+        .await;
+    assert_eq!(alice.get(&path(times[0], "f")).await.0, StatusCode::OK);
+    alice
+        .ok(
+            Method::POST,
+            &format!("/_matrix/client/v3/rooms/{room}/forget"),
+            Some(json!({})),
+        )
+        .await;
+    let (status, body) = alice
+        .get(&format!("/_matrix/client/v3/rooms/{room}/messages?dir=b"))
+        .await;
+    assert_eq!(
+        (status, errcode(&body)),
+        (StatusCode::FORBIDDEN, "M_FORBIDDEN")
+    );
+}
+on_both_backends!(timestamp_to_event);

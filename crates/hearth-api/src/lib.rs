@@ -95,6 +95,7 @@ pub fn router(state: ApiState) -> Router {
         client::user_directory::search_users::route,
         room::create_room::route,
         room::get_room_event::route,
+        room::get_event_by_timestamp::route,
         message::send_message_event::route,
         room_state::send_state_event::route,
         room_state::get_state_events::route,

@@ -257,7 +257,18 @@ const MIGRATIONS: &[Migration] = &[
         sqlite: TRANSACTION_ENDPOINTS,
         postgres: TRANSACTION_ENDPOINTS,
     },
+    Migration {
+        version: 13,
+        name: "events by time",
+        sqlite: EVENTS_BY_TIME,
+        postgres: EVENTS_BY_TIME,
+    },
 ];
+
+/// "Jump to date" (`timestamp_to_event`) looks events up by origin_server_ts within a room.
+const EVENTS_BY_TIME: &str = r#"
+CREATE INDEX events_room_time ON events (room_id, origin_server_ts);
+"#;
 
 /// Transaction ids are scoped to the device and the whole request path: the same id may be
 /// used for a message, a reaction and a redaction. Earlier ids get the endpoint their event

@@ -79,6 +79,47 @@ impl Store {
         })
     }
 
+    /// The room's events nearest to `ts` (origin_server_ts) going forwards (at or after it) or
+    /// backwards (at or before it), nearest first, up to `limit`, at or before position `upto`.
+    pub async fn room_events_near_ts(
+        &self,
+        room: &RoomId,
+        ts: i64,
+        forwards: bool,
+        upto: i64,
+        limit: i64,
+    ) -> Result<Vec<StoredEvent>, StoreError> {
+        const FORWARDS: &str = concat!(
+            "SELECT ",
+            event_columns!(),
+            " FROM events e JOIN rooms r ON r.room_id = e.room_id
+             WHERE e.room_id = $1 AND e.origin_server_ts >= $2 AND e.stream_ordering <= $3
+             ORDER BY e.origin_server_ts ASC, e.stream_ordering ASC LIMIT $4"
+        );
+        const BACKWARDS: &str = concat!(
+            "SELECT ",
+            event_columns!(),
+            " FROM events e JOIN rooms r ON r.room_id = e.room_id
+             WHERE e.room_id = $1 AND e.origin_server_ts <= $2 AND e.stream_ordering <= $3
+             ORDER BY e.origin_server_ts DESC, e.stream_ordering DESC LIMIT $4"
+        );
+        let sql = if forwards { FORWARDS } else { BACKWARDS };
+        with_reader!(&self.db, |pool| {
+            let rows = sqlx::query(sql)
+                .bind(room.as_str())
+                .bind(ts)
+                .bind(upto.min(self.current_stream()))
+                .bind(limit)
+                .fetch_all(pool)
+                .await?;
+            let mut out = Vec::with_capacity(rows.len());
+            for row in rows {
+                out.push(stored_event!(row));
+            }
+            Ok(out)
+        })
+    }
+
     /// The last stream position that is fully persisted.
     pub fn current_stream(&self) -> i64 {
         *self.subscribe().borrow()

@@ -11,7 +11,6 @@ use hearth_sync::PaginationToken;
 use ruma::serde::Raw;
 use ruma::{OwnedUserId, RoomId, UserId};
 
-use crate::client::room_access::membership;
 use crate::{ApiError, ApiState};
 
 /// A user reading a room's history.
@@ -56,28 +55,27 @@ pub(crate) fn token(value: &str) -> Result<PaginationToken, ApiError> {
     })
 }
 
-/// The user as a reader of the room; `None` if they never had a membership in it.
+/// The user as a reader of the room; `None` if they never had a membership in it, or forgot
+/// the room (spec: a forgotten room's history can no longer be retrieved).
 pub(crate) async fn history_reader(
     state: &ApiState,
     room: &RoomId,
     user: &UserId,
 ) -> Result<Option<HistoryReader>, ApiError> {
-    let (current, _) = membership(&state.rooms, room, user).await?;
-    let Some(current) = current else {
+    let store = state.rooms.store();
+    // The membership index (in memory), which the event writer keeps with the room's state.
+    let memberships = store.memberships_of(user).await?;
+    let Some(current) = memberships.iter().find(|m| m.room_id == room) else {
         return Ok(None);
     };
-    let store = state.rooms.store();
     // A user who left sees nothing after their leave.
-    let horizon = match current.as_str() {
+    let horizon = match current.membership.as_str() {
         "join" | "invite" => store.current_stream(),
-        _ => store
-            .membership(room, user)
-            .await?
-            .map_or(0, |m| m.stream_ordering),
+        _ => current.stream_ordering,
     };
     Ok(Some(HistoryReader {
         user: user.to_owned(),
-        joined: current == "join",
+        joined: current.membership == "join",
         horizon,
     }))
 }

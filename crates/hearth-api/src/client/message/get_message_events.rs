@@ -6,15 +6,15 @@ use std::collections::BTreeSet;
 
 use axum::Router;
 use axum::extract::State;
-use axum::http::StatusCode;
-use hearth_rooms::{is_own_membership, member_key};
+use hearth_rooms::member_key;
 use hearth_sync::PaginationToken;
 use ruma::api::Direction;
 use ruma::api::client::filter::{LazyLoadOptions, RoomEventFilter};
 use ruma::api::client::message::get_message_events::v3 as endpoint;
 use ruma::serde::Raw;
 
-use crate::client::room_access::membership;
+use crate::client::filter::type_matches;
+use crate::client::history::{history_reader, not_member, token, visible_pdus};
 use crate::extract::Ruma;
 use crate::ruma_glue::{RumaResponse, route as route_endpoint};
 use crate::{ApiError, ApiState};
@@ -26,22 +26,9 @@ pub(crate) fn route(router: Router<ApiState>) -> Router<ApiState> {
     route_endpoint::<endpoint::Request, _, _>(router, handler)
 }
 
-fn token(value: &str) -> Result<PaginationToken, ApiError> {
-    value.parse().map_err(|()| {
-        ApiError::new(
-            StatusCode::BAD_REQUEST,
-            "M_INVALID_PARAM",
-            "unknown pagination token",
-        )
-    })
-}
-
 pub(crate) fn passes(filter: &RoomEventFilter, pdu: &hearth_rooms::Pdu) -> bool {
     let kind = pdu.kind().to_string();
-    let matches = |pattern: &String| match pattern.strip_suffix('*') {
-        Some(prefix) => kind.starts_with(prefix),
-        None => *pattern == kind,
-    };
+    let matches = |pattern: &String| type_matches(pattern, &kind);
     filter
         .types
         .as_ref()
@@ -61,23 +48,11 @@ async fn handler(
     let user = request.caller()?.user_id.clone();
     let body = request.body;
     let room = &body.room_id;
-    let (current, _) = membership(&state.rooms, room, &user).await?;
-    let Some(current) = current else {
-        return Err(ApiError::new(
-            StatusCode::FORBIDDEN,
-            "M_FORBIDDEN",
-            "you are not a member of this room",
-        ));
-    };
+    let reader = history_reader(&state, room, &user)
+        .await?
+        .ok_or_else(not_member)?;
+    let horizon = reader.horizon;
     let store = state.rooms.store();
-    // A user who left sees nothing after their leave.
-    let horizon = match current.as_str() {
-        "join" | "invite" => store.current_stream(),
-        _ => store
-            .membership(room, &user)
-            .await?
-            .map_or(0, |m| m.stream_ordering),
-    };
     let limit = i64::try_from(u64::from(body.limit))
         .unwrap_or(MAX_LIMIT)
         .clamp(1, MAX_LIMIT);
@@ -114,21 +89,10 @@ async fn handler(
         }
     };
 
-    let visible = state
-        .rooms
-        .visible_to(&user, current == "join", &stored)
-        .await?;
-    let ids: Vec<_> = stored.iter().map(|e| e.event_id.clone()).collect();
-    let pdus = state.rooms.load_pdus(&ids).await?;
-    let chunk: Vec<_> = stored
-        .iter()
-        .zip(visible)
-        .filter_map(|(e, visible)| {
-            pdus.get(&e.event_id)
-                .filter(|p| visible || is_own_membership(p, &user))
-        })
+    let chunk: Vec<_> = visible_pdus(&state, &reader, &stored)
+        .await?
+        .into_iter()
         .filter(|p| passes(&body.filter, p))
-        .cloned()
         .collect();
 
     // Lazy-loaded members: the member events of this page's senders, as of the page.
