@@ -781,6 +781,24 @@ async fn thread_notification_counts(backend: Backend) {
         "{sync}"
     );
 
+    // A threaded receipt must name the event's thread; a main one, a main-timeline event.
+    let (path, body) = receipt(&second, "main");
+    let (status, _) = bob.fails(Method::POST, &path, Some(body)).await;
+    assert_eq!(status, StatusCode::BAD_REQUEST);
+    let (path, body) = receipt(&root, &first);
+    let (status, _) = bob.fails(Method::POST, &path, Some(body)).await;
+    assert_eq!(status, StatusCode::BAD_REQUEST);
+    // A "thread" off an event that does not exist counts in the main timeline, where a
+    // main-timeline receipt clears it.
+    let phantom = alice
+        .send(&room, "ph", related("nowhere", "m.thread", "$not-an-event"))
+        .await;
+    let sync = bob.get(&threaded).await;
+    assert_eq!(unread(&sync, &room), (2, 0), "{sync}");
+    let (path, body) = receipt(&phantom, "main");
+    bob.ok(Method::POST, &path, Some(body)).await;
+    assert_eq!(unread(&bob.get(&threaded).await, &room), (0, 0));
+
     // An unthreaded receipt on the newest event reads everything.
     let newest = alice
         .send(&room, "t4", related("fourth reply", "m.thread", &root))

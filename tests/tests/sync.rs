@@ -606,6 +606,19 @@ async fn presence(backend: Backend) {
         .await;
     assert_eq!(bob.get(path).await.1["presence"], "unavailable");
 
+    // Carol joins the room: her next sync brings alice's presence though it has not changed.
+    let carol_since = carol_first["next_batch"].as_str().unwrap().to_owned();
+    carol
+        .ok(
+            Method::POST,
+            &format!("/_matrix/client/v3/rooms/{room}/join"),
+            Some(json!({})),
+        )
+        .await;
+    let carol_next = carol.sync(Some(&carol_since), 0).await;
+    let seen = presence_of(&carol_next, "@alice:hearth.test").expect("a new room-mate's presence");
+    assert_eq!(seen["status_msg"], "at lunch");
+
     // Bad requests: another user's status, an unknown state, an unknown set_presence.
     let (status, body) = bob.put(path, json!({"presence": "online"})).await;
     assert_eq!(

@@ -5,11 +5,12 @@
 pub mod presence;
 pub mod push_rules;
 mod rooms;
+pub mod threads;
 mod token;
 mod typing;
 mod unread;
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::time::Duration;
 
 use hearth_rooms::{RoomError, Rooms};
@@ -197,7 +198,7 @@ impl Syncer {
         let mut join = BTreeMap::new();
         let mut invite = BTreeMap::new();
         let mut leave = BTreeMap::new();
-        let unread = unread::Unread::new(self, &request.user, now.account_data);
+        let unread = unread::Unread::new(self, &request.user);
         for membership in memberships.iter() {
             if !request.filter.wants(&membership.room_id) || membership.stream_ordering > now.events
             {
@@ -239,7 +240,9 @@ impl Syncer {
                 _ => {}
             }
         }
-        let presence = self.presence_events(request, &memberships, now).await?;
+        let presence = self
+            .presence_events(request, &memberships, now, joins_in(&join))
+            .await?;
         let has_updates = !(join.is_empty()
             && invite.is_empty()
             && leave.is_empty()
@@ -259,17 +262,53 @@ impl Syncer {
 
     /// `m.presence` of the users whose presence changed since the token and who share a room
     /// with the user (or are the user).
+    /// Those who joined one of the user's rooms in this response (`new_mates`) come with their
+    /// current presence too: the user may never have seen it.
     async fn presence_events(
         &self,
         request: &SyncRequest,
         memberships: &[hearth_store::Membership],
         now: SyncToken,
+        new_mates: BTreeSet<OwnedUserId>,
     ) -> Result<Vec<Value>, SyncError> {
         let Some(filter) = &request.filter.presence else {
             return Ok(Vec::new());
         };
         let since = request.since.map(|s| s.presence);
         let changed = self.presence.changed(since, now.presence);
+        if since.is_some() {
+            let known: BTreeSet<OwnedUserId> = changed.iter().map(|(u, _)| u.clone()).collect();
+            let fresh = new_mates
+                .iter()
+                .filter(|u| !known.contains(*u) && **u != request.user)
+                .map(|u| &**u);
+            // They share a room with the user: this response says so.
+            let current = self.presence.current(fresh);
+            return Ok(self
+                .visible_presence(request, memberships, filter, changed)
+                .await?
+                .into_iter()
+                .chain(
+                    current
+                        .into_iter()
+                        .filter(|(u, _)| filter.wants(u))
+                        .map(|(u, c)| presence::event(&u, c)),
+                )
+                .collect());
+        }
+        self.visible_presence(request, memberships, filter, changed)
+            .await
+    }
+
+    /// The `m.presence` events of `changed` that the user may see: their own, and those of
+    /// users who share a room with them.
+    async fn visible_presence(
+        &self,
+        request: &SyncRequest,
+        memberships: &[hearth_store::Membership],
+        filter: &SenderFilter,
+        changed: Vec<(OwnedUserId, Value)>,
+    ) -> Result<Vec<Value>, SyncError> {
         if changed.is_empty() {
             return Ok(Vec::new());
         }
@@ -336,4 +375,25 @@ impl Syncer {
         }
         Ok((global, rooms))
     }
+}
+
+/// The users whose joins a response carries (as member events in the timeline or state of its
+/// joined rooms).
+fn joins_in(join: &BTreeMap<String, Value>) -> BTreeSet<OwnedUserId> {
+    let mut users = BTreeSet::new();
+    for room in join.values() {
+        for part in ["timeline", "state"] {
+            for event in room[part]["events"].as_array().into_iter().flatten() {
+                if event["type"] == "m.room.member"
+                    && event["content"]["membership"] == "join"
+                    && let Some(user) = event["state_key"]
+                        .as_str()
+                        .and_then(|k| OwnedUserId::try_from(k).ok())
+                {
+                    users.insert(user);
+                }
+            }
+        }
+    }
+    users
 }

@@ -1,11 +1,14 @@
 //! Presence: whether a user is online, unavailable (idle) or offline, and their status message.
 //!
-//! Kept in memory, like typing: a user is online while one of their clients is syncing (with
-//! `set_presence` left at `online`) and for [`SYNC_ONLINE_TIMEOUT`] after the last such sync
-//! ends; then unavailable while a client syncs with `set_presence=unavailable`, else offline.
-//! A sync start only ever raises the state (offline < unavailable < online), so two devices
-//! syncing with different settings cannot flip it back and forth. `PUT
-//! /presence/{userId}/status` sets the state and status message directly.
+//! Kept in memory, like typing. A user's first sync (with `set_presence` `online` or
+//! `unavailable`) brings them from offline to that state; they go offline
+//! [`SYNC_ONLINE_TIMEOUT`] after their last sync ended. Sending an event is activity: it sets
+//! the user online and `currently_active`; [`ACTIVE_WINDOW`] after their last activity that is
+//! announced as `currently_active: false`, and after [`IDLE_TIMEOUT`] they become unavailable
+//! (spec: "Idle timeout"). Syncs never lower a state, so two devices syncing with different
+//! settings cannot flip it back and forth. `PUT /presence/{userId}/status` sets the state and
+//! status message directly.
+//!
 //! After a restart everybody starts offline until their clients sync again, and status
 //! messages set before it are gone (NOTSPEC: the spec does not say how long presence lives).
 //! Every change takes a new serial, which sync tokens carry, and wakes syncing clients through
@@ -20,14 +23,17 @@ use ruma::presence::PresenceState;
 use ruma::{OwnedUserId, UserId};
 use serde_json::{Value, json};
 
-/// How long a user stays online after their last sync ended.
+/// How long a user stays present after their last sync ended.
 pub const SYNC_ONLINE_TIMEOUT: Duration = Duration::from_secs(30);
 
-/// How recently a user must have done something (sent, set their presence) to count as
+/// How long after their last activity (sending, setting themselves online) a user is
 /// `currently_active`.
 pub const ACTIVE_WINDOW: Duration = Duration::from_secs(60);
 
-/// How often lapsed syncs are looked for.
+/// How long after their last activity an online user becomes unavailable.
+pub const IDLE_TIMEOUT: Duration = Duration::from_secs(5 * 60);
+
+/// How often lapsed syncs and idle users are looked for.
 const SWEEP_EVERY: Duration = Duration::from_secs(5);
 
 /// Users kept at most; offline users without a status message go first.
@@ -38,14 +44,20 @@ struct Entry {
     state: PresenceState,
     status_msg: Option<String>,
     last_active: Instant,
-    /// Syncs of the user running now with `set_presence=online`, and when the last one ended.
-    online_syncs: u32,
-    last_online_sync: Option<Instant>,
-    /// The same for `set_presence=unavailable`.
-    unavailable_syncs: u32,
-    last_unavailable_sync: Option<Instant>,
-    /// The serial of the entry's last visible change.
+    /// `currently_active` as last announced.
+    active: bool,
+    /// Syncs of the user running now that keep them present, and when the last one ended.
+    syncs: u32,
+    last_sync: Option<Instant>,
+    /// The serial of the entry's last announced change.
     serial: u64,
+}
+
+impl Entry {
+    /// What clients see, to tell announced changes from silent ones.
+    fn visible(&self) -> (PresenceState, Option<String>, bool) {
+        (self.state.clone(), self.status_msg.clone(), self.active)
+    }
 }
 
 #[derive(Debug, Default)]
@@ -64,19 +76,25 @@ impl Inner {
             state: PresenceState::Offline,
             status_msg: None,
             last_active: Instant::now(),
-            online_syncs: 0,
-            last_online_sync: None,
-            unavailable_syncs: 0,
-            last_unavailable_sync: None,
+            active: false,
+            syncs: 0,
+            last_sync: None,
             serial: 0,
         })
     }
 
-    /// Give the user's entry a new serial.
-    fn changed(&mut self, user: &UserId) {
+    /// Change the user's entry; announce it (a new serial) if what clients see changed.
+    fn update(&mut self, user: &UserId, change: impl FnOnce(&mut Entry)) -> bool {
+        let entry = self.entry(user);
+        let before = entry.visible();
+        change(entry);
+        if entry.visible() == before {
+            return false;
+        }
         self.serial += 1;
         let serial = self.serial;
         self.entry(user).serial = serial;
+        true
     }
 }
 
@@ -101,34 +119,19 @@ impl std::fmt::Debug for Presence {
     }
 }
 
-/// The rank of a state: a sync start never lowers it.
-fn rank(state: &PresenceState) -> u8 {
-    match state {
-        PresenceState::Online => 2,
-        PresenceState::Unavailable => 1,
-        _ => 0,
-    }
-}
-
-/// A running sync that keeps its user online (or unavailable); dropping it ends that.
+/// A running sync that keeps its user present; dropping it ends that.
 #[derive(Debug)]
 pub struct Syncing {
-    presence: Option<(Presence, OwnedUserId, bool)>,
+    presence: Option<(Presence, OwnedUserId)>,
 }
 
 impl Drop for Syncing {
     fn drop(&mut self) {
-        if let Some((presence, user, online)) = self.presence.take() {
+        if let Some((presence, user)) = self.presence.take() {
             let mut inner = presence.lock();
             let entry = inner.entry(&user);
-            let now = Some(Instant::now());
-            if online {
-                entry.online_syncs = entry.online_syncs.saturating_sub(1);
-                entry.last_online_sync = now;
-            } else {
-                entry.unavailable_syncs = entry.unavailable_syncs.saturating_sub(1);
-                entry.last_unavailable_sync = now;
-            }
+            entry.syncs = entry.syncs.saturating_sub(1);
+            entry.last_sync = Some(Instant::now());
         }
     }
 }
@@ -178,110 +181,101 @@ impl Presence {
         self.lock().serial
     }
 
-    /// A sync starts with `set_presence`: `online` and `unavailable` mark the user so (while it
-    /// runs and shortly after), `offline` leaves their presence alone.
+    /// A sync starts with `set_presence`: `online` and `unavailable` keep the user present
+    /// while it runs (and shortly after), bringing them to that state if they were offline;
+    /// `offline` leaves their presence alone.
     pub fn sync_started(&self, user: &UserId, set_presence: &PresenceState) -> Syncing {
-        let (state, online) = match set_presence {
-            PresenceState::Online => (PresenceState::Online, true),
-            PresenceState::Unavailable => (PresenceState::Unavailable, false),
+        let state = match set_presence {
+            PresenceState::Online => PresenceState::Online,
+            PresenceState::Unavailable => PresenceState::Unavailable,
             _ => return Syncing { presence: None },
         };
-        let changed = {
-            let mut inner = self.lock();
-            let entry = inner.entry(user);
-            if online {
-                entry.online_syncs += 1;
-            } else {
-                entry.unavailable_syncs += 1;
-            }
-            let changed = rank(&state) > rank(&entry.state);
-            if changed {
-                entry.state = state;
-                if entry.state == PresenceState::Online {
+        let changed = self.lock().update(user, |entry| {
+            entry.syncs += 1;
+            if entry.state == PresenceState::Offline {
+                if state == PresenceState::Online {
                     entry.last_active = Instant::now();
+                    entry.active = true;
                 }
-                inner.changed(user);
+                entry.state = state;
             }
-            changed
-        };
+        });
         if changed {
             self.changes.notify();
         }
         Syncing {
-            presence: Some((self.clone(), user.to_owned(), online)),
+            presence: Some((self.clone(), user.to_owned())),
         }
     }
 
-    /// `PUT /presence/{userId}/status`: the state, and the status message when one is given
-    /// (an empty one clears it).
+    /// `PUT /presence/{userId}/status`: the state and the status message that goes with it
+    /// (none, or an empty one, clears it). Setting oneself online is activity.
     pub fn set(&self, user: &UserId, state: PresenceState, status_msg: Option<String>) {
-        {
-            let mut inner = self.lock();
-            let entry = inner.entry(user);
-            entry.state = state;
-            if let Some(message) = status_msg {
-                entry.status_msg = (!message.is_empty()).then_some(message);
+        let changed = self.lock().update(user, |entry| {
+            if state == PresenceState::Online {
+                entry.last_active = Instant::now();
+                entry.active = true;
+            } else {
+                entry.active = false;
             }
-            entry.last_active = Instant::now();
-            inner.changed(user);
+            entry.state = state;
+            entry.status_msg = status_msg.filter(|m| !m.is_empty());
+        });
+        if changed {
+            self.changes.notify();
         }
-        self.changes.notify();
     }
 
-    /// The user did something (sent an event): they are active now.
+    /// The user did something (sent an event): they are online and active now.
     pub fn active(&self, user: &UserId) {
-        let mut inner = self.lock();
-        if let Some(entry) = inner.users.get_mut(user) {
+        let changed = self.lock().update(user, |entry| {
             entry.last_active = Instant::now();
+            entry.active = true;
+            entry.state = PresenceState::Online;
+        });
+        if changed {
+            self.changes.notify();
         }
     }
 
-    /// Lower the users whose syncs lapsed: online to unavailable (if a client still syncs so)
-    /// or offline, unavailable to offline. States set with `PUT` and no sync behind them stay.
+    /// Announce what time changed: syncs that lapsed (offline), activity that ended
+    /// (`currently_active: false`), idleness (unavailable). States set with `PUT` and no sync
+    /// behind them are only subject to the last two.
     fn sweep(&self, now: Instant) {
-        let lapsed = |running: u32, last: Option<Instant>| {
-            running == 0 && last.is_some_and(|at| now.duration_since(at) >= SYNC_ONLINE_TIMEOUT)
-        };
-        let recent = |running: u32, last: Option<Instant>| {
-            running > 0 || last.is_some_and(|at| now.duration_since(at) < SYNC_ONLINE_TIMEOUT)
-        };
+        let since = |at: Instant| now.saturating_duration_since(at);
         let mut changed = false;
         {
             let mut inner = self.lock();
-            let lowered: Vec<(OwnedUserId, PresenceState)> = inner
+            let due: Vec<OwnedUserId> = inner
                 .users
                 .iter()
-                .filter_map(|(user, e)| {
-                    let unavailable = recent(e.unavailable_syncs, e.last_unavailable_sync);
-                    let to = match e.state {
-                        PresenceState::Online
-                            if lapsed(e.online_syncs, e.last_online_sync) && unavailable =>
-                        {
-                            PresenceState::Unavailable
-                        }
-                        PresenceState::Online if lapsed(e.online_syncs, e.last_online_sync) => {
-                            PresenceState::Offline
-                        }
-                        PresenceState::Unavailable
-                            if e.online_syncs == 0
-                                && lapsed(e.unavailable_syncs, e.last_unavailable_sync) =>
-                        {
-                            PresenceState::Offline
-                        }
-                        _ => return None,
-                    };
-                    Some((user.clone(), to))
+                .filter(|(_, e)| {
+                    let lapsed = e.syncs == 0
+                        && e.last_sync
+                            .is_some_and(|at| since(at) >= SYNC_ONLINE_TIMEOUT);
+                    let online = e.state == PresenceState::Online;
+                    (lapsed && e.state != PresenceState::Offline)
+                        || (online && e.active && since(e.last_active) >= ACTIVE_WINDOW)
+                        || (online && since(e.last_active) >= IDLE_TIMEOUT)
                 })
+                .map(|(user, _)| user.clone())
                 .collect();
-            for (user, state) in lowered {
-                let entry = inner.entry(&user);
-                entry.state = state;
-                entry.last_online_sync = None;
-                if entry.state == PresenceState::Offline {
-                    entry.last_unavailable_sync = None;
-                }
-                inner.changed(&user);
-                changed = true;
+            for user in due {
+                changed |= inner.update(&user, |e| {
+                    if e.syncs == 0
+                        && e.last_sync
+                            .is_some_and(|at| since(at) >= SYNC_ONLINE_TIMEOUT)
+                    {
+                        e.state = PresenceState::Offline;
+                        e.last_sync = None;
+                    }
+                    if since(e.last_active) >= ACTIVE_WINDOW {
+                        e.active = false;
+                    }
+                    if e.state == PresenceState::Online && since(e.last_active) >= IDLE_TIMEOUT {
+                        e.state = PresenceState::Unavailable;
+                    }
+                });
             }
         }
         if changed {
@@ -313,6 +307,23 @@ impl Presence {
     }
 }
 
+impl Presence {
+    /// The presence of these users, those whose presence is known (to tell new room-mates).
+    pub fn current<'a>(
+        &self,
+        users: impl IntoIterator<Item = &'a UserId>,
+    ) -> Vec<(OwnedUserId, Value)> {
+        let inner = self.lock();
+        users
+            .into_iter()
+            .filter_map(|user| {
+                let entry = inner.users.get(user).filter(|e| e.serial > 0)?;
+                Some((user.to_owned(), content(entry)))
+            })
+            .collect()
+    }
+}
+
 /// An `m.presence` event.
 pub fn event(user: &UserId, content: Value) -> Value {
     json!({ "type": "m.presence", "sender": user, "content": content })
@@ -325,7 +336,7 @@ fn content(entry: &Entry) -> Value {
         "last_active_ago": u64::try_from(ago.as_millis()).unwrap_or(u64::MAX),
     });
     if entry.state == PresenceState::Online {
-        content["currently_active"] = (ago < ACTIVE_WINDOW).into();
+        content["currently_active"] = entry.active.into();
     }
     if let Some(message) = &entry.status_msg {
         content["status_msg"] = message.clone().into();
@@ -340,51 +351,55 @@ mod tests {
     use ruma::user_id;
 
     #[tokio::test]
-    async fn syncing_keeps_a_user_online_until_it_lapses() {
+    async fn syncs_activity_and_time() {
         let presence = Presence::new(Changes::default());
         let alice = user_id!("@alice:x");
         let start = presence.serial();
         assert_eq!(presence.content(alice)["presence"], "offline");
 
+        // A sync brings alice online and active; she sees the change.
         let sync = presence.sync_started(alice, &PresenceState::Online);
-        assert_eq!(presence.content(alice)["presence"], "online");
         let changed = presence.changed(Some(start), presence.serial());
         assert_eq!(changed.len(), 1);
         assert_eq!(changed[0].0, alice);
+        assert_eq!(changed[0].1["presence"], "online");
         assert_eq!(changed[0].1["currently_active"], true);
-        // A second sync changes nothing: no new event.
-        let again = presence.sync_started(alice, &PresenceState::Online);
+        // More syncs change nothing, from any device and with any setting.
         let now = presence.serial();
-        drop(again);
-        assert!(presence.changed(Some(now), now).is_empty());
-
-        // Still syncing: no lapse however long it takes.
-        presence.sweep(Instant::now() + SYNC_ONLINE_TIMEOUT * 10);
-        assert_eq!(presence.content(alice)["presence"], "online");
-        drop(sync);
-        presence.sweep(Instant::now());
-        assert_eq!(presence.content(alice)["presence"], "online");
-        presence.sweep(Instant::now() + SYNC_ONLINE_TIMEOUT);
-        assert_eq!(presence.content(alice)["presence"], "offline");
-        assert!(presence.serial() > now, "going offline is a change");
-
-        // Two devices, one online and one unavailable: starting the unavailable one's syncs
-        // never lowers the state; when the online one stops, the other keeps it unavailable.
-        let phone = presence.sync_started(alice, &PresenceState::Online);
-        let serial = presence.serial();
-        for _ in 0..3 {
-            drop(presence.sync_started(alice, &PresenceState::Unavailable));
-        }
         let laptop = presence.sync_started(alice, &PresenceState::Unavailable);
-        assert_eq!(presence.serial(), serial, "no flip-flop");
-        drop(phone);
-        presence.sweep(Instant::now() + SYNC_ONLINE_TIMEOUT);
+        drop(presence.sync_started(alice, &PresenceState::Online));
+        assert_eq!(presence.serial(), now, "no flip-flop");
+
+        // Activity ends: announced as currently_active false; then idle: unavailable.
+        let later = Instant::now();
+        presence.sweep(later + ACTIVE_WINDOW);
+        assert_eq!(presence.content(alice)["currently_active"], false);
+        assert!(presence.serial() > now);
+        presence.sweep(later + IDLE_TIMEOUT);
         assert_eq!(presence.content(alice)["presence"], "unavailable");
+        // Sending brings her back online and active.
+        presence.active(alice);
+        let content = presence.content(alice);
+        assert_eq!(
+            (
+                content["presence"].as_str(),
+                content["currently_active"].as_bool()
+            ),
+            (Some("online"), Some(true))
+        );
+
+        // Syncing keeps her present however long; when the syncs end, she lapses offline.
+        presence.sweep(Instant::now() + SYNC_ONLINE_TIMEOUT * 2);
+        assert_ne!(presence.content(alice)["presence"], "offline");
+        drop(sync);
         drop(laptop);
+        presence.sweep(Instant::now());
+        assert_ne!(presence.content(alice)["presence"], "offline");
         presence.sweep(Instant::now() + SYNC_ONLINE_TIMEOUT);
         assert_eq!(presence.content(alice)["presence"], "offline");
 
-        // set_presence=offline leaves presence alone; an explicit status sticks.
+        // set_presence=offline leaves presence alone; an explicit status sticks with its
+        // state, and a new state without a message clears it.
         drop(presence.sync_started(alice, &PresenceState::Offline));
         assert_eq!(presence.content(alice)["presence"], "offline");
         presence.set(alice, PresenceState::Unavailable, Some("lunch".into()));
@@ -393,11 +408,21 @@ mod tests {
             (content["presence"].as_str(), content["status_msg"].as_str()),
             (Some("unavailable"), Some("lunch"))
         );
+        let serial = presence.serial();
+        presence.set(alice, PresenceState::Unavailable, Some("lunch".into()));
+        assert_eq!(
+            presence.serial(),
+            serial,
+            "the same status again is no change"
+        );
         presence.set(alice, PresenceState::Online, None);
-        assert_eq!(presence.content(alice)["status_msg"], "lunch");
-        presence.set(alice, PresenceState::Online, Some(String::new()));
         assert!(presence.content(alice).get("status_msg").is_none());
         // Changes after the reader's position wait for the next sync.
         assert!(presence.changed(None, start).is_empty());
+        // New room-mates learn the presence of those it is known for.
+        let bob = user_id!("@bob:x");
+        let known = presence.current([alice, bob]);
+        assert_eq!(known.len(), 1);
+        assert_eq!(known[0].0, alice);
     }
 }

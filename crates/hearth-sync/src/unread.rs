@@ -15,7 +15,6 @@
 //! wrote in costs one bounded read; the counts then top out at that number. Push rule conditions
 //! are evaluated against the room in the state after the newest counted event.
 
-use std::borrow::Cow;
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::hash::Hash;
 use std::sync::{Arc, Mutex};
@@ -30,61 +29,16 @@ use ruma::push::{Action, PushConditionPowerLevelsCtx, PushConditionRoomCtx, Rule
 use ruma::room_version_rules::AuthorizationRules;
 use ruma::serde::Raw;
 use ruma::{OwnedEventId, OwnedRoomId, OwnedUserId, RoomId, RoomVersionId, UInt, UserId};
-use serde::Deserialize;
 use serde_json::value::RawValue;
 use serde_json::{Value, json};
 use tokio::sync::OnceCell;
 
+use crate::threads::{EventHead, Thread, head};
 use crate::{SyncError, Syncer, push_rules};
 
 /// The most events looked at per room.
 // NOTSPEC: the counts stop at this many unread events (clients show "99+" long before).
 pub const SCAN_LIMIT: i64 = 100;
-
-/// Relations followed to find an event's thread (the spec recommends three).
-const THREAD_HOPS: usize = 3;
-
-/// The thread an event counts in: `None` for the main timeline, else the thread root.
-type Thread = Option<OwnedEventId>;
-
-/// What counting needs of a stored PDU: its sender and relation.
-#[derive(Deserialize)]
-struct Head<'a> {
-    #[serde(borrow)]
-    sender: Cow<'a, str>,
-    #[serde(default, borrow)]
-    content: Option<&'a RawValue>,
-}
-
-#[derive(Deserialize)]
-struct Relates<'a> {
-    #[serde(rename = "m.relates_to", borrow)]
-    relates_to: Relation<'a>,
-}
-
-#[derive(Deserialize)]
-struct Relation<'a> {
-    #[serde(borrow)]
-    rel_type: Cow<'a, str>,
-    #[serde(borrow)]
-    event_id: Cow<'a, str>,
-}
-
-/// A stored PDU's sender and `(rel_type, parent)`.
-type EventHead = (String, Option<(String, OwnedEventId)>);
-
-/// The [`EventHead`] of a stored PDU; `None` if it is unreadable.
-fn head(event: &StoredEvent) -> Option<EventHead> {
-    let head: Head<'_> = serde_json::from_str(&event.json).ok()?;
-    let relation = head
-        .content
-        .and_then(|c| serde_json::from_str::<Relates<'_>>(c.get()).ok())
-        .and_then(|r| {
-            let parent = OwnedEventId::try_from(&*r.relates_to.event_id).ok()?;
-            Some((r.relates_to.rel_type.into_owned(), parent))
-        });
-    Some((head.sender.into_owned(), relation))
-}
 
 /// Notification and highlight counts.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
@@ -130,8 +84,9 @@ pub(crate) struct UnreadCount {
     upto: i64,
     /// The read receipts it was counted against.
     read: ReadReceipts,
-    /// The account data position then: a change of push rules (account data) means a recount.
-    rules_version: i64,
+    /// The push rules it was counted with: other rules (the same parse is shared while the
+    /// stored rules are unchanged) mean a recount.
+    rules: Arc<Ruleset>,
     counts: Counts,
 }
 
@@ -211,16 +166,14 @@ impl Default for UnreadCache {
 pub(crate) struct Unread<'a> {
     syncer: &'a Syncer,
     user: &'a UserId,
-    rules_version: i64,
     rules: OnceCell<Arc<Ruleset>>,
 }
 
 impl<'a> Unread<'a> {
-    pub(crate) fn new(syncer: &'a Syncer, user: &'a UserId, rules_version: i64) -> Self {
+    pub(crate) fn new(syncer: &'a Syncer, user: &'a UserId) -> Self {
         Self {
             syncer,
             user,
-            rules_version,
             rules: OnceCell::new(),
         }
     }
@@ -256,12 +209,13 @@ impl<'a> Unread<'a> {
 
     async fn count(&self, room: &RoomId, upto: i64) -> Result<Counts, SyncError> {
         let read = self.read_receipts(room).await?;
+        let rules = self.rules.get_or_try_init(|| self.ruleset()).await?;
         let key = (self.user.to_owned(), room.to_owned());
         let cached = self.syncer.unread_cache.counts.get(&key);
         // Only the events since the last count are new, as long as the user's read position
-        // hasn't moved: each sync then evaluates a handful of events, not the whole backlog.
-        if let Some(cached) = cached
-            .filter(|c| c.read == read && c.upto <= upto && c.rules_version == self.rules_version)
+        // and push rules haven't changed: each sync then evaluates a handful of events.
+        if let Some(cached) =
+            cached.filter(|c| c.read == read && c.upto <= upto && Arc::ptr_eq(&c.rules, rules))
         {
             let fresh = self
                 .syncer
@@ -280,7 +234,7 @@ impl<'a> Unread<'a> {
                 let mut counts = cached.counts;
                 let mut unread = Vec::with_capacity(fresh.len());
                 for (event, head) in fresh.iter().zip(&heads) {
-                    let thread = self.thread_of(head.as_ref()).await?;
+                    let thread = self.thread_of(room, head.as_ref()).await?;
                     unread.push((event, thread));
                 }
                 self.evaluate(room, &unread, &mut counts).await?;
@@ -300,12 +254,15 @@ impl<'a> Unread<'a> {
         read: ReadReceipts,
         counts: Counts,
     ) {
+        let Some(rules) = self.rules.get().cloned() else {
+            return;
+        };
         self.syncer.unread_cache.counts.put(
             key,
             UnreadCount {
                 upto,
                 read,
-                rules_version: self.rules_version,
+                rules,
                 counts,
             },
         );
@@ -329,7 +286,7 @@ impl<'a> Unread<'a> {
         let mut unread = Vec::new();
         for event in &newest_first {
             let head = head(event);
-            let thread = self.thread_of(head.as_ref()).await?;
+            let thread = self.thread_of(room, head.as_ref()).await?;
             if head
                 .as_ref()
                 .is_some_and(|(sender, _)| sender == self.user.as_str())
@@ -347,22 +304,13 @@ impl<'a> Unread<'a> {
         Ok(counts)
     }
 
-    /// The thread an event belongs to, following its relations up to [`THREAD_HOPS`] times.
-    async fn thread_of(&self, event: Option<&EventHead>) -> Result<Thread, SyncError> {
-        let mut relation = event.and_then(|(_, r)| r.clone());
-        for _ in 0..THREAD_HOPS {
-            let Some((rel_type, parent)) = relation else {
-                return Ok(None);
-            };
-            if rel_type == "m.thread" {
-                return Ok(Some(parent));
-            }
-            let Some(parent) = self.syncer.store.event(&parent).await? else {
-                return Ok(None);
-            };
-            relation = head(&parent).and_then(|(_, r)| r);
-        }
-        Ok(None)
+    /// The thread an event of the room belongs to.
+    async fn thread_of(
+        &self,
+        room: &RoomId,
+        event: Option<&EventHead>,
+    ) -> Result<Thread, SyncError> {
+        Ok(crate::threads::thread_of(&self.syncer.store, room, event).await?)
     }
 
     /// Where the user's read receipts point, as stream positions.

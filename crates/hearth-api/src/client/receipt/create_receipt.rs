@@ -4,6 +4,7 @@
 use axum::Router;
 use axum::extract::State;
 use axum::http::StatusCode;
+use hearth_sync::threads::thread_of_event;
 use ruma::api::client::receipt::create_receipt::v3::{self as endpoint, ReceiptType};
 use ruma::events::receipt::ReceiptThread;
 
@@ -22,18 +23,26 @@ async fn handler(
 ) -> Result<RumaResponse<endpoint::Response>, ApiError> {
     let user = &request.caller()?.user_id;
     let body = &request.body;
-    check_target(&state, &body.room_id, user, &body.event_id).await?;
+    let target = check_target(&state, &body.room_id, user, &body.event_id).await?;
+    let invalid =
+        |message: &str| ApiError::new(StatusCode::BAD_REQUEST, "M_INVALID_PARAM", message);
+    // Spec: a threaded receipt's event must be in that thread (or be its root).
+    let in_thread = || thread_of_event(state.rooms.store(), &body.room_id, &target);
     let thread = match &body.thread {
         ReceiptThread::Unthreaded => None,
-        ReceiptThread::Main => Some("main".to_owned()),
-        ReceiptThread::Thread(root) => Some(root.to_string()),
-        _ => {
-            return Err(ApiError::new(
-                StatusCode::BAD_REQUEST,
-                "M_INVALID_PARAM",
-                "unknown thread_id",
-            ));
+        ReceiptThread::Main => {
+            if in_thread().await?.is_some() {
+                return Err(invalid("the event is in a thread, not the main timeline"));
+            }
+            Some("main".to_owned())
         }
+        ReceiptThread::Thread(root) => {
+            if *root != body.event_id && in_thread().await?.as_ref() != Some(root) {
+                return Err(invalid("the event is not in that thread"));
+            }
+            Some(root.to_string())
+        }
+        _ => return Err(invalid("unknown thread_id")),
     };
     match body.receipt_type {
         ReceiptType::Read => {

@@ -8,16 +8,16 @@ use ruma::{EventId, RoomId, UserId};
 use crate::client::room_access::require_joined;
 use crate::{ApiError, ApiState};
 
-/// A receipt may only point at an event of the room, sent by a member who is in it.
+/// A receipt may only point at an event of the room, sent by a member who is in it: the event.
 pub(crate) async fn check_target(
     state: &ApiState,
     room: &RoomId,
     user: &UserId,
     event: &EventId,
-) -> Result<(), ApiError> {
+) -> Result<hearth_store::StoredEvent, ApiError> {
     require_joined(&state.rooms, room, user).await?;
     match state.rooms.store().event(event).await? {
-        Some(stored) if stored.room_id == room => Ok(()),
+        Some(stored) if stored.room_id == room => Ok(stored),
         _ => Err(ApiError::new(
             StatusCode::NOT_FOUND,
             "M_NOT_FOUND",
