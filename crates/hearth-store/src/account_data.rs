@@ -123,6 +123,20 @@ impl Store {
         room: Option<&RoomId>,
         data_type: &str,
     ) -> Result<Option<String>, StoreError> {
+        Ok(self
+            .shared_account_data(user, room, data_type)
+            .await?
+            .map(|c| c.to_string()))
+    }
+
+    /// [`Store::account_data`] without a copy: the same `Arc` comes back for as long as the
+    /// entry is unchanged and remembered, so callers can tell "unchanged" cheaply.
+    pub async fn shared_account_data(
+        &self,
+        user: &UserId,
+        room: Option<&RoomId>,
+        data_type: &str,
+    ) -> Result<Option<std::sync::Arc<str>>, StoreError> {
         let key = (
             user.to_owned(),
             room_key(room).to_owned(),
@@ -132,7 +146,10 @@ impl Store {
             Ok(known) => return Ok(known),
             Err(ticket) => ticket,
         };
-        let found = self.read_account_data(user, room, data_type).await?;
+        let found: Option<std::sync::Arc<str>> = self
+            .read_account_data(user, room, data_type)
+            .await?
+            .map(Into::into);
         self.caches.account_data.fill(ticket, key, found.clone());
         Ok(found)
     }

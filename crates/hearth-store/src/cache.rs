@@ -28,7 +28,7 @@ pub(crate) struct Caches {
     pub(crate) read_receipts: Cache<(OwnedRoomId, OwnedUserId), ReadReceipts>,
     /// Account-data entries by (user, room or "", type): push rules are read on every sync
     /// that counts unread events.
-    pub(crate) account_data: Cache<(OwnedUserId, String, String), Option<String>>,
+    pub(crate) account_data: Cache<(OwnedUserId, String, String), Option<Arc<str>>>,
     /// Per user, a position no account data of theirs is newer than (see [`Bounds`]).
     pub(crate) account_data_bounds: Bounds<OwnedUserId>,
     /// Per room, a position no receipt in it is newer than.

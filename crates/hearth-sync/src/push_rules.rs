@@ -75,7 +75,7 @@ pub async fn load(store: &Store, user: &UserId) -> Result<Ruleset, StoreError> {
 /// `/sync` has `m.push_rules` to deliver before the user ever changes a rule.
 pub async fn ensure_stored(store: &Store, user: &UserId) -> Result<(), StoreError> {
     if store
-        .account_data(user, None, PUSH_RULES_TYPE)
+        .shared_account_data(user, None, PUSH_RULES_TYPE)
         .await?
         .is_some()
     {

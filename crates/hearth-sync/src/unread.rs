@@ -147,7 +147,7 @@ pub(crate) struct UnreadCache {
     /// The last counts by (user, room).
     counts: Bounded<(OwnedUserId, OwnedRoomId), UnreadCount>,
     /// Each user's parsed push rules, with the stored content they were parsed from.
-    rules: Bounded<OwnedUserId, (Option<String>, Arc<Ruleset>)>,
+    rules: Bounded<OwnedUserId, (Option<Arc<str>>, Arc<Ruleset>)>,
     /// Push-condition contexts by (user, state group): a state group never changes.
     contexts: Bounded<(OwnedUserId, i64), Arc<PushConditionRoomCtx>>,
 }
@@ -392,11 +392,18 @@ impl<'a> Unread<'a> {
     async fn ruleset(&self) -> Result<Arc<Ruleset>, SyncError> {
         let store = &self.syncer.store;
         let content = store
-            .account_data(self.user, None, push_rules::PUSH_RULES_TYPE)
+            .shared_account_data(self.user, None, push_rules::PUSH_RULES_TYPE)
             .await?;
         let cache = &self.syncer.unread_cache.rules;
+        // The store hands out the same `Arc` while the stored rules are unchanged; a new one
+        // with the same text only costs a parse.
+        let unchanged = |from: &Option<Arc<str>>| match (from, &content) {
+            (Some(a), Some(b)) => Arc::ptr_eq(a, b) || a == b,
+            (None, None) => true,
+            _ => false,
+        };
         if let Some((parsed_from, rules)) = cache.get(&self.user.to_owned())
-            && parsed_from == content
+            && unchanged(&parsed_from)
         {
             return Ok(rules);
         }
