@@ -746,7 +746,8 @@ async fn kick_and_unban_check_the_target(backend: Backend) {
 on_both_backends!(kick_and_unban_check_the_target);
 
 /// "Jump to date": the event nearest a time, in either direction; none past the ends; members
-/// only; a forgotten room's history is gone.
+/// only; a forgotten room's history is gone. And a send retransmitted after leaving still gets
+/// its first answer.
 async fn timestamp_to_event(backend: Backend) {
     let server = TestServer::start(backend).await;
     let alice = Api::user(&server, "alice").await;
@@ -792,6 +793,14 @@ async fn timestamp_to_event(backend: Backend) {
     assert_eq!(status, StatusCode::BAD_REQUEST, "{body}");
 
     // Leave and forget: the history is out of reach.
+    let last_words = format!("/_matrix/client/v3/rooms/{room}/send/m.room.message/bye");
+    let said = alice
+        .ok(
+            Method::PUT,
+            &last_words,
+            Some(json!({"msgtype": "m.text", "body": "bye"})),
+        )
+        .await;
     alice
         .ok(
             Method::POST,
@@ -800,6 +809,22 @@ async fn timestamp_to_event(backend: Backend) {
         )
         .await;
     assert_eq!(alice.get(&path(times[0], "f")).await.0, StatusCode::OK);
+    // A retransmission still gets its first answer; a new send is refused.
+    let again = alice
+        .ok(
+            Method::PUT,
+            &last_words,
+            Some(json!({"msgtype": "m.text", "body": "bye"})),
+        )
+        .await;
+    assert_eq!(said["event_id"], again["event_id"]);
+    let (status, _) = alice
+        .put(
+            &format!("/_matrix/client/v3/rooms/{room}/send/m.room.message/new"),
+            json!({"msgtype": "m.text", "body": "hello?"}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::FORBIDDEN);
     alice
         .ok(
             Method::POST,

@@ -19,11 +19,6 @@ pub(crate) async fn send_as(
     (endpoint, txn_id): (String, &TransactionId),
     draft: EventDraft,
 ) -> Result<OwnedEventId, ApiError> {
-    state
-        .rate_limits
-        .send
-        .check(RateKey::user(&caller.user_id))?;
-    require_joined(&state.rooms, room, &caller.user_id).await?;
     let txn = TxnKey {
         room_id: room.to_owned(),
         user_id: caller.user_id.clone(),
@@ -31,6 +26,18 @@ pub(crate) async fn send_as(
         endpoint,
         txn_id: txn_id.to_owned(),
     };
+    let allowed = match state.rate_limits.send.check(RateKey::user(&caller.user_id)) {
+        Ok(()) => require_joined(&state.rooms, room, &caller.user_id).await,
+        Err(limited) => Err(limited),
+    };
+    if let Err(refused) = allowed {
+        // A retransmission gets the first answer even if the request would be refused now
+        // (the sender has left since, or is sending fast): spec, "Transaction identifiers".
+        return match state.rooms.store().txn_event(&txn).await? {
+            Some(first) => Ok(first),
+            None => Err(refused),
+        };
+    }
     let append = Append {
         sender: caller.user_id.clone(),
         draft,
