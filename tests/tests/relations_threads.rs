@@ -731,7 +731,8 @@ async fn room_upgrade(backend: Backend) {
 on_both_backends!(room_upgrade);
 
 /// Threads whose roots the reader may not see (sent before they joined a room that shows
-/// history to joined members only) are skipped without shortening the page.
+/// history to joined members only) are skipped without shortening the page; and a walk
+/// through the pages lists every thread once, however the threads move meanwhile.
 async fn threads_skip_roots_the_reader_cannot_see(backend: Backend) {
     let server = TestServer::start(backend).await;
     let alice = Api::user(&server, "alice").await;
@@ -766,5 +767,29 @@ async fn threads_skip_roots_the_reader_cannot_see(backend: Backend) {
     let next = page["next_batch"].as_str().unwrap();
     let rest = bob.ok(&format!("{threads}?limit=1&from={next}")).await;
     assert_eq!(ids(&rest["chunk"]), NONE);
+
+    // Alice pages one by one; the oldest thread gets a reply meanwhile. It keeps its place
+    // in her walk instead of jumping over the pages she has read.
+    let mut seen_pages = Vec::new();
+    let mut from: Option<String> = None;
+    for page_number in 0..5 {
+        let path = match &from {
+            Some(token) => format!("{threads}?limit=1&from={token}"),
+            None => format!("{threads}?limit=1"),
+        };
+        let page = alice.ok(&path).await;
+        seen_pages.extend(ids(&page["chunk"]).0);
+        if page_number == 0 {
+            alice
+                .send(&room, "m.room.message", thread_reply(&seen, "late"))
+                .await;
+        }
+        match page["next_batch"].as_str() {
+            Some(token) => from = Some(token.to_owned()),
+            None => break,
+        }
+    }
+    let expected: Vec<String> = hidden.iter().rev().cloned().chain([seen]).collect();
+    assert_eq!(seen_pages, expected);
 }
 on_both_backends!(threads_skip_roots_the_reader_cannot_see);

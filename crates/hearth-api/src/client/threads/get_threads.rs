@@ -43,11 +43,14 @@ async fn handler(
             i64::try_from(u64::from(l)).unwrap_or(MAX_LIMIT)
         })
         .clamp(1, MAX_LIMIT);
-    // A token is the newest activity of the last thread listed: older threads come next.
-    let before = match &body.from {
-        Some(from) => token(from)?.0,
-        None => reader.horizon.saturating_add(1),
+    // A token is `t{before}_{snapshot}`: threads whose newest activity as of the snapshot (the
+    // first page's position) is older than `before` come next. Activity after the snapshot
+    // does not move a thread past the pages already read.
+    let (before, snapshot) = match &body.from {
+        Some(from) => ThreadsToken::parse(from)?,
+        None => (reader.horizon.saturating_add(1), reader.horizon),
     };
+    let snapshot = snapshot.min(reader.horizon);
     let participant = (body.include == IncludeThreads::Participated).then_some(&*user);
     let store = state.rooms.store();
     // Roots the reader may not see are skipped, so a page may take several reads to fill.
@@ -56,7 +59,7 @@ async fn handler(
     let mut cursor = before;
     for _ in 0..MAX_READS {
         let roots = store
-            .thread_roots(room, reader.horizon, cursor, participant, limit)
+            .thread_roots(room, snapshot, cursor, participant, limit)
             .await?;
         let ids: Vec<_> = roots.iter().map(|(id, _)| id.clone()).collect();
         let visible: HashMap<OwnedEventId, Arc<Pdu>> =
@@ -76,7 +79,7 @@ async fn handler(
         }
         let more = roots.len() as i64 == limit || shown.len() as i64 == limit;
         // The next page starts below the last root looked at.
-        next_batch = more.then(|| PaginationToken(cursor).to_string());
+        next_batch = more.then(|| ThreadsToken::write(cursor, snapshot));
         if !more || shown.len() as i64 == limit {
             break;
         }
@@ -84,4 +87,24 @@ async fn handler(
     let mut response = endpoint::Response::new(render(&state, &reader, &shown).await?);
     response.next_batch = next_batch;
     Ok(RumaResponse(response))
+}
+
+/// `/threads` pagination tokens: `t{before}_{snapshot}`. A plain pagination token (`t{n}`, or
+/// a sync token) reads as "before n, as of now".
+struct ThreadsToken;
+
+impl ThreadsToken {
+    fn write(before: i64, snapshot: i64) -> String {
+        format!("{}_{snapshot}", PaginationToken(before))
+    }
+
+    fn parse(value: &str) -> Result<(i64, i64), ApiError> {
+        if let Some((before, snapshot)) = value.split_once('_')
+            && let (Ok(before), Ok(snapshot)) = (token(before), snapshot.parse::<i64>())
+            && value.starts_with('t')
+        {
+            return Ok((before.0, snapshot));
+        }
+        Ok((token(value)?.0, i64::MAX))
+    }
 }
