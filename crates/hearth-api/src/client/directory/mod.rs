@@ -86,8 +86,8 @@ pub(crate) async fn page(
     })
 }
 
-/// One room's directory entry, from its current state.
-async fn chunk(state: &ApiState, room: &RoomId) -> Result<Value, ApiError> {
+/// One room's directory entry (a room summary), from its current state.
+pub(crate) async fn chunk(state: &ApiState, room: &RoomId) -> Result<Value, ApiError> {
     let current = state.rooms.current_state(room).await?;
     let content = async |kind: StateEventType| -> Result<Value, ApiError> {
         Ok(match current.get(&(kind, String::new())) {
