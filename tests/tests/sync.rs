@@ -658,3 +658,139 @@ async fn presence(backend: Backend) {
     );
 }
 on_both_backends!(presence);
+
+/// Knocking: a knock shows up for the knocker (with the room's stripped state) and for the
+/// members; an invite lets the knocker in; a leave takes a knock back; rooms that do not take
+/// knocks refuse them.
+async fn knocking(backend: Backend) {
+    let server = TestServer::start(backend).await;
+    let alice = Api::user(&server, "alice").await;
+    let bob = Api::user(&server, "bob").await;
+    let carol = Api::user(&server, "carol").await;
+    let room = alice
+        .ok(
+            Method::POST,
+            "/_matrix/client/v3/createRoom",
+            Some(json!({"preset": "private_chat", "name": "Knock knock",
+                        "initial_state": [{"type": "m.room.join_rules", "state_key": "",
+                                           "content": {"join_rule": "knock"}}]})),
+        )
+        .await["room_id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let alice_since = alice.sync(None, 0).await["next_batch"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let bob_since = bob.sync(None, 0).await["next_batch"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+
+    let knocked = bob
+        .ok(
+            Method::POST,
+            &format!("/_matrix/client/v3/knock/{room}"),
+            Some(json!({"reason": "let me in"})),
+        )
+        .await;
+    assert_eq!(knocked["room_id"], room.as_str());
+    let sync = bob.sync(Some(&bob_since), 0).await;
+    let state = &sync["rooms"]["knock"][&room]["knock_state"]["events"];
+    let kinds: Vec<&str> = state
+        .as_array()
+        .unwrap_or_else(|| panic!("no knock: {sync}"))
+        .iter()
+        .map(|e| e["type"].as_str().unwrap())
+        .collect();
+    assert!(
+        kinds.contains(&"m.room.join_rules") && kinds.contains(&"m.room.name"),
+        "{kinds:?}"
+    );
+    let own = state.as_array().unwrap().last().unwrap();
+    assert_eq!(
+        (own["type"].as_str(), own["content"]["membership"].as_str()),
+        (Some("m.room.member"), Some("knock"))
+    );
+    assert_eq!(own["content"]["reason"], "let me in");
+    // The members see the knock in the room.
+    let sync = alice.sync(Some(&alice_since), 0).await;
+    let knock = joined(&sync, &room)["timeline"]["events"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|e| e["state_key"] == "@bob:hearth.test")
+        .cloned()
+        .unwrap_or_else(|| panic!("no knock in {sync}"));
+    assert_eq!(knock["content"]["membership"], "knock");
+
+    // Rooms without the knock join rule refuse knocks.
+    let public = alice.create_room("public_chat").await;
+    let (status, body) = carol
+        .post(&format!("/_matrix/client/v3/knock/{public}"), json!({}))
+        .await;
+    assert_eq!(
+        (status, errcode(&body)),
+        (StatusCode::FORBIDDEN, "M_FORBIDDEN")
+    );
+    let (status, body) = carol
+        .post("/_matrix/client/v3/knock/%23nowhere:hearth.test", json!({}))
+        .await;
+    assert_eq!(
+        (status, errcode(&body)),
+        (StatusCode::NOT_FOUND, "M_NOT_FOUND")
+    );
+
+    // Alice lets bob in by inviting him; he joins.
+    alice
+        .ok(
+            Method::POST,
+            &format!("/_matrix/client/v3/rooms/{room}/invite"),
+            Some(json!({"user_id": "@bob:hearth.test"})),
+        )
+        .await;
+    bob.ok(
+        Method::POST,
+        &format!("/_matrix/client/v3/rooms/{room}/join"),
+        Some(json!({})),
+    )
+    .await;
+    assert_eq!(
+        alice.member_event(&room, "@bob:hearth.test").await["membership"],
+        "join"
+    );
+    // A member has nothing to knock for.
+    let (status, body) = bob
+        .post(&format!("/_matrix/client/v3/knock/{room}"), json!({}))
+        .await;
+    assert_eq!(
+        (status, errcode(&body)),
+        (StatusCode::FORBIDDEN, "M_FORBIDDEN"),
+        "{body}"
+    );
+
+    // Carol knocks and takes it back.
+    let carol_since = carol.sync(None, 0).await["next_batch"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    carol
+        .ok(
+            Method::POST,
+            &format!("/_matrix/client/v3/knock/{room}"),
+            Some(json!({})),
+        )
+        .await;
+    carol
+        .ok(
+            Method::POST,
+            &format!("/_matrix/client/v3/rooms/{room}/leave"),
+            Some(json!({})),
+        )
+        .await;
+    let sync = carol.sync(Some(&carol_since), 0).await;
+    assert!(sync["rooms"]["leave"].get(&room).is_some(), "{sync}");
+    assert!(sync["rooms"]["knock"].get(&room).is_none(), "{sync}");
+}
+on_both_backends!(knocking);

@@ -197,6 +197,7 @@ impl Syncer {
         let (global_data, mut room_data) = self.account_data(request, now).await?;
         let mut join = BTreeMap::new();
         let mut invite = BTreeMap::new();
+        let mut knock = BTreeMap::new();
         let mut leave = BTreeMap::new();
         let unread = unread::Unread::new(self, &request.user);
         for membership in memberships.iter() {
@@ -228,6 +229,9 @@ impl Syncer {
                 "invite" if news => {
                     invite.insert(room.to_string(), rooms::invited(self, membership).await?);
                 }
+                "knock" if news => {
+                    knock.insert(room.to_string(), rooms::knocked(self, membership).await?);
+                }
                 "leave" | "ban" => {
                     let wanted = request.since.is_none() && request.filter.include_leave;
                     if (request.since.is_some() && news) || wanted {
@@ -246,11 +250,12 @@ impl Syncer {
         let has_updates = !(join.is_empty()
             && invite.is_empty()
             && leave.is_empty()
+            && knock.is_empty()
             && global_data.is_empty()
             && presence.is_empty());
         let body = json!({
             "next_batch": now.to_string(),
-            "rooms": { "join": join, "invite": invite, "leave": leave, "knock": {} },
+            "rooms": { "join": join, "invite": invite, "leave": leave, "knock": knock },
             "account_data": { "events": global_data },
             "presence": { "events": presence },
             "to_device": { "events": [] },

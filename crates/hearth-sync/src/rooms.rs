@@ -304,6 +304,16 @@ pub(crate) async fn joined(
 
 /// An invited room: the invite and the stripped state an invitee may see.
 pub(crate) async fn invited(syncer: &Syncer, membership: &Membership) -> Result<Value, SyncError> {
+    Ok(json!({ "invite_state": { "events": stripped(syncer, membership).await? } }))
+}
+
+/// A room the user knocked on: the knock and the stripped state of the room.
+pub(crate) async fn knocked(syncer: &Syncer, membership: &Membership) -> Result<Value, SyncError> {
+    Ok(json!({ "knock_state": { "events": stripped(syncer, membership).await? } }))
+}
+
+/// The stripped state a would-be member may see, with their membership event last.
+async fn stripped(syncer: &Syncer, membership: &Membership) -> Result<Vec<Value>, SyncError> {
     let state = syncer.rooms.state_before(&membership.event_id).await?;
     let mut ids: Vec<OwnedEventId> = state
         .iter()
@@ -326,7 +336,7 @@ pub(crate) async fn invited(syncer: &Syncer, membership: &Membership) -> Result<
             })
         })
         .collect();
-    Ok(json!({ "invite_state": { "events": events } }))
+    Ok(events)
 }
 
 /// A room the user left (or was removed from): the timeline up to and including the leave.

@@ -33,8 +33,9 @@ pub(crate) async fn set_membership(
     if let Some(reason) = reason {
         content["reason"] = reason.into();
     }
-    // Joins and invites carry the target's profile, so that members see a name from the start.
-    if matches!(membership, "join" | "invite") {
+    // Joins, invites and knocks carry the target's profile, so that members see a name from
+    // the start.
+    if matches!(membership, "join" | "invite" | "knock") {
         crate::client::profile::add_profile(state, target, &mut content).await?;
     }
     let draft = EventDraft::state("m.room.member", target.as_str(), content);
@@ -50,6 +51,33 @@ pub(crate) async fn set_membership(
         )
         .await?;
     Ok(())
+}
+
+/// The room a `roomIdOrAlias` path names: itself, or the room a local alias points at.
+// NOTSPEC: rooms that live only on other servers need federation (not built).
+pub(crate) async fn resolve_room(
+    state: &ApiState,
+    room_id_or_alias: &ruma::RoomOrAliasId,
+) -> Result<ruma::OwnedRoomId, ApiError> {
+    match <&RoomId>::try_from(room_id_or_alias) {
+        Ok(room) => Ok(room.to_owned()),
+        Err(alias) => {
+            crate::client::alias::require_local(state, alias)?;
+            Ok(state
+                .rooms
+                .store()
+                .alias(alias)
+                .await?
+                .ok_or_else(|| {
+                    ApiError::new(
+                        StatusCode::NOT_FOUND,
+                        "M_NOT_FOUND",
+                        "no room has this alias",
+                    )
+                })?
+                .0)
+        }
+    }
 }
 
 /// The target's current membership of the room (`None` if they never had one).
