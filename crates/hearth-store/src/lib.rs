@@ -21,6 +21,7 @@ mod recent;
 mod registration_tokens;
 mod relations;
 mod rows;
+mod search;
 mod state;
 #[cfg(feature = "testing")]
 pub mod testing;
@@ -45,6 +46,7 @@ pub use rows::{
     Membership, NewEvent, NewSession, NewStateGroup, NewUser, RemoveDevices, RoomBatch, RoomHead,
     StateDelta, StateRows, StoredDevice, StoredEvent, StoredUser, TokenOwner, TxnKey,
 };
+pub use search::{SearchHit, SearchOrder, SearchQuery, search_words};
 pub use user_directory::DirectoryUser;
 pub use writer::MAX_GROUP;
 

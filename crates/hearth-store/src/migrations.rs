@@ -263,7 +263,71 @@ const MIGRATIONS: &[Migration] = &[
         sqlite: EVENTS_BY_TIME,
         postgres: EVENTS_BY_TIME,
     },
+    Migration {
+        version: 14,
+        name: "message search",
+        sqlite: SEARCH_SQLITE,
+        postgres: SEARCH_POSTGRES,
+    },
 ];
+
+/// Full-text search over message bodies, room names and topics (`POST /search`), filled by the
+/// event writer; a redaction removes the event's entries. SQLite: an FTS5 table. PostgreSQL: a
+/// generated `tsvector` with the language-neutral `simple` configuration (no stemming, so no
+/// language is favoured) under a GIN index. Existing events are indexed here. The SQLite
+/// rowid is the event's stream position (one entry per event), so that a redaction deletes by
+/// rowid; PostgreSQL cannot store NUL characters, so events with them are left out.
+const SEARCH_SQLITE: &str = r#"
+CREATE VIRTUAL TABLE event_search USING fts5(
+    value, event_id UNINDEXED, room_id UNINDEXED, key UNINDEXED, stream UNINDEXED,
+    tokenize = 'unicode61 remove_diacritics 2'
+);
+INSERT INTO event_search (rowid, value, event_id, room_id, key, stream)
+    SELECT v.stream, v.value, v.event_id, v.room_id, v.key, v.stream FROM (
+        SELECT json_extract(json, '$.content.body') AS value, event_id, room_id,
+               'content.body' AS key, stream_ordering AS stream
+        FROM events WHERE event_type = 'm.room.message'
+        UNION ALL
+        SELECT json_extract(json, '$.content.name'), event_id, room_id, 'content.name',
+               stream_ordering
+        FROM events WHERE event_type = 'm.room.name'
+        UNION ALL
+        SELECT json_extract(json, '$.content.topic'), event_id, room_id, 'content.topic',
+               stream_ordering
+        FROM events WHERE event_type = 'm.room.topic'
+    ) v
+    WHERE typeof(v.value) = 'text' AND v.event_id NOT IN (SELECT redacts FROM redactions);
+"#;
+const SEARCH_POSTGRES: &str = r#"
+CREATE TABLE event_search (
+    event_id TEXT NOT NULL,
+    room_id TEXT NOT NULL,
+    key TEXT NOT NULL,
+    value TEXT NOT NULL,
+    stream BIGINT NOT NULL,
+    vector TSVECTOR GENERATED ALWAYS AS (to_tsvector('simple', value)) STORED
+);
+CREATE INDEX event_search_vector ON event_search USING GIN (vector);
+CREATE INDEX event_search_event ON event_search (event_id);
+INSERT INTO event_search (value, event_id, room_id, key, stream)
+    SELECT v.value, v.event_id, v.room_id, v.key, v.stream FROM (
+        SELECT e.json::jsonb -> 'content' ->> 'body' AS value, e.event_id, e.room_id,
+               'content.body' AS key, e.stream_ordering AS stream
+        FROM events e WHERE e.event_type = 'm.room.message' AND e.json NOT LIKE '%\\u0000%'
+          AND jsonb_typeof(e.json::jsonb -> 'content' -> 'body') = 'string'
+        UNION ALL
+        SELECT e.json::jsonb -> 'content' ->> 'name', e.event_id, e.room_id, 'content.name',
+               e.stream_ordering
+        FROM events e WHERE e.event_type = 'm.room.name' AND e.json NOT LIKE '%\\u0000%'
+          AND jsonb_typeof(e.json::jsonb -> 'content' -> 'name') = 'string'
+        UNION ALL
+        SELECT e.json::jsonb -> 'content' ->> 'topic', e.event_id, e.room_id, 'content.topic',
+               e.stream_ordering
+        FROM events e WHERE e.event_type = 'm.room.topic' AND e.json NOT LIKE '%\\u0000%'
+          AND jsonb_typeof(e.json::jsonb -> 'content' -> 'topic') = 'string'
+    ) v
+    WHERE v.event_id NOT IN (SELECT redacts FROM redactions);
+"#;
 
 /// "Jump to date" (`timestamp_to_event`) looks events up by origin_server_ts within a room.
 const EVENTS_BY_TIME: &str = r#"

@@ -101,6 +101,7 @@ async fn commit_group(
     mut last_stream: i64,
 ) -> (Vec<Result<Vec<i64>, StoreError>>, Result<i64, StoreError>) {
     let mut outcomes = Vec::with_capacity(group.len());
+    let is_sqlite = matches!(db, Db::Sqlite { .. });
     let committed: Result<(), StoreError> = with_writer!(db, |pool| {
         async {
             let mut tx = pool.begin().await?;
@@ -170,6 +171,32 @@ async fn commit_group(
                                 .push_bind(event.state_group_before)
                                 .push_bind(event.state_group_after)
                                 .push_bind(&event.json);
+                        });
+                        insert.build().execute(&mut *conn).await?;
+                    }
+                    // The search index (SQLite's rowid is the stream position: one per event).
+                    let searchable: Vec<_> = rows
+                        .iter()
+                        .filter_map(|(event, stream)| {
+                            crate::search::entry(&event.event_type, &event.json)
+                                .map(|(key, text)| (&event.event_id, **stream, key, text))
+                        })
+                        .collect();
+                    for chunk in searchable.chunks(ROWS_PER_INSERT) {
+                        let mut insert = QueryBuilder::new(if is_sqlite {
+                            "INSERT INTO event_search (rowid, event_id, room_id, key, value, stream) "
+                        } else {
+                            "INSERT INTO event_search (event_id, room_id, key, value, stream) "
+                        });
+                        insert.push_values(chunk, |mut row, (id, stream, key, text)| {
+                            if is_sqlite {
+                                row.push_bind(*stream);
+                            }
+                            row.push_bind(id.as_str())
+                                .push_bind(batch.room_id.as_str())
+                                .push_bind(*key)
+                                .push_bind(text)
+                                .push_bind(*stream);
                         });
                         insert.build().execute(&mut *conn).await?;
                     }
@@ -276,6 +303,16 @@ async fn commit_group(
                             .bind(redacts.as_str())
                             .execute(&mut *conn)
                             .await?;
+                        // ... and the text: it is no longer found.
+                        sqlx::query(if is_sqlite {
+                            "DELETE FROM event_search
+                             WHERE rowid = (SELECT stream_ordering FROM events WHERE event_id = $1)"
+                        } else {
+                            "DELETE FROM event_search WHERE event_id = $1"
+                        })
+                        .bind(redacts.as_str())
+                        .execute(&mut *conn)
+                        .await?;
                     }
                     for (user, membership, event_id) in &batch.memberships {
                         let stream = batch

@@ -19,6 +19,7 @@ pub(crate) mod redact;
 pub(crate) mod relations;
 pub(crate) mod room;
 mod room_access;
+pub(crate) mod search;
 pub(crate) mod session;
 pub(crate) mod space;
 pub(crate) mod state;
