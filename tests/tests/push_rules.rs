@@ -818,3 +818,98 @@ async fn thread_notification_counts(backend: Backend) {
     );
 }
 on_both_backends!(thread_notification_counts);
+
+/// `GET /notifications`: what the push rules say notified the user, newest first, with the
+/// actions, the read flag from receipts, `only=highlight` and pages.
+async fn notifications_list(backend: Backend) {
+    let server = TestServer::start(backend).await;
+    let alice = Api::user(&server, "alice").await;
+    let bob = Api::user(&server, "bob").await;
+    let room = alice
+        .ok(
+            Method::POST,
+            "/_matrix/client/v3/createRoom",
+            Some(json!({"preset": "public_chat"})),
+        )
+        .await["room_id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    bob.ok(
+        Method::POST,
+        &format!("/_matrix/client/v3/rooms/{room}/join"),
+        Some(json!({})),
+    )
+    .await;
+    let plain = alice
+        .send(&room, "n1", json!({"msgtype": "m.text", "body": "hello"}))
+        .await;
+    let mention = alice
+        .send(
+            &room,
+            "n2",
+            json!({"msgtype": "m.text", "body": "bob, look",
+                   "m.mentions": {"user_ids": ["@bob:hearth.test"]}}),
+        )
+        .await;
+    bob.send(&room, "b1", json!({"msgtype": "m.text", "body": "mine"}))
+        .await;
+
+    let ids = |page: &Value| -> Vec<String> {
+        page["notifications"]
+            .as_array()
+            .unwrap_or_else(|| panic!("{page}"))
+            .iter()
+            .map(|n| n["event"]["event_id"].as_str().unwrap().to_owned())
+            .collect()
+    };
+    let all = bob.get("/_matrix/client/v3/notifications").await;
+    assert_eq!(ids(&all), [mention.clone(), plain.clone()], "{all}");
+    let first = &all["notifications"][0];
+    assert_eq!(first["room_id"], room.as_str());
+    assert!(first["ts"].is_u64());
+    assert!(
+        first["actions"]
+            .as_array()
+            .unwrap()
+            .contains(&json!({"set_tweak": "highlight"})),
+        "{first}"
+    );
+    // Bob wrote after both: he has read them.
+    assert_eq!(first["read"], true);
+    let highlights = bob
+        .get("/_matrix/client/v3/notifications?only=highlight")
+        .await;
+    assert_eq!(ids(&highlights), [mention.clone()]);
+
+    // A newer one, unread; pages of one.
+    let newest = alice
+        .send(
+            &room,
+            "n3",
+            json!({"msgtype": "m.text", "body": "still there?"}),
+        )
+        .await;
+    let page1 = bob.get("/_matrix/client/v3/notifications?limit=1").await;
+    assert_eq!(ids(&page1), [newest.clone()]);
+    assert_eq!(page1["notifications"][0]["read"], false);
+    let token = page1["next_token"].as_str().unwrap();
+    let page2 = bob
+        .get(&format!(
+            "/_matrix/client/v3/notifications?limit=1&from={token}"
+        ))
+        .await;
+    assert_eq!(ids(&page2), [mention.clone()]);
+    // Alice is not notified of her own messages.
+    let hers = alice.get("/_matrix/client/v3/notifications").await;
+    assert!(!ids(&hers).contains(&plain), "{hers}");
+    let (status, _) = bob
+        .fails(
+            Method::GET,
+            "/_matrix/client/v3/notifications?from=nonsense",
+            None,
+        )
+        .await;
+    assert_eq!(status, StatusCode::BAD_REQUEST);
+}
+on_both_backends!(notifications_list);

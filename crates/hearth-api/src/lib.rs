@@ -92,6 +92,7 @@ pub fn router(state: ApiState) -> Router {
         client::space::get_hierarchy::route,
         client::knock::knock_room::route,
         client::search::search_events::route,
+        client::push::get_notifications::route,
         client::presence::set_presence::route,
         client::receipt::create_receipt::route,
         client::read_marker::set_read_marker::route,

@@ -2,6 +2,7 @@
 //! did, waits on the store's change notifier (never polls the database) until something does or
 //! the timeout passes.
 
+mod notifications;
 pub mod presence;
 pub mod push_rules;
 mod rooms;
@@ -19,6 +20,7 @@ use ruma::{OwnedDeviceId, OwnedRoomId, OwnedUserId};
 use serde_json::{Value, json};
 use tokio::time::Instant;
 
+pub use notifications::NotificationsPage;
 pub use presence::Presence;
 pub use token::{PaginationToken, SyncToken};
 pub use typing::{MAX_TYPING, Typing};

@@ -342,6 +342,62 @@ impl<'a> Unread<'a> {
         Ok(marks)
     }
 
+    /// The actions the user's push rules give each of these events of the room (newest first),
+    /// in the room as it is after the newest.
+    pub(crate) async fn actions_of(
+        &self,
+        room: &RoomId,
+        events: &[&StoredEvent],
+    ) -> Result<Vec<Vec<Action>>, SyncError> {
+        let Some(newest) = events.first() else {
+            return Ok(Vec::new());
+        };
+        let rules = self.rules.get_or_try_init(|| self.ruleset()).await?;
+        let context = self
+            .context(room, &newest.room_version, newest.state_group_after)
+            .await?;
+        let mut out = Vec::with_capacity(events.len());
+        for event in events {
+            out.push(match RawValue::from_string(event.json.clone()) {
+                Ok(raw) => rules
+                    .get_actions(&Raw::<Value>::from_json(raw), &context)
+                    .await
+                    .to_vec(),
+                Err(_) => Vec::new(),
+            });
+        }
+        Ok(out)
+    }
+
+    /// For each of these events of the room (newest first, all of them the newest events up to
+    /// a point): whether the user has read it, by their receipts or a later event of their own
+    /// in its thread.
+    pub(crate) async fn read_flags(
+        &self,
+        room: &RoomId,
+        newest_first: &[StoredEvent],
+    ) -> Result<Vec<bool>, SyncError> {
+        let read = self.read_receipts(room).await?;
+        let marks = self.read_marks(&read).await?;
+        let mut written: HashSet<Thread> = HashSet::new();
+        let mut out = Vec::with_capacity(newest_first.len());
+        for event in newest_first {
+            let head = head(event);
+            let thread = self.thread_of(room, head.as_ref()).await?;
+            let own = head
+                .as_ref()
+                .is_some_and(|(sender, _)| sender == self.user.as_str());
+            out.push(
+                own || written.contains(&thread)
+                    || event.stream_ordering <= marks.read_up_to(&thread),
+            );
+            if own {
+                written.insert(thread);
+            }
+        }
+        Ok(out)
+    }
+
     /// Run unread events (newest first) through the user's push rules, adding what notifies to
     /// the counts of their threads.
     async fn evaluate(

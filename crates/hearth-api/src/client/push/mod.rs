@@ -1,8 +1,9 @@
 //! Push rules: the user's ruleset, kept as their global `m.push_rules` account data (see
 //! `hearth_sync::push_rules`), read and changed one rule at a time. Only the `global` scope
-//! exists.
+//! exists. And the notifications the rules give (`GET /notifications`).
 
 pub(crate) mod delete_pushrule;
+pub(crate) mod get_notifications;
 pub(crate) mod get_pushrule;
 pub(crate) mod get_pushrule_actions;
 pub(crate) mod get_pushrule_enabled;
