@@ -864,7 +864,7 @@ async fn notifications_list(backend: Backend) {
             .collect()
     };
     let all = bob.get("/_matrix/client/v3/notifications").await;
-    assert_eq!(ids(&all), [mention.clone(), plain.clone()], "{all}");
+    assert_eq!(ids(&all), [mention.as_str(), plain.as_str()], "{all}");
     let first = &all["notifications"][0];
     assert_eq!(first["room_id"], room.as_str());
     assert!(first["ts"].is_u64());
@@ -880,7 +880,7 @@ async fn notifications_list(backend: Backend) {
     let highlights = bob
         .get("/_matrix/client/v3/notifications?only=highlight")
         .await;
-    assert_eq!(ids(&highlights), [mention.clone()]);
+    assert_eq!(ids(&highlights), [mention.as_str()]);
 
     // A newer one, unread; pages of one.
     let newest = alice
@@ -891,7 +891,7 @@ async fn notifications_list(backend: Backend) {
         )
         .await;
     let page1 = bob.get("/_matrix/client/v3/notifications?limit=1").await;
-    assert_eq!(ids(&page1), [newest.clone()]);
+    assert_eq!(ids(&page1), [newest.as_str()]);
     assert_eq!(page1["notifications"][0]["read"], false);
     let token = page1["next_token"].as_str().unwrap();
     let page2 = bob
@@ -899,7 +899,7 @@ async fn notifications_list(backend: Backend) {
             "/_matrix/client/v3/notifications?limit=1&from={token}"
         ))
         .await;
-    assert_eq!(ids(&page2), [mention.clone()]);
+    assert_eq!(ids(&page2), [mention.as_str()]);
     // Alice is not notified of her own messages.
     let hers = alice.get("/_matrix/client/v3/notifications").await;
     assert!(!ids(&hers).contains(&plain), "{hers}");
