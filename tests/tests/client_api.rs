@@ -79,6 +79,9 @@ async fn registration_and_sessions(backend: Backend) {
         (body["user_id"].as_str(), body["device_id"].as_str()),
         (Some("@alice:hearth.test"), Some(device.as_str()))
     );
+    // No third-party identifiers are bound to accounts here.
+    let (status, body) = alice.get("/_matrix/client/v3/account/3pid").await;
+    assert_eq!((status, body), (StatusCode::OK, json!({"threepids": []})));
     let (status, _) = anon
         .get(&format!(
             "/_matrix/client/v3/account/whoami?access_token={token}"

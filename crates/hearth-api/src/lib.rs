@@ -73,6 +73,7 @@ pub fn router(state: ApiState) -> Router {
         account::register::route,
         account::get_username_availability::route,
         account::whoami::route,
+        account::get_3pids::route,
         account::change_password::route,
         account::deactivate::route,
         account::check_registration_token_validity::route,
