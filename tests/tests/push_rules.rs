@@ -900,6 +900,17 @@ async fn notifications_list(backend: Backend) {
         ))
         .await;
     assert_eq!(ids(&page2), [mention.as_str()]);
+    // Someone who joins later was not notified of what came before.
+    let carol = Api::user(&server, "carol").await;
+    carol
+        .ok(
+            Method::POST,
+            &format!("/_matrix/client/v3/rooms/{room}/join"),
+            Some(json!({})),
+        )
+        .await;
+    let theirs = carol.get("/_matrix/client/v3/notifications").await;
+    assert_eq!(ids(&theirs), Vec::<String>::new(), "{theirs}");
     // Alice is not notified of her own messages.
     let hers = alice.get("/_matrix/client/v3/notifications").await;
     assert!(!ids(&hers).contains(&plain), "{hers}");
@@ -913,3 +924,74 @@ async fn notifications_list(backend: Backend) {
     assert_eq!(status, StatusCode::BAD_REQUEST);
 }
 on_both_backends!(notifications_list);
+
+/// Paging through notifications reaches an old one behind a long quiet stretch of its room.
+async fn notifications_behind_quiet_stretches(backend: Backend) {
+    let server = TestServer::start(backend).await;
+    let alice = Api::user(&server, "alice").await;
+    let bob = Api::user(&server, "bob").await;
+    let mut rooms = Vec::new();
+    for _ in 0..2 {
+        let room = alice
+            .ok(
+                Method::POST,
+                "/_matrix/client/v3/createRoom",
+                Some(json!({"preset": "public_chat"})),
+            )
+            .await["room_id"]
+            .as_str()
+            .unwrap()
+            .to_owned();
+        bob.ok(
+            Method::POST,
+            &format!("/_matrix/client/v3/rooms/{room}/join"),
+            Some(json!({})),
+        )
+        .await;
+        rooms.push(room);
+    }
+    let old = alice
+        .send(
+            &rooms[0],
+            "old",
+            json!({"msgtype": "m.text", "body": "old news"}),
+        )
+        .await;
+    // More quiet events (topic changes notify nobody) than a page looks at per room.
+    for i in 0..110 {
+        alice
+            .put(
+                &format!("/_matrix/client/v3/rooms/{}/state/m.room.topic/", rooms[0]),
+                json!({"topic": format!("topic {i}")}),
+            )
+            .await;
+    }
+    for i in 0..3 {
+        alice
+            .send(
+                &rooms[1],
+                &format!("b{i}"),
+                json!({"msgtype": "m.text", "body": "busy"}),
+            )
+            .await;
+    }
+    let mut seen = Vec::new();
+    let mut from: Option<String> = None;
+    for _ in 0..10 {
+        let path = match &from {
+            Some(token) => format!("/_matrix/client/v3/notifications?limit=20&from={token}"),
+            None => "/_matrix/client/v3/notifications?limit=20".to_owned(),
+        };
+        let page = bob.get(&path).await;
+        for n in page["notifications"].as_array().unwrap() {
+            seen.push(n["event"]["event_id"].as_str().unwrap().to_owned());
+        }
+        match page["next_token"].as_str() {
+            Some(token) => from = Some(token.to_owned()),
+            None => break,
+        }
+    }
+    assert_eq!(seen.len(), 4, "{seen:?}");
+    assert_eq!(seen.last(), Some(&old));
+}
+on_both_backends!(notifications_behind_quiet_stretches);

@@ -111,6 +111,18 @@ async fn search_messages(backend: Backend) {
     );
     let named = search(&alice, json!({"search_term": "planning"}), None).await;
     assert_eq!(bodies(&named), ["Quarterly planning"]);
+    // The filter's types apply; short words match whole words only.
+    let messages_only = search(
+        &alice,
+        json!({"search_term": "quarterly", "filter": {"types": ["m.room.message"]}}),
+        None,
+    )
+    .await;
+    assert_eq!(bodies(&messages_only).len(), 2, "{messages_only}");
+    let short = search(&alice, json!({"search_term": "qu"}), None).await;
+    assert_eq!(bodies(&short), Vec::<String>::new());
+    let whole = search(&alice, json!({"search_term": "is ready"}), None).await;
+    assert_eq!(bodies(&whole), ["The quarterly report is ready"]);
     let only_shared = search(
         &alice,
         json!({"search_term": "quarterly", "keys": ["content.body"],

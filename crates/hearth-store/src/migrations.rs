@@ -287,16 +287,18 @@ INSERT INTO event_search (rowid, value, event_id, room_id, key, stream)
         SELECT json_extract(json, '$.content.body') AS value, event_id, room_id,
                'content.body' AS key, stream_ordering AS stream
         FROM events WHERE event_type = 'm.room.message'
+          AND json_type(json, '$.content.body') = 'text'
         UNION ALL
         SELECT json_extract(json, '$.content.name'), event_id, room_id, 'content.name',
                stream_ordering
-        FROM events WHERE event_type = 'm.room.name'
+        FROM events WHERE event_type = 'm.room.name' AND json_type(json, '$.content.name') = 'text'
         UNION ALL
         SELECT json_extract(json, '$.content.topic'), event_id, room_id, 'content.topic',
                stream_ordering
-        FROM events WHERE event_type = 'm.room.topic'
+        FROM events WHERE event_type = 'm.room.topic' AND json_type(json, '$.content.topic') = 'text'
     ) v
-    WHERE typeof(v.value) = 'text' AND v.event_id NOT IN (SELECT redacts FROM redactions);
+    WHERE v.value IS NOT NULL
+      AND NOT EXISTS (SELECT 1 FROM redactions r WHERE r.redacts = v.event_id);
 "#;
 const SEARCH_POSTGRES: &str = r#"
 CREATE TABLE event_search (
@@ -326,7 +328,8 @@ INSERT INTO event_search (value, event_id, room_id, key, stream)
         FROM events e WHERE e.event_type = 'm.room.topic' AND e.json NOT LIKE '%\\u0000%'
           AND jsonb_typeof(e.json::jsonb -> 'content' -> 'topic') = 'string'
     ) v
-    WHERE v.event_id NOT IN (SELECT redacts FROM redactions);
+    WHERE NOT EXISTS (SELECT 1 FROM redactions r WHERE r.redacts = v.event_id);
+CREATE INDEX event_search_room ON event_search (room_id, stream);
 "#;
 
 /// "Jump to date" (`timestamp_to_event`) looks events up by origin_server_ts within a room.

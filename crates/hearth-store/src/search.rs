@@ -12,6 +12,14 @@ use crate::{Store, StoreError};
 /// Search terms looked at per query.
 const MAX_TERMS: usize = 16;
 
+/// Words shorter than this match whole words only: a one-letter prefix would match most of
+/// the index.
+const MIN_PREFIX_CHARS: usize = 3;
+
+fn is_prefix(word: &str) -> bool {
+    word.chars().count() >= MIN_PREFIX_CHARS
+}
+
 /// The searchable `key` and text of an event, if it has one.
 pub(crate) fn entry(event_type: &str, json: &str) -> Option<(&'static str, String)> {
     let (key, field) = match event_type {
@@ -68,7 +76,8 @@ pub fn search_words(term: &str) -> Vec<&str> {
 }
 
 impl Store {
-    /// Events matching every word of the term (as prefixes) in the given rooms and keys.
+    /// Events matching every word of the term (as prefixes, from three letters) in the given
+    /// rooms and keys.
     pub async fn search(&self, q: &SearchQuery<'_>) -> Result<Vec<SearchHit>, StoreError> {
         let words = search_words(q.term);
         if words.is_empty() || q.rooms.is_empty() || q.keys.is_empty() || q.limit <= 0 {
@@ -78,7 +87,10 @@ impl Store {
         with_reader!(&self.db, |pool| {
             let mut query = if is_sqlite {
                 // Words are letters and digits only: quoting them is all the escaping needed.
-                let term: Vec<String> = words.iter().map(|w| format!("\"{w}\"*")).collect();
+                let term: Vec<String> = words
+                    .iter()
+                    .map(|w| format!("\"{w}\"{}", if is_prefix(w) { "*" } else { "" }))
+                    .collect();
                 let mut query = QueryBuilder::new(
                     "SELECT event_id, rowid AS stream, -bm25(event_search) AS rank
                      FROM event_search WHERE event_search MATCH ",
@@ -86,7 +98,10 @@ impl Store {
                 query.push_bind(term.join(" "));
                 query
             } else {
-                let term: Vec<String> = words.iter().map(|w| format!("{w}:*")).collect();
+                let term: Vec<String> = words
+                    .iter()
+                    .map(|w| format!("{w}{}", if is_prefix(w) { ":*" } else { "" }))
+                    .collect();
                 let mut query = QueryBuilder::new(
                     "SELECT event_id, stream, CAST(ts_rank(vector, q) AS DOUBLE PRECISION) AS rank
                      FROM event_search, to_tsquery('simple', ",

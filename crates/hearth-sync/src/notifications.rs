@@ -2,9 +2,11 @@
 //! them, newest first, worked out from the push rules when asked (the way unread counts are)
 //! rather than stored as events arrive.
 //!
-//! NOTSPEC: each page looks at the newest [`SCAN_LIMIT`] events of each room before its
-//! token, so a page can stop short in a room with long runs of events that do not notify; the
-//! next page goes on from there.
+//! Each page looks at the newest [`SCAN_LIMIT`] events of each room before its token. When a
+//! room has more, the page only goes down to the highest point any room's scan stopped at, and
+//! its token continues from there, so nothing is skipped; a page may then be shorter than the
+//! limit. Only events since the user's current join count (they were not notified of earlier
+//! ones).
 
 use std::sync::Arc;
 
@@ -47,12 +49,19 @@ impl Syncer {
         let unread = Unread::new(self, user);
         let memberships = self.store.memberships_of(user).await?;
         let mut found: Vec<Found> = Vec::new();
+        // The highest position down to which every room was read completely.
+        let mut cutoff = 0;
         for membership in memberships.iter().filter(|m| m.membership == "join") {
             let room = &membership.room_id;
             let newest_first = self
                 .store
-                .room_events_backwards(room, 0, before - 1, SCAN_LIMIT)
+                .room_events_backwards(room, membership.stream_ordering, before - 1, SCAN_LIMIT)
                 .await?;
+            if newest_first.len() as i64 == SCAN_LIMIT
+                && let Some(oldest) = newest_first.last()
+            {
+                cutoff = cutoff.max(oldest.stream_ordering);
+            }
             let read = unread.read_flags(room, &newest_first).await?;
             let visible = self.rooms.visible_to(user, true, &newest_first).await?;
             let candidates: Vec<(&StoredEvent, bool)> = newest_first
@@ -78,12 +87,18 @@ impl Syncer {
                 }
             }
         }
+        // Below the cutoff some room was not read: those results wait for the next page.
+        found.retain(|f| f.event.stream_ordering >= cutoff);
         found.sort_by_key(|f| std::cmp::Reverse(f.event.stream_ordering));
         let more = found.len() > limit;
         found.truncate(limit);
-        let next_token = (more || found.len() == limit)
-            .then(|| found.last().map(|f| f.event.stream_ordering.to_string()))
-            .flatten();
+        let next_token = if more {
+            found.last().map(|f| f.event.stream_ordering.to_string())
+        } else if cutoff > 0 {
+            Some(cutoff.to_string())
+        } else {
+            None
+        };
         let stored: Vec<StoredEvent> = found.iter().map(|f| f.event.clone()).collect();
         let pdus: Vec<Arc<Pdu>> = hearth_rooms::Rooms::parse_stored(&stored)?;
         let events = self.rooms.client_events(&pdus).await?;

@@ -19,6 +19,7 @@ use ruma::{OwnedRoomId, RoomId};
 use serde_json::{Value, json};
 
 use crate::client::history::{HistoryReader, history_reader, visible_pdus};
+use crate::client::message::get_message_events::passes;
 use crate::extract::Ruma;
 use crate::ruma_glue::route as route_endpoint;
 use crate::{ApiError, ApiState};
@@ -132,9 +133,11 @@ async fn handler(
             let Some(reader) = readers.get(&event.room_id) else {
                 continue;
             };
+            // The rest of the filter: types and senders.
             if let Some(pdu) = visible_pdus(&state, reader, std::slice::from_ref(event))
                 .await?
                 .pop()
+                .filter(|pdu| passes(filter, pdu))
             {
                 found.push((pdu, hit.rank, hit.stream));
             }

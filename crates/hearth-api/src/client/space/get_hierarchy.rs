@@ -25,6 +25,9 @@ const MAX_DEPTH: u64 = 50;
 /// Rooms one walk visits at most, whatever the tree holds.
 // NOTSPEC: a larger space is cut off there (pages end early).
 const MAX_WALK: usize = 2_000;
+/// Children of one space looked at, in order (as Synapse caps them).
+// NOTSPEC: the spec sets no number.
+const MAX_CHILDREN: usize = 50;
 
 pub(crate) fn route(router: Router<ApiState>) -> Router<ApiState> {
     route_endpoint::<endpoint::Request, _, _>(router, handler)
@@ -42,7 +45,7 @@ fn parse_from(from: &str, max_depth: u64, suggested_only: bool) -> Result<usize,
     let depth = parts.next().and_then(|n| n.parse::<u64>().ok());
     let suggested = parts.next().map(|s| s == "1");
     match (offset, depth, suggested, parts.next()) {
-        (Some(offset), Some(depth), Some(suggested), None) => {
+        (Some(offset), Some(depth), Some(suggested), None) if offset <= MAX_WALK => {
             if depth != max_depth || suggested != suggested_only {
                 return Err(invalid(
                     "suggested_only and max_depth cannot change on paginated requests",
@@ -111,6 +114,10 @@ async fn handler(
         }
         let mut below = Vec::new();
         for child in children {
+            if seen.len() > MAX_WALK {
+                cut = true;
+                break;
+            }
             if !seen.insert(child.room_id.clone()) {
                 continue;
             }
@@ -139,6 +146,7 @@ async fn handler(
 /// A room of the tree with its current state.
 struct Node {
     room_id: OwnedRoomId,
+    version: ruma::RoomVersionId,
     state: StateIds,
 }
 
@@ -154,11 +162,12 @@ struct Child {
 impl Node {
     /// The room, if this server knows it.
     async fn load(state: &ApiState, room: &RoomId) -> Result<Option<Self>, ApiError> {
-        if state.rooms.store().room_head(room).await?.is_none() {
+        let Some(head) = state.rooms.store().room_head(room).await? else {
             return Ok(None);
-        }
+        };
         Ok(Some(Self {
             room_id: room.to_owned(),
+            version: head.room_version,
             state: state.rooms.current_state(room).await?,
         }))
     }
@@ -194,9 +203,15 @@ impl Node {
             return Ok(false);
         }
         let rules = self.content(state, StateEventType::RoomJoinRules, "").await;
+        // Knocking and restricted joins only exist in the room versions that define them.
+        let Some(auth) = self.version.rules().map(|r| r.authorization) else {
+            return Ok(false);
+        };
         Ok(match rules["join_rule"].as_str() {
-            Some("public" | "knock" | "knock_restricted") => true,
-            Some("restricted") => {
+            Some("public") => true,
+            Some("knock") if auth.knocking => true,
+            Some("knock_restricted") if auth.knock_restricted_join_rule => true,
+            Some("restricted") if auth.restricted_join_rule => {
                 let mine = state.rooms.store().memberships_of(user).await?;
                 rules["allow"]
                     .as_array()
@@ -265,6 +280,7 @@ impl Node {
                 &b.room_id,
             ))
         });
+        children.truncate(MAX_CHILDREN);
         Ok(children)
     }
 }
