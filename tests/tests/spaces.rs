@@ -137,8 +137,17 @@ async fn hierarchy(backend: Backend) {
     let (status, _) = bob.get(&format!("{path}?limit=0")).await;
     assert_eq!(status, StatusCode::BAD_REQUEST);
 
+    // A knock join rule means nothing in a room version without knocking: such a room is as
+    // closed as an invite-only one.
+    let old = create(
+        &alice,
+        json!({"preset": "private_chat", "room_version": "6",
+               "initial_state": [{"type": "m.room.join_rules", "state_key": "",
+                                  "content": {"join_rule": "knock"}}]}),
+    )
+    .await;
     // A room bob may not see, or that does not exist, has no hierarchy for him.
-    for room in [secret.as_str(), "!nowhere:hearth.test"] {
+    for room in [secret.as_str(), old.as_str(), "!nowhere:hearth.test"] {
         let (status, body) = bob
             .get(&format!("/_matrix/client/v1/rooms/{room}/hierarchy"))
             .await;

@@ -38,11 +38,8 @@ async fn handler(
         .limit
         .map_or(DEFAULT_LIMIT, u64::from)
         .clamp(1, MAX_LIMIT);
-    let only_highlight = match body.only.as_deref() {
-        None => false,
-        Some("highlight") => true,
-        Some(_) => return Err(invalid("only may be \"highlight\"")),
-    };
+    // The spec defines only "highlight"; other values filter nothing.
+    let only_highlight = body.only.as_deref() == Some("highlight");
     let page = state
         .sync
         .notifications(
