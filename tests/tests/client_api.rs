@@ -844,3 +844,45 @@ async fn timestamp_to_event(backend: Backend) {
     );
 }
 on_both_backends!(timestamp_to_event);
+
+/// Browser clients: pre-flight requests are answered on every path without running the
+/// endpoint, and every response (errors too) carries the CORS headers.
+async fn cors_for_browser_clients(backend: Backend) {
+    let server = TestServer::start(backend).await;
+    let anon = Api::new(&server, None);
+    let (status, _, headers) = anon
+        .call_with_headers(Method::OPTIONS, "/_matrix/client/v3/login", None)
+        .await;
+    assert_eq!(status, StatusCode::NO_CONTENT);
+    assert_eq!(headers["access-control-allow-origin"], "*");
+    let methods = headers["access-control-allow-methods"].to_str().unwrap();
+    assert!(
+        methods.contains("PUT") && methods.contains("OPTIONS"),
+        "{methods}"
+    );
+    let allowed = headers["access-control-allow-headers"].to_str().unwrap();
+    assert!(allowed.contains("Authorization"), "{allowed}");
+    // OPTIONS runs nothing: a pre-flight of a register call registers nobody.
+    let (status, _, _) = anon
+        .call_with_headers(
+            Method::OPTIONS,
+            "/_matrix/client/v3/register",
+            Some(json!({"username": "ghost", "password": "pw", "auth": {"type": "m.login.dummy"}})),
+        )
+        .await;
+    assert_eq!(status, StatusCode::NO_CONTENT);
+    for path in [
+        "/_matrix/client/versions",
+        "/_matrix/client/v3/account/whoami",
+        "/_matrix/client/v3/no/such/endpoint",
+        "/.well-known/matrix/client",
+    ] {
+        let (_, _, headers) = anon.call_with_headers(Method::GET, path, None).await;
+        assert_eq!(headers["access-control-allow-origin"], "*", "{path}");
+    }
+    let (status, _) = anon
+        .get("/_matrix/client/v3/register/available?username=ghost")
+        .await;
+    assert_eq!(status, StatusCode::OK, "the pre-flight registered nobody");
+}
+on_both_backends!(cors_for_browser_clients);

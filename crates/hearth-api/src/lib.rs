@@ -2,6 +2,7 @@
 //! endpoint; paths come from ruma's metadata; every error leaves through [`ApiError`].
 
 mod client;
+mod cors;
 mod error;
 mod extract;
 mod federation_discovery;
@@ -166,5 +167,6 @@ pub fn router(state: ApiState) -> Router {
     router
         .fallback(error::unrecognized)
         .method_not_allowed_fallback(error::method_not_allowed)
+        .layer(axum::middleware::from_fn(cors::cors))
         .with_state(state)
 }
