@@ -19,7 +19,7 @@ use std::collections::{BTreeMap, HashMap, HashSet};
 use std::hash::Hash;
 use std::sync::{Arc, Mutex};
 
-use hearth_rooms::Pdu;
+use hearth_rooms::{Pdu, StateIds};
 use hearth_store::{ReadReceipts, StoredEvent};
 use ruma::events::StateEventType;
 use ruma::events::room::power_levels::{
@@ -150,6 +150,8 @@ pub(crate) struct UnreadCache {
     rules: Bounded<OwnedUserId, (Option<Arc<str>>, Arc<Ruleset>)>,
     /// Push-condition contexts by (user, state group): a state group never changes.
     contexts: Bounded<(OwnedUserId, i64), Arc<PushConditionRoomCtx>>,
+    /// Joined members by state group.
+    joined: Bounded<i64, usize>,
 }
 
 impl Default for UnreadCache {
@@ -158,6 +160,7 @@ impl Default for UnreadCache {
             counts: Bounded::new(100_000),
             rules: Bounded::new(10_000),
             contexts: Bounded::new(10_000),
+            joined: Bounded::new(10_000),
         }
     }
 }
@@ -485,6 +488,30 @@ impl<'a> Unread<'a> {
         Ok(context)
     }
 
+    /// How many members the state group has joined (shared by every user counting in it: a
+    /// state group never changes).
+    async fn joined_count(&self, state_group: i64, state: &StateIds) -> Result<usize, SyncError> {
+        let cache = &self.syncer.unread_cache.joined;
+        if let Some(count) = cache.get(&state_group) {
+            return Ok(count);
+        }
+        let members: Vec<OwnedEventId> = state
+            .iter()
+            .filter(|((kind, _), _)| *kind == StateEventType::RoomMember)
+            .map(|(_, id)| id.clone())
+            .collect();
+        let count = self
+            .syncer
+            .rooms
+            .load_pdus(&members)
+            .await?
+            .values()
+            .filter(|p| p.membership().as_deref() == Some("join"))
+            .count();
+        cache.put(state_group, count);
+        Ok(count)
+    }
+
     async fn read_context(
         &self,
         room: &RoomId,
@@ -502,12 +529,7 @@ impl<'a> Unread<'a> {
         let pdus = self.syncer.rooms.load_pdus(&ids).await?;
         let get = |key| state.get(key).and_then(|id| pdus.get(id));
 
-        let joined = self
-            .syncer
-            .store
-            .room_members(room, Some("join"))
-            .await?
-            .len();
+        let joined = self.joined_count(state_group, &state).await?;
         let display_name = get(&member_key)
             .and_then(|member| {
                 content(member)
