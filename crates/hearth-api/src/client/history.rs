@@ -65,19 +65,26 @@ pub(crate) async fn history_reader(
     let store = state.rooms.store();
     // The membership index (in memory), which the event writer keeps with the room's state.
     let memberships = store.memberships_of(user).await?;
-    let Some(current) = memberships.iter().find(|m| m.room_id == room) else {
-        return Ok(None);
-    };
-    // A user who left sees nothing after their leave.
-    let horizon = match current.membership.as_str() {
-        "join" | "invite" => store.current_stream(),
-        _ => current.stream_ordering,
-    };
-    Ok(Some(HistoryReader {
-        user: user.to_owned(),
-        joined: current.membership == "join",
-        horizon,
-    }))
+    Ok(memberships
+        .iter()
+        .find(|m| m.room_id == room)
+        .map(|current| HistoryReader::of(current, store.current_stream())))
+}
+
+impl HistoryReader {
+    /// The reader a membership makes of its user, the stream being at `now`: a user who left
+    /// sees nothing after their leave.
+    pub(crate) fn of(membership: &hearth_store::Membership, now: i64) -> Self {
+        let horizon = match membership.membership.as_str() {
+            "join" | "invite" => now,
+            _ => membership.stream_ordering,
+        };
+        Self {
+            user: membership.user_id.clone(),
+            joined: membership.membership == "join",
+            horizon,
+        }
+    }
 }
 
 /// The events of `stored` the reader may see (history visibility; their own membership events

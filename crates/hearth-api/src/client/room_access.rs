@@ -16,6 +16,24 @@ fn not_member() -> ApiError {
     )
 }
 
+/// The content of the state event at `(kind, key)` of `state`; `Null` when there is none (or
+/// it is not JSON).
+pub(crate) async fn state_content(
+    rooms: &Rooms,
+    state: &StateIds,
+    kind: StateEventType,
+    key: &str,
+) -> Result<serde_json::Value, ApiError> {
+    Ok(match state.get(&(kind, key.to_owned())) {
+        Some(id) => rooms
+            .pdu(id)
+            .await?
+            .and_then(|p| serde_json::from_str(p.content().get()).ok())
+            .unwrap_or(serde_json::Value::Null),
+        None => serde_json::Value::Null,
+    })
+}
+
 /// The user's membership in the room's current state, and that state.
 pub(crate) async fn membership(
     rooms: &Rooms,

@@ -11,6 +11,7 @@ use ruma::events::StateEventType;
 use ruma::{RoomId, UInt};
 use serde_json::{Value, json};
 
+use crate::client::room_access::state_content;
 use crate::{ApiError, ApiState};
 
 /// A page of the directory: rooms from `since` (an offset, `p{n}`), at most `limit`, matching
@@ -90,15 +91,7 @@ pub(crate) async fn page(
 pub(crate) async fn chunk(state: &ApiState, room: &RoomId) -> Result<Value, ApiError> {
     let current = state.rooms.current_state(room).await?;
     let content = async |kind: StateEventType| -> Result<Value, ApiError> {
-        Ok(match current.get(&(kind, String::new())) {
-            Some(id) => state
-                .rooms
-                .pdu(id)
-                .await?
-                .and_then(|p| serde_json::from_str(p.content().get()).ok())
-                .unwrap_or(Value::Null),
-            None => Value::Null,
-        })
+        state_content(&state.rooms, &current, kind, "").await
     };
     let joined = state
         .rooms

@@ -18,7 +18,7 @@ use ruma::api::client::search::search_events::v3::{self as endpoint, OrderBy, Se
 use ruma::{OwnedRoomId, RoomId};
 use serde_json::{Value, json};
 
-use crate::client::history::{HistoryReader, history_reader, visible_pdus};
+use crate::client::history::{HistoryReader, visible_pdus};
 use crate::client::message::get_message_events::passes;
 use crate::extract::Ruma;
 use crate::ruma_glue::route as route_endpoint;
@@ -90,22 +90,23 @@ async fn handler(
         None => (store.current_stream() + 1, 0),
     };
 
-    // The rooms the user is in, narrowed by the filter.
-    let memberships = store.memberships_of(&user).await?;
-    let rooms: Vec<OwnedRoomId> = memberships
+    // The rooms the user is in, narrowed by the filter, each with the user as its reader.
+    let now = store.current_stream();
+    let readers: BTreeMap<OwnedRoomId, HistoryReader> = store
+        .memberships_of(&user)
+        .await?
         .iter()
         .filter(|m| m.membership == "join")
-        .map(|m| m.room_id.clone())
-        .filter(|r| filter.rooms.as_ref().is_none_or(|only| only.contains(r)))
-        .filter(|r| !filter.not_rooms.contains(r))
+        .filter(|m| {
+            filter
+                .rooms
+                .as_ref()
+                .is_none_or(|only| only.contains(&m.room_id))
+        })
+        .filter(|m| !filter.not_rooms.contains(&m.room_id))
+        .map(|m| (m.room_id.clone(), HistoryReader::of(m, now)))
         .collect();
-    let room_refs: Vec<&RoomId> = rooms.iter().map(|r| &**r).collect();
-    let mut readers: BTreeMap<OwnedRoomId, HistoryReader> = BTreeMap::new();
-    for room in &rooms {
-        if let Some(reader) = history_reader(&state, room, &user).await? {
-            readers.insert(room.clone(), reader);
-        }
-    }
+    let room_refs: Vec<&RoomId> = readers.keys().map(|r| &**r).collect();
 
     let mut found: Vec<(Arc<Pdu>, f64, i64)> = Vec::new();
     let mut exhausted = false;

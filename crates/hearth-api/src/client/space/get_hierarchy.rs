@@ -14,6 +14,7 @@ use ruma::{OwnedRoomId, RoomId, UserId};
 use serde_json::{Value, json};
 
 use crate::client::directory::chunk;
+use crate::client::room_access::state_content;
 use crate::extract::Ruma;
 use crate::ruma_glue::route as route_endpoint;
 use crate::{ApiError, ApiState};
@@ -172,14 +173,13 @@ impl Node {
         }))
     }
 
-    async fn content(&self, state: &ApiState, kind: StateEventType, key: &str) -> Value {
-        match self.state.get(&(kind, key.to_owned())) {
-            Some(id) => match state.rooms.pdu(id).await {
-                Ok(Some(pdu)) => serde_json::from_str(pdu.content().get()).unwrap_or(Value::Null),
-                _ => Value::Null,
-            },
-            None => Value::Null,
-        }
+    async fn content(
+        &self,
+        state: &ApiState,
+        kind: StateEventType,
+        key: &str,
+    ) -> Result<Value, ApiError> {
+        state_content(&state.rooms, &self.state, kind, key).await
     }
 
     /// Whether the spec lets the user see the room here: they are in it or invited, may join
@@ -187,7 +187,7 @@ impl Node {
     async fn accessible(&self, state: &ApiState, user: &UserId) -> Result<bool, ApiError> {
         let membership = self
             .content(state, StateEventType::RoomMember, user.as_str())
-            .await["membership"]
+            .await?["membership"]
             .as_str()
             .map(str::to_owned);
         if matches!(membership.as_deref(), Some("join" | "invite")) {
@@ -195,14 +195,16 @@ impl Node {
         }
         let visibility = self
             .content(state, StateEventType::RoomHistoryVisibility, "")
-            .await;
+            .await?;
         if visibility["history_visibility"] == "world_readable" {
             return Ok(true);
         }
         if membership.as_deref() == Some("ban") {
             return Ok(false);
         }
-        let rules = self.content(state, StateEventType::RoomJoinRules, "").await;
+        let rules = self
+            .content(state, StateEventType::RoomJoinRules, "")
+            .await?;
         // Knocking and restricted joins only exist in the room versions that define them.
         let Some(auth) = self.version.rules().map(|r| r.authorization) else {
             return Ok(false);
