@@ -29,6 +29,20 @@ impl ApiError {
         }
     }
 
+    /// The database cannot take the request for now (a full disk, say): nothing was written, and
+    /// the client may try again later.
+    pub fn unavailable(cause: impl std::fmt::Display) -> Self {
+        tracing::warn!(%cause, "storage unavailable");
+        Self {
+            retry_after: Some(std::time::Duration::from_secs(5)),
+            ..Self::new(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "M_UNKNOWN",
+                "the server cannot store this right now; nothing was saved, try again later",
+            )
+        }
+    }
+
     /// An internal failure: logged with its cause, reported to the client without internals.
     pub fn internal(cause: impl std::fmt::Display) -> Self {
         tracing::error!(%cause, "internal error");
@@ -77,6 +91,7 @@ impl From<hearth_rooms::RoomError> for ApiError {
             // The spec has no errcode for this yet and names M_UNKNOWN.
             E::BadRelation(_) => Self::new(StatusCode::BAD_REQUEST, "M_UNKNOWN", e.to_string()),
             E::MissingEvent(_) => Self::new(StatusCode::NOT_FOUND, "M_NOT_FOUND", e.to_string()),
+            E::Store(s) if s.is_unavailable() => Self::unavailable(s),
             E::StateResolution(_) | E::Store(_) | E::Shutdown => Self::internal(e),
         }
     }
@@ -103,6 +118,7 @@ impl From<hearth_accounts::AccountError> for ApiError {
                 ..Self::new(StatusCode::UNAUTHORIZED, "M_UNKNOWN_TOKEN", e.to_string())
             },
             E::NotFound => Self::new(StatusCode::NOT_FOUND, "M_NOT_FOUND", e.to_string()),
+            E::Store(s) if s.is_unavailable() => Self::unavailable(s),
             E::Store(_) | E::Internal(_) => Self::internal(e),
         }
     }
@@ -128,6 +144,9 @@ pub(crate) async fn method_not_allowed(method: Method, uri: Uri) -> ApiError {
 
 impl From<hearth_store::StoreError> for ApiError {
     fn from(e: hearth_store::StoreError) -> Self {
+        if e.is_unavailable() {
+            return Self::unavailable(e);
+        }
         Self::internal(e)
     }
 }

@@ -18,7 +18,7 @@ use tokio::sync::{mpsc, oneshot};
 
 use crate::build::{Frame, build};
 use crate::state::row_key;
-use crate::{EventDraft, Pdu, Power, RoomError, RoomState, Rooms, auth, relations};
+use crate::{EventDraft, Pdu, Power, RoomError, RoomState, Rooms, auth, relations, restricted};
 
 /// The most appends one actor folds into one commit.
 pub const MAX_BATCH: usize = 256;
@@ -332,13 +332,13 @@ fn redaction_target(draft: &EventDraft) -> Option<OwnedEventId> {
 
 /// The actor of one room: runs until every sender is gone or the room turns out not to exist.
 pub(crate) async fn run(rooms: Rooms, room_id: OwnedRoomId, mut requests: mpsc::Receiver<Request>) {
-    let mut head: Option<Head> = None;
+    let mut loaded: Option<Head> = None;
     let mut queue = Vec::with_capacity(MAX_BATCH);
     while requests.recv_many(&mut queue, MAX_BATCH).await > 0 {
-        let head = match &mut head {
+        let head = match &mut loaded {
             Some(head) => head,
             None => match Head::load(&rooms, &room_id).await {
-                Ok(loaded) => head.insert(loaded),
+                Ok(head) => loaded.insert(head),
                 Err(e) => {
                     for (_, reply) in queue.drain(..) {
                         let _ = reply.send(Err(e.clone()));
@@ -352,11 +352,16 @@ pub(crate) async fn run(rooms: Rooms, room_id: OwnedRoomId, mut requests: mpsc::
                 }
             },
         };
-        append_batch(&rooms, head, &mut queue).await;
+        if !append_batch(&rooms, head, &mut queue).await {
+            // A failed commit may still have committed (the database has the last word), so
+            // the head is read again rather than trusted.
+            loaded = None;
+        }
     }
 }
 
-async fn append_batch(rooms: &Rooms, head: &mut Head, queue: &mut Vec<Request>) {
+/// Returns false when the commit failed.
+async fn append_batch(rooms: &Rooms, head: &mut Head, queue: &mut Vec<Request>) -> bool {
     let mut working = Working::new(head);
     let mut outcomes = Vec::with_capacity(queue.len());
     for (request, _) in queue.iter() {
@@ -442,6 +447,7 @@ async fn append_batch(rooms: &Rooms, head: &mut Head, queue: &mut Vec<Request>) 
         };
         let _ = reply.send(answer);
     }
+    committed.is_ok()
 }
 
 async fn add_with_target(
@@ -461,7 +467,28 @@ async fn add_with_target(
     if let Some(root) = relations::thread_parent(&request.draft.kind, &request.draft.content) {
         relations::check_thread_root(rooms.pdu(&root).await?.as_deref())?;
     }
+    if is_own_join(request) {
+        let join = restricted::check_join(
+            rooms,
+            &working.head.rules.authorization,
+            &working.head.room_id,
+            &request.sender,
+            |key| working.get(key),
+        )
+        .await?;
+        let mut vouched = request.clone();
+        restricted::vouch(&mut vouched.draft.content, &join);
+        return working.add(rooms, &vouched, target.as_deref());
+    }
     working.add(rooms, request, target.as_deref())
+}
+
+/// A user's own join: the one membership change Hearth may have to vouch for.
+fn is_own_join(request: &Append) -> bool {
+    let draft = &request.draft;
+    draft.kind == TimelineEventType::RoomMember
+        && draft.state_key.as_deref() == Some(request.sender.as_str())
+        && draft.content.get("membership").and_then(|m| m.as_str()) == Some("join")
 }
 
 fn added(result: Result<usize, RoomError>) -> Outcome {

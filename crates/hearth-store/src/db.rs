@@ -53,6 +53,24 @@ pub(crate) use {with_reader, with_writer};
 
 const BUSY_TIMEOUT: Duration = Duration::from_secs(10);
 
+/// Whether a connection coming back to its pool may be handed out again. A dropped transaction
+/// is rolled back lazily, so flush that first; if sqlx still counts a transaction as open, its
+/// rollback failed (SQLite already rolled back on a full disk or an I/O error, say), and the
+/// connection's real state is unknown: close it, which ends any transaction for certain, and
+/// let the pool open a fresh one. Reused, such a connection once swallowed every later write
+/// into a transaction that never committed.
+async fn still_sound<C: sqlx::Connection>(conn: &mut C) -> Result<bool, sqlx::Error> {
+    if !conn.is_in_transaction() {
+        return Ok(true);
+    }
+    conn.ping().await?;
+    let sound = !conn.is_in_transaction();
+    if !sound {
+        tracing::warn!("closing a database connection left inside a failed transaction");
+    }
+    Ok(sound)
+}
+
 impl Db {
     pub(crate) async fn open_sqlite(
         path: &Path,
@@ -77,6 +95,7 @@ impl Db {
             .busy_timeout(BUSY_TIMEOUT);
         let write = SqlitePoolOptions::new()
             .max_connections(1)
+            .after_release(|conn, _| Box::pin(still_sound(conn)))
             .connect_with(options.clone())
             .await?;
         let read = SqlitePoolOptions::new()
@@ -91,6 +110,7 @@ impl Db {
         let pool = PgPoolOptions::new()
             .max_connections(max_connections.max(2))
             .acquire_timeout(Duration::from_secs(30))
+            .after_release(|conn, _| Box::pin(still_sound(conn)))
             .connect_with(options)
             .await?;
         Ok(Self::Postgres(pool))

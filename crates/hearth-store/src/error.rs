@@ -32,3 +32,35 @@ impl From<sqlx::Error> for StoreError {
         Self::Database(Arc::new(e))
     }
 }
+
+impl StoreError {
+    /// Whether the database could not take the request for now — a full disk, an I/O error, a
+    /// lost or refused connection, a lock held too long — rather than the request being wrong:
+    /// nothing was written, and the same request may succeed later.
+    pub fn is_unavailable(&self) -> bool {
+        let Self::Database(e) = self else {
+            return matches!(self, Self::WriterGone);
+        };
+        match &**e {
+            sqlx::Error::Io(_)
+            | sqlx::Error::PoolTimedOut
+            | sqlx::Error::PoolClosed
+            | sqlx::Error::WorkerCrashed => true,
+            sqlx::Error::Database(db) => {
+                let code = db.code().unwrap_or_default();
+                match code.parse::<i32>() {
+                    // SQLite's primary result codes, under the extended ones: BUSY, LOCKED,
+                    // NOMEM, READONLY, IOERR, FULL, CANTOPEN, PROTOCOL.
+                    Ok(extended) => matches!(extended & 0xff, 5 | 6 | 7 | 8 | 10 | 13 | 14 | 15),
+                    // PostgreSQL's SQLSTATE classes: connection exceptions (08), insufficient
+                    // resources (53, a full disk among them), operator intervention (57, a
+                    // terminated backend among them).
+                    Err(_) => {
+                        code.starts_with("08") || code.starts_with("53") || code.starts_with("57")
+                    }
+                }
+            }
+            _ => false,
+        }
+    }
+}

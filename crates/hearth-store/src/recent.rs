@@ -202,6 +202,12 @@ impl Recent {
         }
     }
 
+    /// Drop what is kept of a room: after a failed commit, whether its last batch is stored is
+    /// for the database to say.
+    pub(crate) fn forget_room(&self, room: &RoomId) {
+        self.lock().evict_room(room);
+    }
+
     /// Up to `limit` events with `after < position <= upto`, newest first, if the kept events
     /// answer that completely.
     pub(crate) fn backwards(

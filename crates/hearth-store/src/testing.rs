@@ -116,3 +116,17 @@ pub async fn postgres() -> TestStore {
         location: Location::Postgres(url),
     }
 }
+
+/// Fault injection: terminate every other session on the PostgreSQL database `url` names (the
+/// server's writer among them), as a crashed backend or a failover would. Returns how many.
+pub async fn terminate_other_sessions(url: &str) -> Result<u64, StoreError> {
+    let mut conn = sqlx::PgConnection::connect(url).await?;
+    let killed: Vec<bool> = sqlx::query_scalar(
+        "SELECT pg_terminate_backend(pid) FROM pg_stat_activity
+         WHERE datname = current_database() AND pid <> pg_backend_pid()",
+    )
+    .fetch_all(&mut conn)
+    .await?;
+    conn.close().await?;
+    Ok(killed.into_iter().filter(|k| *k).count() as u64)
+}

@@ -3,7 +3,14 @@
 //! SQLite has one writer at a time, and every durable commit costs an fsync; committing the
 //! batches that queued up while the previous commit ran, in one transaction, keeps every write
 //! durable at a fraction of the cost. Each batch runs inside its own savepoint, so a batch that
-//! fails (say, a duplicate event) is rolled back alone and its neighbours still commit.
+//! breaks a constraint (say, a duplicate event) is rolled back alone and its neighbours still
+//! commit.
+//!
+//! Any other failure (a full disk, an I/O error, a lost PostgreSQL connection, ...) may have
+//! aborted the whole transaction behind the savepoint's back — SQLite rolls back everything on
+//! `SQLITE_FULL` — so it fails the whole group: every caller gets the error, never a success,
+//! the connection is closed rather than reused in an unknown state, and the writer re-reads the
+//! last committed position, because a failed COMMIT may still have committed.
 //!
 //! Stream positions are assigned here, in commit order, so "persisted up to N" means every
 //! position <= N is readable.
@@ -64,9 +71,8 @@ async fn run(
 ) {
     let mut group = Vec::with_capacity(MAX_GROUP);
     while jobs.recv_many(&mut group, MAX_GROUP).await > 0 {
-        let (outcomes, committed) = commit_group(&db, &group, last_stream).await;
-        match committed {
-            Ok(new_last) => {
+        match commit_group(&db, &group, last_stream).await {
+            Ok((outcomes, new_last)) => {
                 // The caches learn of the commit before anyone can read up to its positions.
                 for ((batch, _), outcome) in group.iter().zip(&outcomes) {
                     if let Ok(positions) = outcome {
@@ -85,26 +91,86 @@ async fn run(
             }
             Err(e) => {
                 tracing::error!(error = %e, batches = group.len(), "group commit failed");
+                // What the group touched may or may not be stored: forget it, so that reads
+                // go to the database, which knows.
+                for (batch, _) in &group {
+                    caches.recent.forget_room(&batch.room_id);
+                    for (user, _, _) in &batch.memberships {
+                        caches.memberships.invalidate(user);
+                    }
+                }
                 for (_, reply) in group.drain(..) {
                     let _ = reply.send(Err(e.clone()));
+                }
+                last_stream = recover_position(&db, last_stream).await;
+                if *persisted.borrow() != last_stream {
+                    persisted.send_replace(last_stream);
+                    changes.notify();
                 }
             }
         }
     }
 }
 
-/// Write every batch of the group in one transaction. Returns each batch's outcome and, if the
-/// transaction committed, the new last stream position.
+/// The last committed stream position after a failed group: a COMMIT that reported failure may
+/// have committed all the same. Retries until the database answers, since no position can be
+/// handed out before it is known.
+async fn recover_position(db: &Db, believed: i64) -> i64 {
+    let mut wait = std::time::Duration::from_millis(50);
+    loop {
+        match crate::events::max_stream(db).await {
+            Ok(last) => {
+                if last != believed {
+                    tracing::warn!(
+                        believed,
+                        last,
+                        "a group reported as failed was committed; its callers were told it failed"
+                    );
+                }
+                return last.max(believed);
+            }
+            Err(e) => {
+                tracing::error!(error = %e, "cannot read the last stream position; retrying");
+                tokio::time::sleep(wait).await;
+                wait = (wait * 2).min(std::time::Duration::from_secs(5));
+            }
+        }
+    }
+}
+
+/// Whether a failed statement spoiled only itself: a broken constraint, which the batch's
+/// savepoint rolls back while its neighbours go on. Anything else (full disk, I/O, lost
+/// connection, out of memory, busy) may have ended the whole transaction.
+fn is_batch_local(e: &sqlx::Error) -> bool {
+    use sqlx::error::ErrorKind;
+    match e {
+        sqlx::Error::Database(db) => matches!(
+            db.kind(),
+            ErrorKind::UniqueViolation
+                | ErrorKind::ForeignKeyViolation
+                | ErrorKind::NotNullViolation
+                | ErrorKind::CheckViolation
+        ),
+        // Raised by this module for an inconsistent batch, before the statement runs.
+        sqlx::Error::Protocol(_) => true,
+        _ => false,
+    }
+}
+
+/// Write every batch of the group in one transaction. Returns each batch's outcome and the new
+/// last stream position once the transaction committed; an error means nothing of the group
+/// may be reported as written.
 async fn commit_group(
     db: &Db,
     group: &[(RoomBatch, Reply)],
     mut last_stream: i64,
-) -> (Vec<Result<Vec<i64>, StoreError>>, Result<i64, StoreError>) {
+) -> Result<(Vec<Result<Vec<i64>, StoreError>>, i64), StoreError> {
     let mut outcomes = Vec::with_capacity(group.len());
     let is_sqlite = matches!(db, Db::Sqlite { .. });
     let committed: Result<(), StoreError> = with_writer!(db, |pool| {
-        async {
-            let mut tx = pool.begin().await?;
+        let mut conn = pool.acquire().await?;
+        let written = async {
+            let mut tx = conn.begin().await?;
             for (batch, _) in group {
                 let mut savepoint = tx.begin().await?;
                 let first = last_stream + 1;
@@ -368,17 +434,24 @@ async fn commit_group(
                         last_stream += positions.len() as i64;
                         outcomes.push(Ok(positions));
                     }
-                    Err(e) => {
+                    Err(e) if is_batch_local(&e) => {
                         tracing::warn!(room = %batch.room_id, error = %e, "batch rolled back");
                         savepoint.rollback().await?;
                         outcomes.push(Err(StoreError::from(e)));
                     }
+                    Err(e) => return Err(StoreError::from(e)),
                 }
             }
             tx.commit().await?;
-            Ok(())
+            Ok::<_, StoreError>(())
         }
-        .await
+        .await;
+        if written.is_err() {
+            // The connection's transaction state is unknown (SQLite may have rolled back
+            // what sqlx still counts as open): never hand it to the next writer.
+            conn.close_on_drop();
+        }
+        written
     });
-    (outcomes, committed.map(|()| last_stream))
+    committed.map(|()| (outcomes, last_stream))
 }

@@ -2,69 +2,14 @@
 //! overrides, the two endpoints, and bad configuration.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-use std::io::{BufRead, BufReader};
+mod common;
+
 use std::path::Path;
-use std::process::{Child, Command, Stdio};
-use std::time::{Duration, Instant};
+
+use common::{Server, hearth, serve};
 
 use ruma::serde::Base64;
 use ruma::signatures::{PublicKeyMap, PublicKeySet, verify_json};
-
-fn hearth() -> Command {
-    let mut command = Command::new(env!("CARGO_BIN_EXE_hearth"));
-    // Keep the tests independent of the caller's environment.
-    for (key, _) in std::env::vars().filter(|(k, _)| k.starts_with("HEARTH_") || k == "RUST_LOG") {
-        command.env_remove(key);
-    }
-    command
-}
-
-/// A running `hearth serve`, killed on drop.
-struct Server {
-    child: Child,
-    base: String,
-}
-
-impl Drop for Server {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-/// Start `hearth serve` and wait for it to log its listening address.
-fn serve(mut command: Command) -> Server {
-    let child = command
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("start hearth");
-    // Owned by the guard from here on, so the process is killed and reaped however we leave.
-    let mut server = Server {
-        child,
-        base: String::new(),
-    };
-    let stderr = BufReader::new(server.child.stderr.take().unwrap());
-    let deadline = Instant::now() + Duration::from_secs(60);
-    let mut seen = String::new();
-    let mut lines = stderr.lines();
-    while let Some(line) = lines.next() {
-        let line = line.unwrap();
-        seen.push_str(&line);
-        seen.push('\n');
-        if let Some(rest) = line.split("address=").nth(1) {
-            let addr = rest.split_whitespace().next().unwrap();
-            server.base = format!("http://{addr}");
-            // Keep draining the log so the server never blocks on a full pipe.
-            std::thread::spawn(move || lines.for_each(drop));
-            return server;
-        }
-        assert!(
-            Instant::now() < deadline,
-            "no listening address in:\n{seen}"
-        );
-    }
-    panic!("hearth exited before listening:\n{seen}");
-}
 
 async fn check_endpoints(server: &Server, server_name: &str) {
     let client = reqwest::Client::new();
