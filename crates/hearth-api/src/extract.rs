@@ -60,6 +60,9 @@ pub struct Caller {
 pub struct Ruma<T> {
     pub body: T,
     pub caller: Option<Caller>,
+    /// The request had no body at all, which ruma reads as `{}`: right for endpoints whose
+    /// body is optional, wrong for those whose body *is* the content.
+    empty_body: bool,
 }
 
 impl<T> Ruma<T> {
@@ -72,6 +75,18 @@ impl<T> Ruma<T> {
                 "missing access token",
             )
         })
+    }
+
+    /// Refuse a missing body, for endpoints whose body is the event or account-data content.
+    pub fn require_body(&self) -> Result<(), ApiError> {
+        if self.empty_body {
+            return Err(ApiError::new(
+                StatusCode::BAD_REQUEST,
+                "M_NOT_JSON",
+                "this endpoint needs a JSON object as its body",
+            ));
+        }
+        Ok(())
     }
 }
 
@@ -159,17 +174,18 @@ where
                     format!("request body is larger than {MAX_BODY_BYTES} bytes"),
                 )
             })?;
-        if !bytes.is_empty() && serde_json::from_slice::<serde::de::IgnoredAny>(&bytes).is_err() {
-            return Err(ApiError::new(
-                StatusCode::BAD_REQUEST,
-                "M_NOT_JSON",
-                "request body is not JSON",
-            ));
+        if !bytes.is_empty() {
+            crate::json_limits::check(&bytes)?;
         }
+        let empty_body = bytes.is_empty();
         let request = http::Request::from_parts(parts, bytes.as_ref());
         let args: Vec<&str> = path_args.iter().map(String::as_str).collect();
         let body = T::try_from_http_request(request, &args).map_err(parse_error)?;
-        Ok(Self { body, caller })
+        Ok(Self {
+            body,
+            caller,
+            empty_body,
+        })
     }
 }
 

@@ -6,6 +6,7 @@ mod cors;
 mod error;
 mod extract;
 mod federation_discovery;
+mod json_limits;
 mod key;
 mod rate_limit;
 mod ruma_glue;

@@ -103,6 +103,72 @@ fn default_power_levels(spec: &NewRoom, creators_are_implicit: bool) -> Map<Stri
     }
 }
 
+/// What the auth rules ask of a room's first power levels, checked up front: levels are
+/// integers (numeric strings too before room version 10), `users` maps valid user ids, and from
+/// room version 12 the creators are not listed (they outrank every level).
+fn check_power_levels(
+    levels: &Map<String, Value>,
+    spec: &NewRoom,
+    rules: &ruma::room_version_rules::AuthorizationRules,
+) -> Result<(), RoomError> {
+    let bad = |what: String| RoomError::Invalid(format!("power_level_content_override: {what}"));
+    let level = |value: &Value| match value {
+        Value::Number(n) => n.as_i64().is_some_and(|n| n.unsigned_abs() < 1 << 53),
+        Value::String(s) if !rules.integer_power_levels => s.trim().parse::<i64>().is_ok(),
+        _ => false,
+    };
+    for key in [
+        "ban",
+        "events_default",
+        "invite",
+        "kick",
+        "redact",
+        "state_default",
+        "users_default",
+    ] {
+        if let Some(value) = levels.get(key)
+            && !level(value)
+        {
+            return Err(bad(format!("{key} must be an integer")));
+        }
+    }
+    for map in ["events", "notifications", "users"] {
+        let Some(value) = levels.get(map) else {
+            continue;
+        };
+        let Some(entries) = value.as_object() else {
+            return Err(bad(format!("{map} must be an object")));
+        };
+        for (key, value) in entries {
+            if !level(value) {
+                return Err(bad(format!("{map}.{key} must be an integer")));
+            }
+            if map == "users" && <&UserId>::try_from(key.as_str()).is_err() {
+                return Err(bad(format!("{key:?} in users is not a user id")));
+            }
+        }
+    }
+    if rules.explicitly_privilege_room_creators
+        && let Some(users) = levels.get("users").and_then(Value::as_object)
+    {
+        let extra = spec
+            .creation_content
+            .get("additional_creators")
+            .and_then(Value::as_array)
+            .into_iter()
+            .flatten()
+            .filter_map(Value::as_str);
+        for creator in std::iter::once(spec.creator.as_str()).chain(extra) {
+            if users.contains_key(creator) {
+                return Err(bad(format!(
+                    "{creator} is a creator of the room and cannot be given a power level"
+                )));
+            }
+        }
+    }
+    Ok(())
+}
+
 impl Rooms {
     /// Create a room and fill in its initial state; returns the room id once every initial event
     /// is durable. A failure part-way leaves the events that succeeded (as any other server).
@@ -111,6 +177,12 @@ impl Rooms {
             .version
             .rules()
             .ok_or_else(|| RoomError::UnsupportedVersion(spec.version.clone()))?;
+        let levels = default_power_levels(
+            &spec,
+            rules.authorization.explicitly_privilege_room_creators,
+        );
+        // Refused before anything of the room exists: no half-made rooms.
+        check_power_levels(&levels, &spec, &rules.authorization)?;
         let (room, _) = self
             .create_room(&spec.version, &spec.creator, spec.creation_content.clone())
             .await?;
@@ -137,10 +209,6 @@ impl Rooms {
             Value::Object(join),
         ))
         .await?;
-        let levels = default_power_levels(
-            &spec,
-            rules.authorization.explicitly_privilege_room_creators,
-        );
         send(EventDraft::state(
             TimelineEventType::RoomPowerLevels,
             "",

@@ -13,6 +13,7 @@ mod pipeline;
 mod power;
 mod relations;
 mod resolve;
+mod restricted;
 mod state;
 mod upgrade;
 mod visibility;
@@ -51,6 +52,10 @@ struct Inner {
     store: Store,
     key: Arc<SigningKey>,
     actors: Mutex<HashMap<OwnedRoomId, mpsc::Sender<pipeline::Request>>>,
+    /// The last create event's timestamp. From room version 12 a room's id is its create
+    /// event's hash, so two identical createRoom requests in one millisecond would make the same
+    /// room; each create event gets a later timestamp than the one before instead.
+    last_create_ts: std::sync::atomic::AtomicU64,
 }
 
 impl std::fmt::Debug for Rooms {
@@ -68,6 +73,7 @@ impl Rooms {
                 store,
                 key,
                 actors: Mutex::new(HashMap::new()),
+                last_create_ts: std::sync::atomic::AtomicU64::new(0),
             }),
         }
     }
@@ -78,6 +84,21 @@ impl Rooms {
 
     pub fn key(&self) -> &SigningKey {
         &self.inner.key
+    }
+
+    /// Now, or one millisecond after the previous create event if that is later.
+    fn create_timestamp(&self) -> MilliSecondsSinceUnixEpoch {
+        use std::sync::atomic::Ordering;
+        let now = u64::from(MilliSecondsSinceUnixEpoch::now().get());
+        let previous = self
+            .inner
+            .last_create_ts
+            .fetch_update(Ordering::Relaxed, Ordering::Relaxed, |last| {
+                Some(now.max(last + 1))
+            })
+            .unwrap_or(now);
+        let ts = now.max(previous + 1);
+        MilliSecondsSinceUnixEpoch(ruma::UInt::new_saturating(ts))
     }
 
     /// "Persisted up to stream position N": changes whenever an append commits.
@@ -121,7 +142,7 @@ impl Rooms {
             &[],
             &[],
             1,
-            MilliSecondsSinceUnixEpoch::now(),
+            self.create_timestamp(),
         )?;
         auth::check(&rules.authorization, &pdu, &[], |_, _| None)?;
 

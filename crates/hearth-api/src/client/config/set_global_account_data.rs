@@ -20,6 +20,7 @@ async fn handler(
     State(state): State<ApiState>,
     request: Ruma<endpoint::Request>,
 ) -> Result<RumaResponse<endpoint::Response>, ApiError> {
+    request.require_body()?;
     let body = &request.body;
     ensure_self(request.caller()?, &body.user_id, "account data")?;
     let data_type = body.event_type.to_string();

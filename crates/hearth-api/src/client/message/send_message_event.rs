@@ -19,9 +19,10 @@ async fn handler(
     request: Ruma<endpoint::Request>,
 ) -> Result<RumaResponse<endpoint::Response>, ApiError> {
     let caller = request.caller()?.clone();
+    request.require_body()?;
     let body = request.body;
-    let content: serde_json::Value =
-        serde_json::from_str(body.body.json().get()).map_err(ApiError::internal)?;
+    let content =
+        serde_json::Value::Object(crate::client::user_access::json_object(body.body.json())?);
     let draft = EventDraft::message(body.event_type.to_string().as_str(), content);
     let txn = (format!("send/{}", body.event_type), &*body.txn_id);
     let event_id = super::send_as(&state, &caller, &body.room_id, txn, draft).await?;

@@ -20,10 +20,11 @@ async fn handler(
     request: Ruma<endpoint::Request>,
 ) -> Result<RumaResponse<endpoint::Response>, ApiError> {
     let sender = request.caller()?.user_id.clone();
+    request.require_body()?;
     state.rate_limits.send.check(RateKey::user(&sender))?;
     let body = request.body;
-    let content: serde_json::Value =
-        serde_json::from_str(body.body.json().get()).map_err(ApiError::internal)?;
+    let content =
+        serde_json::Value::Object(crate::client::user_access::json_object(body.body.json())?);
     // The auth rules decide who may set what (membership, power levels); the pipeline runs them.
     let draft = EventDraft::state(
         body.event_type.to_string().as_str(),

@@ -1,0 +1,271 @@
+//! What an attacker or an unlucky client tries: forged restricted joins, malformed content,
+//! and racing createRoom calls — over HTTP, on SQLite and PostgreSQL.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+use hearth_tests::api::{Api, errcode};
+use hearth_tests::{Backend, TestServer, join_all, on_both_backends};
+use reqwest::{Method, StatusCode};
+use serde_json::{Value, json};
+
+/// A room that lets in members of `allowed` (and, for `knock_restricted`, knockers).
+async fn restricted_room(owner: &Api<'_>, rule: &str, allowed: &str) -> String {
+    let body = owner
+        .ok(
+            Method::POST,
+            "/_matrix/client/v3/createRoom",
+            Some(json!({
+                "preset": "private_chat",
+                "room_version": "12",
+                "initial_state": [{
+                    "type": "m.room.join_rules", "state_key": "",
+                    "content": {"join_rule": rule, "allow": [
+                        {"type": "m.room_membership", "room_id": allowed}
+                    ]}
+                }]
+            })),
+        )
+        .await;
+    body["room_id"].as_str().unwrap().to_owned()
+}
+
+async fn membership(reader: &Api<'_>, room: &str, user: &str) -> Value {
+    let (_, body) = reader
+        .get(&format!(
+            "/_matrix/client/v3/rooms/{room}/state/m.room.member/{user}"
+        ))
+        .await;
+    body
+}
+
+async fn restricted_joins(backend: Backend) {
+    let server = TestServer::start(backend).await;
+    let alice = Api::user(&server, "alice").await;
+    let mallory = Api::user(&server, "mallory").await;
+    let bob = Api::user(&server, "bob").await;
+    let club = alice.create_room("public_chat").await;
+    for rule in ["restricted", "knock_restricted"] {
+        let room = restricted_room(&alice, rule, &club).await;
+
+        // An outsider's join is refused through every path, forged authoriser or not.
+        let attempts = [
+            (
+                Method::POST,
+                format!("/_matrix/client/v3/join/{room}"),
+                json!({}),
+            ),
+            (
+                Method::POST,
+                format!("/_matrix/client/v3/rooms/{room}/join"),
+                json!({}),
+            ),
+            (
+                Method::PUT,
+                format!("/_matrix/client/v3/rooms/{room}/state/m.room.member/@mallory:hearth.test"),
+                json!({"membership": "join",
+                       "join_authorised_via_users_server": "@alice:hearth.test"}),
+            ),
+        ];
+        for (method, path, body) in attempts {
+            let (status, answer) = mallory.call(method, &path, Some(body)).await;
+            assert_eq!(status, StatusCode::FORBIDDEN, "{rule} {path}: {answer}");
+            assert_eq!(errcode(&answer), "M_FORBIDDEN");
+        }
+        let (status, _) = mallory
+            .get(&format!("/_matrix/client/v3/rooms/{room}/messages?dir=b"))
+            .await;
+        assert_eq!(
+            status,
+            StatusCode::FORBIDDEN,
+            "{rule}: the outsider reads nothing"
+        );
+        assert_eq!(
+            membership(&alice, &room, "@mallory:hearth.test").await["errcode"],
+            "M_NOT_FOUND"
+        );
+
+        // A member of the allowed room gets in, vouched for by a local member who may invite,
+        // whatever the client wrote.
+        alice_or_bob_joins(&bob, &club).await;
+        let (status, answer) = bob
+            .put(
+                &format!("/_matrix/client/v3/rooms/{room}/state/m.room.member/@bob:hearth.test"),
+                json!({"membership": "join",
+                       "join_authorised_via_users_server": "@mallory:hearth.test"}),
+            )
+            .await;
+        assert_eq!(status, 200, "{rule}: {answer}");
+        let member = membership(&alice, &room, "@bob:hearth.test").await;
+        assert_eq!(member["membership"], "join");
+        assert_eq!(
+            member["join_authorised_via_users_server"], "@alice:hearth.test",
+            "{rule}"
+        );
+        // Leaving and coming back through /join works the same way.
+        bob.ok(
+            Method::POST,
+            &format!("/_matrix/client/v3/rooms/{room}/leave"),
+            Some(json!({})),
+        )
+        .await;
+        bob.ok(
+            Method::POST,
+            &format!("/_matrix/client/v3/join/{room}"),
+            Some(json!({})),
+        )
+        .await;
+        // Once joined, a profile change needs no authoriser and gets none.
+        let (status, _) = bob
+            .put(
+                &format!("/_matrix/client/v3/rooms/{room}/state/m.room.member/@bob:hearth.test"),
+                json!({"membership": "join", "displayname": "Bob",
+                       "join_authorised_via_users_server": "@mallory:hearth.test"}),
+            )
+            .await;
+        assert_eq!(status, 200);
+        let member = membership(&alice, &room, "@bob:hearth.test").await;
+        assert_eq!(member["displayname"], "Bob");
+        assert!(
+            member.get("join_authorised_via_users_server").is_none(),
+            "{member}"
+        );
+        // Leave the club again for the next rule.
+        bob.ok(
+            Method::POST,
+            &format!("/_matrix/client/v3/rooms/{club}/leave"),
+            Some(json!({})),
+        )
+        .await;
+    }
+}
+on_both_backends!(restricted_joins);
+
+async fn alice_or_bob_joins(user: &Api<'_>, room: &str) {
+    user.ok(
+        Method::POST,
+        &format!("/_matrix/client/v3/join/{room}"),
+        Some(json!({})),
+    )
+    .await;
+}
+
+async fn malformed_content(backend: Backend) {
+    let server = TestServer::start(backend).await;
+    let alice = Api::user(&server, "alice").await;
+    let room = alice.create_room("private_chat").await;
+    let send = format!("/_matrix/client/v3/rooms/{room}/send/m.room.message");
+    let nested = format!(
+        r#"{{"msgtype":"m.text","body":"x","deep":{}1{}}}"#,
+        "[".repeat(150),
+        "]".repeat(150)
+    );
+    let digits = format!(
+        r#"{{"msgtype":"m.text","body":"x","n":{}}}"#,
+        "7".repeat(5000)
+    );
+    let cases: Vec<(&str, Vec<u8>, &str)> = vec![
+        ("deep nesting", nested.into_bytes(), "M_BAD_JSON"),
+        ("1e400", br#"{"body":"x","n":1e400}"#.to_vec(), "M_BAD_JSON"),
+        ("5,000 digits", digits.into_bytes(), "M_BAD_JSON"),
+        ("a float", br#"{"body":"x","n":1.5}"#.to_vec(), "M_BAD_JSON"),
+        (
+            "2^60",
+            br#"{"body":"x","n":1152921504606846976}"#.to_vec(),
+            "M_BAD_JSON",
+        ),
+        (
+            "lone surrogate",
+            br#"{"body":"\ud800"}"#.to_vec(),
+            "M_NOT_JSON",
+        ),
+        (
+            "not UTF-8",
+            b"{\"body\":\"\xff\xfe\"}".to_vec(),
+            "M_NOT_JSON",
+        ),
+        ("not JSON", b"{\"body\":".to_vec(), "M_NOT_JSON"),
+        ("empty", Vec::new(), "M_NOT_JSON"),
+        ("an array", b"[1]".to_vec(), "M_BAD_JSON"),
+    ];
+    for (i, (what, body, expected)) in cases.into_iter().enumerate() {
+        let (status, answer) = alice
+            .raw(Method::PUT, &format!("{send}/bad{i}"), body)
+            .await;
+        assert_eq!(status, StatusCode::BAD_REQUEST, "{what}: {answer}");
+        assert_eq!(errcode(&answer), expected, "{what}: {answer}");
+    }
+    let levels = format!("/_matrix/client/v3/rooms/{room}/state/m.room.power_levels/");
+    for body in [
+        br#"{"users_default":1e400}"#.to_vec(),
+        format!(r#"{{"users_default":{}}}"#, "9".repeat(5000)).into_bytes(),
+        Vec::new(),
+    ] {
+        let (status, answer) = alice.raw(Method::PUT, &levels, body).await;
+        assert_eq!(status, StatusCode::BAD_REQUEST, "{answer}");
+    }
+    let data = "/_matrix/client/v3/user/@alice:hearth.test/account_data/org.example";
+    let (status, answer) = alice.raw(Method::PUT, data, Vec::new()).await;
+    assert_eq!(
+        (status, errcode(&answer)),
+        (StatusCode::BAD_REQUEST, "M_NOT_JSON")
+    );
+
+    // Nothing of it was stored, and the room works on.
+    alice.send_text(&room, "still here").await;
+    let sync = alice.sync(None, 0).await;
+    let timeline = &sync["rooms"]["join"][&room]["timeline"]["events"];
+    let bodies: Vec<_> = timeline
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|e| e["type"] == "m.room.message")
+        .map(|e| e["content"]["body"].clone())
+        .collect();
+    assert_eq!(bodies, vec![json!("still here")]);
+}
+on_both_backends!(malformed_content);
+
+async fn concurrent_create_room(backend: Backend) {
+    let server = TestServer::start(backend).await;
+    let alice = Api::user(&server, "alice").await;
+    let request = json!({"preset": "private_chat", "room_version": "12", "name": "same"});
+    let creates = (0..20).map(|_| {
+        alice.call(
+            Method::POST,
+            "/_matrix/client/v3/createRoom",
+            Some(request.clone()),
+        )
+    });
+    let mut rooms = std::collections::BTreeSet::new();
+    for (status, body) in join_all(creates).await {
+        assert_eq!(status, 200, "{body}");
+        rooms.insert(body["room_id"].as_str().unwrap().to_owned());
+    }
+    assert_eq!(rooms.len(), 20, "twenty requests make twenty rooms");
+
+    // A malformed override is refused before anything of the room is written.
+    let before = joined_rooms(&alice).await;
+    for over in [
+        json!({"users_default": "high"}),
+        json!({"users": {"not a user id": 50}}),
+        json!({"events": []}),
+        json!({"ban": 1.5}),
+        json!({"users": {"@alice:hearth.test": 100}}),
+    ] {
+        let (status, body) = alice
+            .post(
+                "/_matrix/client/v3/createRoom",
+                json!({"room_version": "12", "power_level_content_override": over}),
+            )
+            .await;
+        assert_eq!(status, StatusCode::BAD_REQUEST, "{over}: {body}");
+    }
+    assert_eq!(joined_rooms(&alice).await, before, "no half-made rooms");
+}
+
+async fn joined_rooms(api: &Api<'_>) -> usize {
+    let body = api
+        .ok(Method::GET, "/_matrix/client/v3/joined_rooms", None)
+        .await;
+    body["joined_rooms"].as_array().unwrap().len()
+}
+on_both_backends!(concurrent_create_room);
