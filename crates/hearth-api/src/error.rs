@@ -150,3 +150,20 @@ impl From<hearth_store::StoreError> for ApiError {
         Self::internal(e)
     }
 }
+
+/// A handler panicked: the client gets 500 `M_UNKNOWN` (with the CORS headers, since the panic
+/// layer sits inside the CORS one) instead of a dropped connection, and the log says where.
+pub(crate) fn panicked(panic: Box<dyn std::any::Any + Send>) -> Response {
+    let what = panic
+        .downcast_ref::<&str>()
+        .map(|s| (*s).to_owned())
+        .or_else(|| panic.downcast_ref::<String>().cloned())
+        .unwrap_or_else(|| "a panic without a message".to_owned());
+    tracing::error!(panic = %what, "request handler panicked");
+    ApiError::new(
+        StatusCode::INTERNAL_SERVER_ERROR,
+        "M_UNKNOWN",
+        "internal server error",
+    )
+    .into_response()
+}

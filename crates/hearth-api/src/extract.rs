@@ -22,6 +22,10 @@ use crate::{ApiError, ApiState};
 /// their own limit).
 pub const MAX_BODY_BYTES: usize = 1 << 20;
 
+/// A request body must arrive whole within this: a client trickling bytes holds a connection
+/// and a task, and gets cut off.
+pub const BODY_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(60);
+
 /// Whether an endpoint wants an access token.
 pub(crate) trait TokenPolicy {
     const REQUIRED: bool;
@@ -165,15 +169,7 @@ where
             .next()
             .map_or(0, |p| p.matches('{').count());
         path_args.resize(expected.max(path_args.len()), String::new());
-        let bytes = to_bytes(Body::new(body), MAX_BODY_BYTES)
-            .await
-            .map_err(|_| {
-                ApiError::new(
-                    StatusCode::PAYLOAD_TOO_LARGE,
-                    "M_TOO_LARGE",
-                    format!("request body is larger than {MAX_BODY_BYTES} bytes"),
-                )
-            })?;
+        let bytes = read_body(&parts.headers, body).await?;
         if !bytes.is_empty() {
             crate::json_limits::check(&bytes)?;
         }
@@ -186,6 +182,51 @@ where
             caller,
             empty_body,
         })
+    }
+}
+
+/// The whole body, within [`MAX_BODY_BYTES`] and [`BODY_TIMEOUT`]. A declared length over the
+/// limit is refused before anything is read, so a client that sent `Expect: 100-continue`
+/// gets the 413 instead of a `100 Continue`.
+async fn read_body(headers: &http::HeaderMap, body: Body) -> Result<axum::body::Bytes, ApiError> {
+    let too_large = || {
+        ApiError::new(
+            StatusCode::PAYLOAD_TOO_LARGE,
+            "M_TOO_LARGE",
+            format!("request body is larger than {MAX_BODY_BYTES} bytes"),
+        )
+    };
+    let declared = headers
+        .get(header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<u64>().ok());
+    if declared.is_some_and(|length| length > MAX_BODY_BYTES as u64) {
+        return Err(too_large());
+    }
+    match tokio::time::timeout(BODY_TIMEOUT, to_bytes(body, MAX_BODY_BYTES)).await {
+        Err(_) => Err(ApiError::new(
+            StatusCode::REQUEST_TIMEOUT,
+            "M_UNKNOWN",
+            format!(
+                "the request body took longer than {} seconds",
+                BODY_TIMEOUT.as_secs()
+            ),
+        )),
+        Ok(Ok(bytes)) => Ok(bytes),
+        Ok(Err(e)) => {
+            let over_limit = std::error::Error::source(&e)
+                .is_some_and(|cause| cause.is::<http_body_util::LengthLimitError>());
+            if over_limit {
+                Err(too_large())
+            } else {
+                // A broken chunked encoding or a connection that ended mid-body.
+                Err(ApiError::new(
+                    StatusCode::BAD_REQUEST,
+                    "M_UNKNOWN",
+                    format!("cannot read the request body: {e}"),
+                ))
+            }
+        }
     }
 }
 

@@ -130,6 +130,7 @@ impl<'de> DeserializeSeed<'de> for Key {
 }
 
 #[cfg(test)]
+#[allow(clippy::unwrap_used)]
 mod tests {
     use super::*;
 

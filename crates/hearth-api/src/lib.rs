@@ -1,6 +1,7 @@
 //! HTTP routers for the Matrix APIs. Handlers live one endpoint per file, named after their ruma
 //! endpoint; paths come from ruma's metadata; every error leaves through [`ApiError`].
 
+mod access_log;
 mod client;
 mod cors;
 mod error;
@@ -165,9 +166,52 @@ pub fn router(state: ApiState) -> Router {
     let router = routes
         .iter()
         .fold(Router::new(), |router, route| route(router));
+    with_layers(router).with_state(state)
+}
+
+/// What every route shares: the Matrix fallbacks, panics turned into 500s, CORS and the access
+/// log.
+fn with_layers<S: Clone + Send + Sync + 'static>(router: Router<S>) -> Router<S> {
     router
         .fallback(error::unrecognized)
         .method_not_allowed_fallback(error::method_not_allowed)
+        // Inside out: panics become 500s, which then get the CORS headers, and the access log
+        // sees every answer.
+        .layer(tower_http::catch_panic::CatchPanicLayer::custom(
+            error::panicked as fn(Box<dyn std::any::Any + Send>) -> axum::response::Response,
+        ))
         .layer(axum::middleware::from_fn(cors::cors))
-        .with_state(state)
+        .layer(access_log::layer())
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use axum::body::Body;
+    use axum::routing::get;
+    use tower::ServiceExt;
+
+    #[tokio::test]
+    async fn a_panicking_handler_answers_500_with_cors() {
+        async fn boom() -> &'static str {
+            panic!("deliberate");
+        }
+        let app = super::with_layers(axum::Router::new().route("/boom", get(boom)));
+        let request = http::Request::get("/boom")
+            .header("origin", "https://app.example")
+            .body(Body::empty())
+            .unwrap();
+        let response = app.oneshot(request).await.unwrap();
+        assert_eq!(response.status(), 500);
+        assert!(
+            response
+                .headers()
+                .contains_key("access-control-allow-origin")
+        );
+        let body = axum::body::to_bytes(response.into_body(), 1024)
+            .await
+            .unwrap();
+        let body: serde_json::Value = serde_json::from_slice(&body).unwrap();
+        assert_eq!(body["errcode"], "M_UNKNOWN");
+    }
 }

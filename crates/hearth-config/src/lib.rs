@@ -5,9 +5,11 @@
 //! embedded appliance: server name `localhost`, clients on `127.0.0.1:8008`, SQLite and media
 //! in `./hearth-data`, federation off.
 
+mod cidr;
 mod load;
 mod sections;
 
+pub use cidr::Cidr;
 pub use load::{ConfigError, ENV_PREFIX, Problem, Source};
 pub use sections::WellKnownConfig;
 pub use sections::{

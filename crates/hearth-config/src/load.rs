@@ -203,6 +203,14 @@ impl Config {
                 Some(_) => {}
             }
         }
+        for proxy in &self.server.trusted_proxies {
+            if let Err(message) = proxy.parse::<crate::Cidr>() {
+                problem("server", "trusted_proxies", message);
+            }
+        }
+        if self.server.max_connections == Some(0) {
+            problem("server", "max_connections", "must be at least 1".into());
+        }
         if self.database.max_connections == 0 {
             problem("database", "max_connections", "must be at least 1".into());
         }

@@ -53,6 +53,14 @@ pub struct ServerConfig {
     /// The hardware this runs on, which sets costs and pool sizes: `pi5`, `small-vps` or
     /// `8vcpu`.
     pub profile: HardwareProfile,
+    /// The most client connections open at once; more are refused at once with 503. Unset: the
+    /// profile's number. Either way it stays below the process's open-file limit, with a reserve
+    /// for the database and the refusals themselves.
+    pub max_connections: Option<u32>,
+    /// Reverse proxies whose `X-Forwarded-For` is believed (IP addresses or CIDR ranges, e.g.
+    /// `["127.0.0.1", "10.0.0.0/8"]`). Per-address rate limits then count the client's address
+    /// as the nearest untrusted hop names it; from anywhere else the header is ignored.
+    pub trusted_proxies: Vec<String>,
 }
 
 /// Tuned settings for a class of machine.
@@ -78,6 +86,15 @@ pub struct Argon2Costs {
 }
 
 impl HardwareProfile {
+    /// Client connections open at once when `[server] max_connections` is unset.
+    pub fn max_connections(self) -> u32 {
+        match self {
+            Self::Pi5 => 1_000,
+            Self::SmallVps => 2_000,
+            Self::EightVcpu => 8_000,
+        }
+    }
+
     /// Password hashing costs: never below OWASP's argon2id minimum (19 MiB, 2 passes).
     pub fn argon2(self) -> Argon2Costs {
         match self {
@@ -103,6 +120,8 @@ impl Default for ServerConfig {
             data_dir: PathBuf::from("hearth-data"),
             signing_key: None,
             profile: HardwareProfile::default(),
+            max_connections: None,
+            trusted_proxies: Vec::new(),
         }
     }
 }

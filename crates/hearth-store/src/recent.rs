@@ -202,6 +202,11 @@ impl Recent {
         }
     }
 
+    /// Drop everything kept.
+    pub(crate) fn clear(&self) {
+        *self.lock() = Inner::default();
+    }
+
     /// Drop what is kept of a room: after a failed commit, whether its last batch is stored is
     /// for the database to say.
     pub(crate) fn forget_room(&self, room: &RoomId) {

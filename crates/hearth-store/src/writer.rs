@@ -43,7 +43,7 @@ impl EventWriter {
     pub(crate) fn spawn(db: Db, last_stream: i64, changes: Changes, caches: Arc<Caches>) -> Self {
         let (jobs, rx) = mpsc::channel(1024);
         let (tx, persisted) = watch::channel(last_stream);
-        tokio::spawn(run(db, rx, last_stream, tx, changes, caches));
+        tokio::spawn(supervise(db, rx, Arc::new(tx), changes, caches));
         Self { jobs, persisted }
     }
 
@@ -61,14 +61,52 @@ impl EventWriter {
     }
 }
 
-async fn run(
+/// Run the writer, and run it again if it panics: the callers of the group it was writing get
+/// an error (their replies are dropped), what is committed is read back, and the queue goes on.
+/// A writer that stopped silently would leave every later write waiting for nothing.
+async fn supervise(
     db: Db,
-    mut jobs: mpsc::Receiver<(RoomBatch, Reply)>,
-    mut last_stream: i64,
-    persisted: watch::Sender<i64>,
+    jobs: mpsc::Receiver<(RoomBatch, Reply)>,
+    persisted: Arc<watch::Sender<i64>>,
     changes: Changes,
     caches: Arc<Caches>,
 ) {
+    let jobs = Arc::new(tokio::sync::Mutex::new(jobs));
+    loop {
+        let last_stream = *persisted.borrow();
+        let writer = tokio::spawn(run(
+            db.clone(),
+            jobs.clone(),
+            last_stream,
+            persisted.clone(),
+            changes.clone(),
+            caches.clone(),
+        ));
+        match writer.await {
+            Ok(()) => return,
+            Err(e) => {
+                tracing::error!(error = %e, "the event writer stopped; restarting it");
+                caches.recent.clear();
+                caches.memberships.clear();
+                let last = recover_position(&db, last_stream).await;
+                if last != last_stream {
+                    persisted.send_replace(last);
+                    changes.notify();
+                }
+            }
+        }
+    }
+}
+
+async fn run(
+    db: Db,
+    jobs: Arc<tokio::sync::Mutex<mpsc::Receiver<(RoomBatch, Reply)>>>,
+    mut last_stream: i64,
+    persisted: Arc<watch::Sender<i64>>,
+    changes: Changes,
+    caches: Arc<Caches>,
+) {
+    let mut jobs = jobs.lock().await;
     let mut group = Vec::with_capacity(MAX_GROUP);
     while jobs.recv_many(&mut group, MAX_GROUP).await > 0 {
         match commit_group(&db, &group, last_stream).await {

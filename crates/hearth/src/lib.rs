@@ -1,6 +1,8 @@
 //! Hearth as a library: start a complete server from a [`Config`]. The `hearth` binary and the
 //! integration tests both start servers through here.
 
+pub mod listener;
+
 use std::net::SocketAddr;
 use std::sync::Arc;
 
@@ -110,18 +112,30 @@ impl Server {
             .with_context(|| format!("listening on {}", config.server.listen))?;
         let address = listener.local_addr()?;
         tracing::info!(%address, %server_name, "client API listening");
+        let max_connections = listener::connection_cap(
+            config
+                .server
+                .max_connections
+                .unwrap_or_else(|| config.server.profile.max_connections()),
+        );
+        let proxies = config
+            .server
+            .trusted_proxies
+            .iter()
+            .map(|p| p.parse::<hearth_config::Cidr>().map_err(anyhow::Error::msg))
+            .collect::<anyhow::Result<_>>()
+            .context("server.trusted_proxies")?;
+        tracing::info!(max_connections, "connection limit");
         let (stop, stopped) = oneshot::channel::<()>();
-        let task = tokio::spawn(async move {
-            // With connect info, so that rate limits can tell clients apart before they log in.
-            axum::serve(
-                listener,
-                app.into_make_service_with_connect_info::<SocketAddr>(),
-            )
-            .with_graceful_shutdown(async move {
+        let task = tokio::spawn(listener::serve(
+            listener,
+            app,
+            max_connections,
+            listener::TrustedProxies::new(proxies),
+            async move {
                 let _ = stopped.await;
-            })
-            .await
-        });
+            },
+        ));
         Ok(Self {
             address,
             store,

@@ -11,13 +11,14 @@ use tracing_subscriber::EnvFilter;
 pub(crate) fn run(config_path: Option<&Path>) -> anyhow::Result<()> {
     let config = Config::load(config_path, std::env::vars())?;
     let filter = EnvFilter::try_from_default_env()
-        .or_else(|_| EnvFilter::try_new(&config.logging.level))
+        .or_else(|_| EnvFilter::try_new(log_filter(&config.logging.level)))
         .context("logging.level is not a valid tracing filter")?;
     tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(std::io::stderr)
         .with_ansi(std::io::stderr().is_terminal())
         .init();
+    log_panics();
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()?;
@@ -38,6 +39,39 @@ pub(crate) fn run(config_path: Option<&Path>) -> anyhow::Result<()> {
         tracing::info!("stopped");
         Ok(())
     })
+}
+
+/// A bare level (`info`, `debug`, ...) applies to Hearth's own crates; the libraries under it
+/// log warnings only, since some (state resolution) log every event at `info`. A full filter
+/// (with `=` or `,`) is taken as it is.
+fn log_filter(level: &str) -> String {
+    if level.contains(['=', ',']) {
+        return level.to_owned();
+    }
+    const OURS: &[&str] = &[
+        "hearth",
+        "hearth_accounts",
+        "hearth_api",
+        "hearth_config",
+        "hearth_keys",
+        "hearth_rooms",
+        "hearth_store",
+        "hearth_sync",
+    ];
+    let mut filter = String::from("warn");
+    for target in OURS {
+        filter.push_str(&format!(",{target}={level}"));
+    }
+    filter
+}
+
+/// Panics anywhere (a background task included) reach the log, not only stderr.
+fn log_panics() {
+    let default = std::panic::take_hook();
+    std::panic::set_hook(Box::new(move |info| {
+        tracing::error!(panic = %info, "panic");
+        default(info);
+    }));
 }
 
 async fn shutdown_signal() -> anyhow::Result<()> {
