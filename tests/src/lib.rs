@@ -58,9 +58,20 @@ impl TestServer {
             per_second: 10_000.0,
             burst: 100_000,
         };
-        config.rate_limits.login = unthrottled;
-        config.rate_limits.register = unthrottled;
-        config.rate_limits.send = unthrottled;
+        let limits = &mut config.rate_limits;
+        for limit in [
+            &mut limits.login,
+            &mut limits.login_account,
+            &mut limits.register,
+            &mut limits.send,
+            &mut limits.membership,
+            &mut limits.room_membership,
+            &mut limits.profile,
+            &mut limits.settings,
+            &mut limits.ephemeral,
+        ] {
+            *limit = unthrottled;
+        }
         if backend == Backend::Postgres {
             config.database.backend = DatabaseBackend::Postgres;
             config.database.url = Some(hearth_store::testing::postgres_url().await);

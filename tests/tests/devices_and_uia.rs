@@ -603,6 +603,10 @@ async fn rate_limits(backend: Backend) {
             per_second: 0.01,
             burst: 3,
         };
+        config.rate_limits.login_account = hearth_config::RateLimit {
+            per_second: 0.01,
+            burst: 2,
+        };
         config.rate_limits.send = hearth_config::RateLimit {
             per_second: 0.01,
             burst: 3,
@@ -610,34 +614,35 @@ async fn rate_limits(backend: Backend) {
     })
     .await;
     let alice = Api::new(&server, Some(&server.register("alice").await.unwrap()));
+    let bob_token = server.register("bob").await.unwrap();
     let anon = Api::new(&server, None);
+    let login = |user: &'static str, password: &'static str| {
+        anon.call_with_headers(
+            Method::POST,
+            "/_matrix/client/v3/login",
+            Some(login_body(user, password)),
+        )
+    };
 
-    // Hammering login: the burst goes through (right or wrong password), then 429.
-    let mut answers = Vec::new();
-    for i in 0..6 {
-        let password = if i % 2 == 0 { PASSWORD } else { "wrong" };
-        answers.push(
-            anon.call_with_headers(
-                Method::POST,
-                "/_matrix/client/v3/login",
-                Some(login_body("alice", password)),
-            )
-            .await,
-        );
+    // Successful logins cost nothing.
+    for _ in 0..5 {
+        assert_eq!(login("alice", PASSWORD).await.0, StatusCode::OK);
     }
-    let statuses: Vec<_> = answers.iter().map(|(s, _, _)| *s).collect();
+    // Failures count per account (two allowed here) ...
+    assert_eq!(login("alice", "wrong").await.0, StatusCode::FORBIDDEN);
+    assert_eq!(login("alice", "wrong").await.0, StatusCode::FORBIDDEN);
     assert_eq!(
-        statuses,
-        [
-            StatusCode::OK,
-            StatusCode::FORBIDDEN,
-            StatusCode::OK,
-            StatusCode::TOO_MANY_REQUESTS,
-            StatusCode::TOO_MANY_REQUESTS,
-            StatusCode::TOO_MANY_REQUESTS
-        ]
+        login("alice", PASSWORD).await.0,
+        StatusCode::TOO_MANY_REQUESTS,
+        "the account is locked for a while, whatever the password"
     );
-    let (_, body, headers) = &answers[3];
+    // ... and per address (three here): bob, on the same address, is still let in until the
+    // address itself has failed too often.
+    assert_eq!(login("bob", PASSWORD).await.0, StatusCode::OK);
+    assert_eq!(login("bob", "wrong").await.0, StatusCode::FORBIDDEN);
+    let answers = [login("bob", PASSWORD).await];
+    assert_eq!(answers[0].0, StatusCode::TOO_MANY_REQUESTS);
+    let (_, body, headers) = &answers[0];
     assert_eq!(errcode(body), "M_LIMIT_EXCEEDED", "{body}");
     let retry_ms = body["retry_after_ms"].as_u64().expect("retry_after_ms");
     // One request per 100 s comes back after up to 100 s.
@@ -674,7 +679,7 @@ async fn rate_limits(backend: Backend) {
         "{body}"
     );
     assert!(body["retry_after_ms"].as_u64().unwrap() > 0);
-    let bob = Api::new(&server, Some(&server.register("bob").await.unwrap()));
+    let bob = Api::new(&server, Some(&bob_token));
     let (status, body) = bob
         .post(&format!("/_matrix/client/v3/rooms/{room}/join"), json!({}))
         .await;

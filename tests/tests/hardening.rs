@@ -269,3 +269,85 @@ async fn joined_rooms(api: &Api<'_>) -> usize {
     body["joined_rooms"].as_array().unwrap().len()
 }
 on_both_backends!(concurrent_create_room);
+
+async fn pathological_push_rules(backend: Backend) {
+    let server = TestServer::start(backend).await;
+    let alice = Api::user(&server, "alice").await;
+    let bob = Api::user(&server, "bob").await;
+    let rules = "/_matrix/client/v3/pushrules/global";
+    let huge = "a".repeat(20_000);
+    let wild = "*a".repeat(3_000);
+    let refused = [
+        (
+            format!("{rules}/content/huge"),
+            json!({"pattern": huge, "actions": ["notify"]}),
+        ),
+        (
+            format!("{rules}/override/wild"),
+            json!({"actions": ["notify"], "conditions": [
+                {"kind": "event_match", "key": "content.body", "pattern": wild}
+            ]}),
+        ),
+        (
+            format!("{rules}/override/many"),
+            json!({"actions": ["notify"], "conditions":
+                vec![json!({"kind": "event_match", "key": "type", "pattern": "m.*"}); 50]}),
+        ),
+    ];
+    for (path, body) in refused {
+        let (status, answer) = alice.put(&path, body).await;
+        assert_eq!(status, StatusCode::BAD_REQUEST, "{path}: {answer}");
+    }
+    // A user's own rules are bounded in number too.
+    for i in 0..200 {
+        let (status, answer) = alice
+            .put(
+                &format!("{rules}/content/word{i}"),
+                json!({"pattern": format!("word{i}"), "actions": ["notify"]}),
+            )
+            .await;
+        assert_eq!(status, 200, "{answer}");
+    }
+    let (status, _) = alice
+        .put(
+            &format!("{rules}/content/one-too-many"),
+            json!({"pattern": "x", "actions": ["notify"]}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::BAD_REQUEST);
+
+    // A costly rule stored before the bounds existed is ignored, not evaluated: bob's messages
+    // still reach alice's sync, with her unread counts.
+    let user = ruma::UserId::parse("@bob:hearth.test").unwrap();
+    let stored = json!({"global": {"content": [
+        {"rule_id": "evil", "pattern": "b".repeat(20_000), "actions": ["notify"],
+         "default": false, "enabled": true},
+        {"rule_id": "wild", "pattern": "*b".repeat(3_000), "actions": ["notify"],
+         "default": false, "enabled": true}
+    ]}});
+    server
+        .store()
+        .update_account_data(&user, None, "m.push_rules", |_| Some(stored.to_string()))
+        .await
+        .unwrap();
+    let room = alice.create_room("public_chat").await;
+    bob.ok(
+        Method::POST,
+        &format!("/_matrix/client/v3/join/{room}"),
+        Some(json!({})),
+    )
+    .await;
+    alice.send_text(&room, "bbbbbbbb").await;
+    let sync = bob.sync(None, 0).await;
+    let joined = &sync["rooms"]["join"][&room];
+    assert!(joined["unread_notifications"].is_object(), "{joined}");
+    let (status, listed) = bob.get("/_matrix/client/v3/pushrules/").await;
+    assert_eq!(status, 200);
+    let content = listed["global"]["content"].as_array().unwrap();
+    assert!(
+        content
+            .iter()
+            .all(|r| r["rule_id"] != "evil" && r["rule_id"] != "wild")
+    );
+}
+on_both_backends!(pathological_push_rules);

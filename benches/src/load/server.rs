@@ -44,9 +44,20 @@ impl InProcess {
         config.server.listen = SocketAddr::from(([127, 0, 0, 1], 0));
         config.server.data_dir = dir.path().to_path_buf();
         config.registration.enabled = true;
-        config.rate_limits.login = LIFTED;
-        config.rate_limits.register = LIFTED;
-        config.rate_limits.send = LIFTED;
+        let limits = &mut config.rate_limits;
+        for limit in [
+            &mut limits.login,
+            &mut limits.login_account,
+            &mut limits.register,
+            &mut limits.send,
+            &mut limits.membership,
+            &mut limits.room_membership,
+            &mut limits.profile,
+            &mut limits.settings,
+            &mut limits.ephemeral,
+        ] {
+            *limit = LIFTED;
+        }
         let mut database = None;
         let backend = match postgres {
             None => format!(

@@ -185,9 +185,11 @@ where
     }
 }
 
-/// The whole body, within [`MAX_BODY_BYTES`] and [`BODY_TIMEOUT`]. A declared length over the
-/// limit is refused before anything is read, so a client that sent `Expect: 100-continue`
-/// gets the 413 instead of a `100 Continue`.
+/// The whole body, within [`MAX_BODY_BYTES`] and [`BODY_TIMEOUT`]. A client that sent
+/// `Expect: 100-continue` with a length over the limit gets the 413 instead of a `100 Continue`
+/// (it waits for that answer before sending the body). Without the `Expect`, the body is read up
+/// to the limit first: a client still writing when the connection closed under it would see a
+/// broken pipe instead of the 413.
 async fn read_body(headers: &http::HeaderMap, body: Body) -> Result<axum::body::Bytes, ApiError> {
     let too_large = || {
         ApiError::new(
@@ -200,7 +202,10 @@ async fn read_body(headers: &http::HeaderMap, body: Body) -> Result<axum::body::
         .get(header::CONTENT_LENGTH)
         .and_then(|v| v.to_str().ok())
         .and_then(|v| v.parse::<u64>().ok());
-    if declared.is_some_and(|length| length > MAX_BODY_BYTES as u64) {
+    let expects_continue = headers
+        .get(header::EXPECT)
+        .is_some_and(|v| v.as_bytes().eq_ignore_ascii_case(b"100-continue"));
+    if expects_continue && declared.is_some_and(|length| length > MAX_BODY_BYTES as u64) {
         return Err(too_large());
     }
     match tokio::time::timeout(BODY_TIMEOUT, to_bytes(body, MAX_BODY_BYTES)).await {

@@ -26,16 +26,28 @@ const MAX_BUCKETS: usize = 65_536;
 #[derive(Clone, Debug)]
 pub struct RateLimits {
     pub(crate) login: Limiter,
+    pub(crate) login_account: Limiter,
     pub(crate) register: Limiter,
     pub(crate) send: Limiter,
+    pub(crate) membership: Limiter,
+    pub(crate) room_membership: Limiter,
+    pub(crate) profile: Limiter,
+    pub(crate) settings: Limiter,
+    pub(crate) ephemeral: Limiter,
 }
 
 impl RateLimits {
     pub fn new(config: &RateLimitsConfig) -> Self {
         Self {
             login: Limiter::new(config.login),
+            login_account: Limiter::new(config.login_account),
             register: Limiter::new(config.register),
             send: Limiter::new(config.send),
+            membership: Limiter::new(config.membership),
+            room_membership: Limiter::new(config.room_membership),
+            profile: Limiter::new(config.profile),
+            settings: Limiter::new(config.settings),
+            ephemeral: Limiter::new(config.ephemeral),
         }
     }
 }
@@ -50,6 +62,7 @@ impl Default for RateLimits {
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub(crate) enum RateKey {
     User(OwnedUserId),
+    Room(ruma::OwnedRoomId),
     Ip(IpAddr),
     /// No peer address known (only when the router is served without connect info).
     Unknown,
@@ -58,6 +71,10 @@ pub(crate) enum RateKey {
 impl RateKey {
     pub(crate) fn user(user: &UserId) -> Self {
         Self::User(user.to_owned())
+    }
+
+    pub(crate) fn room(room: &ruma::RoomId) -> Self {
+        Self::Room(room.to_owned())
     }
 
     pub(crate) fn ip(ip: Option<IpAddr>) -> Self {
@@ -135,6 +152,37 @@ impl Limiter {
     pub(crate) fn check(&self, key: RateKey) -> Result<(), ApiError> {
         self.take(key, Instant::now())
             .map_err(ApiError::limit_exceeded)
+    }
+
+    /// 429 if the key's bucket is empty, without taking anything: for limits that only count
+    /// failures ([`Limiter::charge`] them once they happen).
+    pub(crate) fn check_available(&self, key: &RateKey) -> Result<(), ApiError> {
+        let now = Instant::now();
+        let Inner {
+            per_second, burst, ..
+        } = *self.inner;
+        let buckets = self
+            .inner
+            .buckets
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner());
+        let Some(bucket) = buckets.get(key) else {
+            return Ok(());
+        };
+        let elapsed = now.saturating_duration_since(bucket.at).as_secs_f64();
+        let tokens = (bucket.tokens + elapsed * per_second).min(burst);
+        if tokens >= 1.0 {
+            Ok(())
+        } else {
+            Err(ApiError::limit_exceeded(Duration::from_secs_f64(
+                (1.0 - tokens) / per_second,
+            )))
+        }
+    }
+
+    /// Take a token for a failure that happened (an empty bucket stays empty).
+    pub(crate) fn charge(&self, key: RateKey) {
+        let _ = self.take(key, Instant::now());
     }
 
     /// Take one token at `now`; if there is none, how long until there is.

@@ -253,9 +253,10 @@ async fn check_stage(
             let Some(user) = &request.user else {
                 return Ok(Err("there is no account to confirm a password for"));
             };
-            // Each password guess counts against the user's login limit, so that a stolen
-            // access token cannot be used to guess the password.
-            state.rate_limits.login.check(RateKey::user(user))?;
+            // Each wrong guess counts against the account's failed-login limit, so that a
+            // stolen access token cannot be used to guess the password.
+            let account = RateKey::user(user);
+            state.rate_limits.login_account.check_available(&account)?;
             let UserIdentifier::Matrix(identifier) = &password.identifier else {
                 return Ok(Err("only the m.id.user identifier is supported"));
             };
@@ -271,6 +272,7 @@ async fn check_stage(
             {
                 Ok(Ok(()))
             } else {
+                state.rate_limits.login_account.charge(account);
                 Ok(Err("invalid password"))
             }
         }

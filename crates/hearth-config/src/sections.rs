@@ -222,20 +222,33 @@ pub struct RateLimit {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct RateLimitsConfig {
-    /// `POST /login`, per IP address.
+    /// Failed `POST /login` attempts, per IP address (successful logins cost nothing, so that
+    /// an attacker behind a shared address cannot lock its other users out).
     pub login: RateLimit,
+    /// Failed `POST /login` attempts, per account, wherever they come from.
+    pub login_account: RateLimit,
     /// `POST /register` and the registration token check, per IP address.
     pub register: RateLimit,
     /// Sending events (messages, state, creating rooms), per user.
     pub send: RateLimit,
+    /// Membership changes (join, leave, invite, kick, ban, knock), per user.
+    pub membership: RateLimit,
+    /// Membership changes, per room (a crowd of accounts churning one room).
+    pub room_membership: RateLimit,
+    /// Profile changes, per user: each one writes a member event in every room of the user.
+    pub profile: RateLimit,
+    /// Account data, tags, filters, push rules, aliases and the room directory, per user.
+    pub settings: RateLimit,
+    /// Typing notices, read receipts, read markers and presence, per user.
+    pub ephemeral: RateLimit,
 }
 
 impl Default for RateLimitsConfig {
     fn default() -> Self {
         Self {
             login: RateLimit {
-                per_second: 0.5,
-                burst: 10,
+                per_second: 1.0,
+                burst: 30,
             },
             register: RateLimit {
                 per_second: 0.2,
@@ -244,6 +257,30 @@ impl Default for RateLimitsConfig {
             send: RateLimit {
                 per_second: 10.0,
                 burst: 50,
+            },
+            login_account: RateLimit {
+                per_second: 0.1,
+                burst: 5,
+            },
+            membership: RateLimit {
+                per_second: 1.0,
+                burst: 30,
+            },
+            room_membership: RateLimit {
+                per_second: 10.0,
+                burst: 100,
+            },
+            profile: RateLimit {
+                per_second: 0.1,
+                burst: 10,
+            },
+            settings: RateLimit {
+                per_second: 5.0,
+                burst: 60,
+            },
+            ephemeral: RateLimit {
+                per_second: 10.0,
+                burst: 60,
             },
         }
     }

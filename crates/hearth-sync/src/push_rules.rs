@@ -24,6 +24,82 @@ struct Content {
     global: Ruleset,
 }
 
+/// Push rules are evaluated against every event a user may be notified of, on the sync path;
+/// ruma compiles a word pattern into a regex per evaluation (and panics on one too large to
+/// compile). These bounds keep a rule's cost small and flat: no real rule comes near them.
+pub const MAX_PATTERN_BYTES: usize = 256;
+/// Wildcards (`*`, `?`) in one pattern.
+pub const MAX_WILDCARDS: usize = 16;
+/// Conditions of one rule.
+pub const MAX_CONDITIONS: usize = 16;
+/// One rule, as JSON.
+pub const MAX_RULE_BYTES: usize = 4096;
+/// User-defined rules of one user.
+pub const MAX_USER_RULES: usize = 200;
+
+/// Why a rule (as JSON, new or stored) is beyond the bounds, if it is.
+pub fn rule_too_costly(rule: &Value) -> Option<String> {
+    let size = rule.to_string().len();
+    if size > MAX_RULE_BYTES {
+        return Some(format!(
+            "a push rule may take at most {MAX_RULE_BYTES} bytes, not {size}"
+        ));
+    }
+    let conditions = rule.get("conditions").and_then(Value::as_array);
+    if conditions.is_some_and(|c| c.len() > MAX_CONDITIONS) {
+        return Some(format!(
+            "a push rule may have at most {MAX_CONDITIONS} conditions"
+        ));
+    }
+    let patterns = rule.get("pattern").into_iter().chain(
+        conditions
+            .into_iter()
+            .flatten()
+            .filter_map(|c| c.get("pattern")),
+    );
+    for pattern in patterns.filter_map(Value::as_str) {
+        if pattern.len() > MAX_PATTERN_BYTES {
+            return Some(format!(
+                "a push rule pattern may take at most {MAX_PATTERN_BYTES} bytes"
+            ));
+        }
+        if pattern.chars().filter(|c| matches!(c, '*' | '?')).count() > MAX_WILDCARDS {
+            return Some(format!(
+                "a push rule pattern may have at most {MAX_WILDCARDS} wildcards"
+            ));
+        }
+    }
+    None
+}
+
+/// Drop stored rules beyond the bounds (written before they existed): a rule that would stall
+/// or break every sync of its user is worse than a rule that is gone.
+fn drop_costly(rules: &mut Ruleset, user: &UserId) {
+    fn keep<R: serde::Serialize>(rule: &R, user: &UserId) -> bool {
+        let json = serde_json::to_value(rule).unwrap_or(Value::Null);
+        match rule_too_costly(&json) {
+            None => true,
+            Some(why) => {
+                tracing::warn!(%user, rule = ?json.get("rule_id"), why, "ignoring a stored push rule");
+                false
+            }
+        }
+    }
+    rules.override_.retain(|r| keep(r, user));
+    rules.content.retain(|r| keep(r, user));
+    rules.room.retain(|r| keep(r, user));
+    rules.sender.retain(|r| keep(r, user));
+    rules.underride.retain(|r| keep(r, user));
+}
+
+/// How many rules the user defined (the server's own have ids starting with a dot).
+pub fn user_rule_count(rules: &Ruleset) -> usize {
+    rules
+        .iter()
+        .filter(|rule| !rule.rule_id().starts_with('.'))
+        .count()
+}
+
 /// The user's ruleset from stored `m.push_rules` content; the server defaults when there is none
 /// (or it cannot be read, which is logged).
 pub fn ruleset_from(content: Option<&str>, user: &UserId) -> Ruleset {
@@ -33,6 +109,7 @@ pub fn ruleset_from(content: Option<&str>, user: &UserId) -> Ruleset {
     };
     match serde_json::from_str::<Content>(content) {
         Ok(Content { global: mut rules }) => {
+            drop_costly(&mut rules, user);
             rules.update_with_server_default(defaults);
             rules
         }

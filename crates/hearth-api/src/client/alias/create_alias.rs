@@ -9,6 +9,7 @@ use ruma::api::client::alias::create_alias::v3 as endpoint;
 
 use crate::client::room_access::require_joined;
 use crate::extract::Ruma;
+use crate::rate_limit::RateKey;
 use crate::ruma_glue::{RumaResponse, route as route_endpoint};
 use crate::{ApiError, ApiState};
 
@@ -21,6 +22,7 @@ async fn handler(
     request: Ruma<endpoint::Request>,
 ) -> Result<RumaResponse<endpoint::Response>, ApiError> {
     let user = request.caller()?.user_id.clone();
+    state.rate_limits.settings.check(RateKey::user(&user))?;
     let body = request.body;
     super::require_local(&state, &body.room_alias)?;
     require_joined(&state.rooms, &body.room_id, &user).await?;

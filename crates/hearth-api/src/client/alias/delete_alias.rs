@@ -8,6 +8,7 @@ use ruma::api::client::alias::delete_alias::v3 as endpoint;
 
 use crate::client::room_access::require_state_power;
 use crate::extract::Ruma;
+use crate::rate_limit::RateKey;
 use crate::ruma_glue::{RumaResponse, route as route_endpoint};
 use crate::{ApiError, ApiState};
 
@@ -20,6 +21,10 @@ async fn handler(
     request: Ruma<endpoint::Request>,
 ) -> Result<RumaResponse<endpoint::Response>, ApiError> {
     let caller = request.caller()?.clone();
+    state
+        .rate_limits
+        .settings
+        .check(RateKey::user(&caller.user_id))?;
     let alias = &request.body.room_alias;
     super::require_local(&state, alias)?;
     let store = state.rooms.store();

@@ -9,6 +9,7 @@ use ruma::api::client::config::set_global_account_data::v3 as endpoint;
 use super::ensure_client_settable;
 use crate::client::user_access::{ensure_self, json_object};
 use crate::extract::Ruma;
+use crate::rate_limit::RateKey;
 use crate::ruma_glue::{RumaResponse, route as route_endpoint};
 use crate::{ApiError, ApiState};
 
@@ -23,6 +24,10 @@ async fn handler(
     request.require_body()?;
     let body = &request.body;
     ensure_self(request.caller()?, &body.user_id, "account data")?;
+    state
+        .rate_limits
+        .settings
+        .check(RateKey::user(&body.user_id))?;
     let data_type = body.event_type.to_string();
     ensure_client_settable(&data_type)?;
     let content = json_object(body.data.json())?;

@@ -9,6 +9,7 @@ use ruma::api::client::room::Visibility;
 
 use crate::client::room_access::require_state_power;
 use crate::extract::Ruma;
+use crate::rate_limit::RateKey;
 use crate::ruma_glue::{RumaResponse, route as route_endpoint};
 use crate::{ApiError, ApiState};
 
@@ -21,6 +22,10 @@ async fn handler(
     request: Ruma<endpoint::Request>,
 ) -> Result<RumaResponse<endpoint::Response>, ApiError> {
     let caller = request.caller()?.clone();
+    state
+        .rate_limits
+        .settings
+        .check(RateKey::user(&caller.user_id))?;
     let body = request.body;
     // Publishing a room is as much the moderators' call as its canonical alias.
     if !caller.is_admin {

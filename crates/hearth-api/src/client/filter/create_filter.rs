@@ -7,6 +7,7 @@ use ruma::api::client::filter::create_filter::v3 as endpoint;
 
 use crate::client::user_access::ensure_self;
 use crate::extract::Ruma;
+use crate::rate_limit::RateKey;
 use crate::ruma_glue::{RumaResponse, route as route_endpoint};
 use crate::{ApiError, ApiState};
 
@@ -20,6 +21,10 @@ async fn handler(
 ) -> Result<RumaResponse<endpoint::Response>, ApiError> {
     let body = &request.body;
     ensure_self(request.caller()?, &body.user_id, "filters")?;
+    state
+        .rate_limits
+        .settings
+        .check(RateKey::user(&body.user_id))?;
     // The extractor has already refused a filter that doesn't parse (`M_BAD_JSON`); what is
     // stored is the parsed definition, so that sync reads back exactly what was accepted.
     let json = serde_json::to_string(&body.filter).map_err(ApiError::internal)?;

@@ -29,6 +29,7 @@ pub(crate) async fn set_membership(
     membership: &str,
     reason: Option<&str>,
 ) -> Result<(), ApiError> {
+    check_membership_rate(state, sender, room)?;
     let mut content = json!({ "membership": membership });
     if let Some(reason) = reason {
         content["reason"] = reason.into();
@@ -51,6 +52,18 @@ pub(crate) async fn set_membership(
         )
         .await?;
     Ok(())
+}
+
+/// Membership changes are limited per sender and per room: each one is a state event every
+/// member syncs, and a join may also fan out profile lookups.
+pub(crate) fn check_membership_rate(
+    state: &ApiState,
+    sender: &UserId,
+    room: &RoomId,
+) -> Result<(), ApiError> {
+    use crate::rate_limit::RateKey;
+    state.rate_limits.membership.check(RateKey::user(sender))?;
+    state.rate_limits.room_membership.check(RateKey::room(room))
 }
 
 /// The room a `roomIdOrAlias` path names: itself, or the room a local alias points at.

@@ -10,6 +10,7 @@ use ruma::api::client::presence::set_presence::v3 as endpoint;
 
 use crate::client::user_access::ensure_self;
 use crate::extract::Ruma;
+use crate::rate_limit::RateKey;
 use crate::ruma_glue::{RumaResponse, route as route_endpoint};
 use crate::{ApiError, ApiState};
 
@@ -26,6 +27,10 @@ async fn handler(
     request: Ruma<endpoint::Request>,
 ) -> Result<RumaResponse<endpoint::Response>, ApiError> {
     let caller = request.caller()?;
+    state
+        .rate_limits
+        .ephemeral
+        .check(RateKey::user(&caller.user_id))?;
     let body = &request.body;
     ensure_self(caller, &body.user_id, "presence")?;
     if !is_known(&body.presence) {

@@ -9,6 +9,7 @@ use ruma::api::client::profile::set_avatar_url::v3 as endpoint;
 use super::{MAX_AVATAR_URL_BYTES, propagate};
 use crate::client::user_access::ensure_self;
 use crate::extract::Ruma;
+use crate::rate_limit::RateKey;
 use crate::ruma_glue::{RumaResponse, route as route_endpoint};
 use crate::{ApiError, ApiState};
 
@@ -22,6 +23,10 @@ async fn handler(
 ) -> Result<RumaResponse<endpoint::Response>, ApiError> {
     let body = &request.body;
     ensure_self(request.caller()?, &body.user_id, "profile")?;
+    state
+        .rate_limits
+        .profile
+        .check(RateKey::user(&body.user_id))?;
     // An empty (or absent) URL removes the avatar, as clients expect.
     let url = body
         .avatar_url

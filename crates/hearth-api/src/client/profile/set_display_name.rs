@@ -9,6 +9,7 @@ use ruma::api::client::profile::set_display_name::v3 as endpoint;
 use super::{MAX_DISPLAYNAME_CHARS, propagate};
 use crate::client::user_access::ensure_self;
 use crate::extract::Ruma;
+use crate::rate_limit::RateKey;
 use crate::ruma_glue::{RumaResponse, route as route_endpoint};
 use crate::{ApiError, ApiState};
 
@@ -22,6 +23,10 @@ async fn handler(
 ) -> Result<RumaResponse<endpoint::Response>, ApiError> {
     let body = &request.body;
     ensure_self(request.caller()?, &body.user_id, "profile")?;
+    state
+        .rate_limits
+        .profile
+        .check(RateKey::user(&body.user_id))?;
     // An empty (or absent) name clears it, as clients expect.
     let name = body.displayname.as_deref().filter(|name| !name.is_empty());
     if name.is_some_and(|name| name.chars().count() > MAX_DISPLAYNAME_CHARS) {

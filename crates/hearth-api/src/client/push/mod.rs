@@ -50,5 +50,9 @@ pub(crate) async fn update(
     user: &UserId,
     change: impl FnOnce(&mut Ruleset) -> Result<(), ApiError>,
 ) -> Result<(), ApiError> {
+    state
+        .rate_limits
+        .settings
+        .check(crate::rate_limit::RateKey::user(user))?;
     push_rules::update(state.rooms.store(), user, change).await?
 }

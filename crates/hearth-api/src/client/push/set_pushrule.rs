@@ -41,6 +41,21 @@ fn insert(
     before: Option<&str>,
     after: Option<&str>,
 ) -> Result<(), ApiError> {
+    let json = match &rule {
+        NewPushRule::Override(r) | NewPushRule::Underride(r) => serde_json::to_value(r),
+        NewPushRule::Content(r) => serde_json::to_value(r),
+        NewPushRule::Room(r) => serde_json::to_value(r),
+        NewPushRule::Sender(r) => serde_json::to_value(r),
+        _ => Ok(serde_json::Value::Null),
+    }
+    .map_err(ApiError::internal)?;
+    if let Some(why) = hearth_sync::push_rules::rule_too_costly(&json) {
+        return Err(ApiError::new(
+            StatusCode::BAD_REQUEST,
+            "M_INVALID_PARAM",
+            why,
+        ));
+    }
     let (kind, rule_id) = (rule.kind(), rule.rule_id().to_owned());
     let enabled = rules.get(kind.clone(), &rule_id).map(|r| r.enabled());
     // `Ruleset::insert` moves an existing rule to the wrong side of its anchor when the anchor
@@ -54,6 +69,17 @@ fn insert(
             .map_err(ApiError::internal)?;
     }
     rules.insert(rule, after, before).map_err(insert_error)?;
+    let count = hearth_sync::push_rules::user_rule_count(rules);
+    if count > hearth_sync::push_rules::MAX_USER_RULES {
+        return Err(ApiError::new(
+            StatusCode::BAD_REQUEST,
+            "M_INVALID_PARAM",
+            format!(
+                "at most {} push rules of your own",
+                hearth_sync::push_rules::MAX_USER_RULES
+            ),
+        ));
+    }
     if enabled == Some(false) {
         rules
             .set_enabled(kind, &rule_id, false)

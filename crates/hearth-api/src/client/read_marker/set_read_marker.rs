@@ -8,6 +8,7 @@ use ruma::api::client::read_marker::set_read_marker::v3 as endpoint;
 
 use crate::client::receipt::{check_target, store_fully_read, store_receipt};
 use crate::extract::Ruma;
+use crate::rate_limit::RateKey;
 use crate::ruma_glue::{RumaResponse, route as route_endpoint};
 use crate::{ApiError, ApiState};
 
@@ -20,6 +21,7 @@ async fn handler(
     request: Ruma<endpoint::Request>,
 ) -> Result<RumaResponse<endpoint::Response>, ApiError> {
     let user = &request.caller()?.user_id;
+    state.rate_limits.ephemeral.check(RateKey::user(user))?;
     let body = &request.body;
     let room = &body.room_id;
     // Check every target first so that a bad one changes nothing.

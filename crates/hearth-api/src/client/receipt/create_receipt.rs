@@ -10,6 +10,7 @@ use ruma::events::receipt::ReceiptThread;
 
 use super::{check_target, store_fully_read, store_receipt};
 use crate::extract::Ruma;
+use crate::rate_limit::RateKey;
 use crate::ruma_glue::{RumaResponse, route as route_endpoint};
 use crate::{ApiError, ApiState};
 
@@ -22,6 +23,7 @@ async fn handler(
     request: Ruma<endpoint::Request>,
 ) -> Result<RumaResponse<endpoint::Response>, ApiError> {
     let user = &request.caller()?.user_id;
+    state.rate_limits.ephemeral.check(RateKey::user(user))?;
     let body = &request.body;
     let target = check_target(&state, &body.room_id, user, &body.event_id).await?;
     let invalid =

@@ -45,7 +45,8 @@ async fn handler(
     ClientIp(ip): ClientIp,
     request: Ruma<endpoint::Request>,
 ) -> Result<RumaResponse<endpoint::Response>, ApiError> {
-    state.rate_limits.login.check(RateKey::ip(ip))?;
+    let address = RateKey::ip(ip);
+    state.rate_limits.login.check_available(&address)?;
     let body = request.body;
     let LoginInfo::Password(password) = &body.login_info else {
         return Err(ApiError::new(
@@ -66,17 +67,35 @@ async fn handler(
             ));
         }
     };
-    let user_id = user_id(&state, &user)?;
+    let user_id = match user_id(&state, &user) {
+        Ok(user_id) => user_id,
+        Err(e) => {
+            state.rate_limits.login.charge(address);
+            return Err(e);
+        }
+    };
+    let account = RateKey::user(&user_id);
+    state.rate_limits.login_account.check_available(&account)?;
     let device = DeviceRequest {
         device_id: body.device_id.clone(),
         display_name: body.initial_device_display_name.clone(),
         inhibit_login: false,
         refresh_token: body.refresh_token,
     };
-    let session = state
+    let session = match state
         .accounts
         .login_password(&user_id, &password.password, device)
-        .await?;
+        .await
+    {
+        Ok(session) => session,
+        Err(e) => {
+            if matches!(e, hearth_accounts::AccountError::Forbidden) {
+                state.rate_limits.login.charge(address);
+                state.rate_limits.login_account.charge(account);
+            }
+            return Err(e.into());
+        }
+    };
     let mut response =
         endpoint::Response::new(session.user_id, session.access_token, session.device_id);
     response.refresh_token = session.refresh_token;

@@ -23,6 +23,9 @@ async fn handler(
     request.require_body()?;
     state.rate_limits.send.check(RateKey::user(&sender))?;
     let body = request.body;
+    if body.event_type == ruma::events::StateEventType::RoomMember {
+        crate::client::membership::check_membership_rate(&state, &sender, &body.room_id)?;
+    }
     let content =
         serde_json::Value::Object(crate::client::user_access::json_object(body.body.json())?);
     // The auth rules decide who may set what (membership, power levels); the pipeline runs them.

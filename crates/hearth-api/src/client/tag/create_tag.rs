@@ -8,6 +8,7 @@ use ruma::api::client::tag::create_tag::v3 as endpoint;
 use super::{TAG_TYPE, tag_content, tag_map};
 use crate::client::user_access::ensure_self;
 use crate::extract::Ruma;
+use crate::rate_limit::RateKey;
 use crate::ruma_glue::{RumaResponse, route as route_endpoint};
 use crate::{ApiError, ApiState};
 
@@ -21,6 +22,10 @@ async fn handler(
 ) -> Result<RumaResponse<endpoint::Response>, ApiError> {
     let body = &request.body;
     ensure_self(request.caller()?, &body.user_id, "tags")?;
+    state
+        .rate_limits
+        .settings
+        .check(RateKey::user(&body.user_id))?;
     let info = serde_json::to_value(&body.tag_info).map_err(ApiError::internal)?;
     // Read-modify-write in one store transaction, so concurrent tag changes don't lose each other.
     state

@@ -8,6 +8,7 @@ use ruma::api::client::typing::create_typing_event::v3::{self as endpoint, Typin
 
 use crate::client::room_access::require_joined;
 use crate::extract::Ruma;
+use crate::rate_limit::RateKey;
 use crate::ruma_glue::{RumaResponse, route as route_endpoint};
 use crate::{ApiError, ApiState};
 
@@ -20,6 +21,7 @@ async fn handler(
     request: Ruma<endpoint::Request>,
 ) -> Result<RumaResponse<endpoint::Response>, ApiError> {
     let user = &request.caller()?.user_id;
+    state.rate_limits.ephemeral.check(RateKey::user(user))?;
     let body = &request.body;
     if &body.user_id != user {
         return Err(ApiError::new(
