@@ -637,7 +637,8 @@ async fn oversized_keys(backend: Backend) {
 on_both_backends!(oversized_keys);
 
 /// Clients that ask for a refresh token get one, with an expiring access token; /refresh
-/// rotates both.
+/// rotates both, and the old refresh token works until the new tokens are used (a client that
+/// lost the answer refreshes again).
 async fn refresh_tokens(backend: Backend) {
     let server = TestServer::start(backend).await;
     server.register("alice").await.unwrap();
@@ -653,6 +654,15 @@ async fn refresh_tokens(backend: Backend) {
         .to_owned();
     assert!(session["expires_in_ms"].as_u64().is_some_and(|ms| ms > 0));
 
+    let lost = anon
+        .ok(
+            Method::POST,
+            "/_matrix/client/v3/refresh",
+            Some(json!({"refresh_token": refresh})),
+        )
+        .await;
+    // The answer never reached the client: the same refresh token works again, and what the
+    // lost answer held is void.
     let renewed = anon
         .ok(
             Method::POST,
@@ -660,6 +670,18 @@ async fn refresh_tokens(backend: Backend) {
             Some(json!({"refresh_token": refresh})),
         )
         .await;
+    assert!(
+        !Api::new(&server, lost["access_token"].as_str())
+            .token_works()
+            .await
+    );
+    let (status, _) = anon
+        .post(
+            "/_matrix/client/v3/refresh",
+            json!({"refresh_token": lost["refresh_token"]}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::UNAUTHORIZED);
     let access = renewed["access_token"].as_str().unwrap();
     assert!(Api::new(&server, Some(access)).token_works().await);
     assert!(
@@ -677,8 +699,31 @@ async fn refresh_tokens(backend: Backend) {
     assert_eq!(
         (status, errcode(&body)),
         (StatusCode::UNAUTHORIZED, "M_UNKNOWN_TOKEN"),
-        "used once"
+        "retired once the new access token was used"
     );
+    // Using the new refresh token retires the old one as well.
+    let third = anon
+        .ok(
+            Method::POST,
+            "/_matrix/client/v3/refresh",
+            Some(json!({"refresh_token": renewed["refresh_token"]})),
+        )
+        .await;
+    let fourth = anon
+        .ok(
+            Method::POST,
+            "/_matrix/client/v3/refresh",
+            Some(json!({"refresh_token": third["refresh_token"]})),
+        )
+        .await;
+    let (status, _) = anon
+        .post(
+            "/_matrix/client/v3/refresh",
+            json!({"refresh_token": renewed["refresh_token"]}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::UNAUTHORIZED, "retired by its successor's use");
+    assert!(Api::new(&server, fourth["access_token"].as_str()).token_works().await);
 }
 on_both_backends!(refresh_tokens);
 

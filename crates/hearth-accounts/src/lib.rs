@@ -189,15 +189,22 @@ impl Accounts {
 
     /// The owner of an access token. Tokens of deactivated accounts are refused too.
     pub async fn authenticate(&self, token: &str) -> Result<Authenticated, AccountError> {
-        match self.store.access_token(&hash_access_token(token)).await? {
+        let hash = hash_access_token(token);
+        match self.store.access_token(&hash).await? {
             Some(owner) if owner.expires_at_ms.is_some_and(|at| at <= now_ms()) => {
                 Err(AccountError::TokenExpired)
             }
-            Some(owner) if !owner.deactivated => Ok(Authenticated {
-                user_id: owner.user_id,
-                device_id: owner.device_id,
-                is_admin: owner.is_admin,
-            }),
+            Some(owner) if !owner.deactivated => {
+                if owner.retires_refresh {
+                    // The client has the new tokens: the old refresh token can go.
+                    self.store.retire_refreshed(&hash).await?;
+                }
+                Ok(Authenticated {
+                    user_id: owner.user_id,
+                    device_id: owner.device_id,
+                    is_admin: owner.is_admin,
+                })
+            }
             _ => Err(AccountError::UnknownToken),
         }
     }

@@ -584,7 +584,7 @@ async fn refresh_tokens_rotate(test: TestStore) {
             accounts.refresh(&refresh).await,
             Err(AccountError::UnknownToken)
         ),
-        "used once"
+        "retired once the new access token was used"
     );
     let again = accounts
         .refresh(next.refresh_token.as_deref().unwrap())

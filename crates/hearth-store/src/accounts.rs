@@ -495,9 +495,11 @@ impl Store {
         written
     }
 
-    /// Trade a refresh token for a new session of the same device: the refresh token and the
-    /// device's access tokens end, `new`'s tokens start, in one transaction. `None` if the
-    /// refresh token is unknown (or was used already).
+    /// Trade a refresh token for a new session of the same device: the device's access tokens
+    /// end and `new`'s tokens start, in one transaction. The refresh token itself stays valid
+    /// until the new access or refresh token is first used, so that a client that lost the
+    /// answer can refresh again (and a repeat replaces what the lost answer held). `None` if
+    /// the refresh token is unknown or retired.
     pub async fn refresh_session(
         &self,
         refresh_hash: &str,
@@ -507,7 +509,7 @@ impl Store {
         let written = with_writer!(&self.db, |pool| {
             let mut tx = pool.begin().await?;
             let Some(row) = sqlx::query(
-                "DELETE FROM refresh_tokens WHERE token_hash = $1 RETURNING user_id, device_id",
+                "SELECT user_id, device_id, parent_hash FROM refresh_tokens WHERE token_hash = $1",
             )
             .bind(refresh_hash)
             .fetch_optional(&mut *tx)
@@ -517,17 +519,96 @@ impl Store {
             };
             let user: String = row.try_get("user_id")?;
             let device: String = row.try_get("device_id")?;
+            let parent: Option<String> = row.try_get("parent_hash")?;
+            // Using a successor retires the token it replaced.
+            if let Some(parent) = parent {
+                sqlx::query("DELETE FROM refresh_tokens WHERE token_hash = $1")
+                    .bind(parent)
+                    .execute(&mut *tx)
+                    .await?;
+                sqlx::query("UPDATE refresh_tokens SET parent_hash = NULL WHERE token_hash = $1")
+                    .bind(refresh_hash)
+                    .execute(&mut *tx)
+                    .await?;
+            }
+            // A repeated refresh replaces what the previous one handed out.
+            sqlx::query("DELETE FROM refresh_tokens WHERE parent_hash = $1")
+                .bind(refresh_hash)
+                .execute(&mut *tx)
+                .await?;
             sqlx::query("DELETE FROM access_tokens WHERE user_id = $1 AND device_id = $2")
                 .bind(&user)
                 .bind(&device)
                 .execute(&mut *tx)
                 .await?;
-            insert_token!(tx, new, user.as_str(), device.as_str(), now);
+            sqlx::query(
+                "INSERT INTO access_tokens
+                 (token_hash, user_id, device_id, created_at_ms, expires_at_ms, parent_refresh_hash)
+                 VALUES ($1, $2, $3, $4, $5, $6)",
+            )
+            .bind(new.token_hash.as_str())
+            .bind(&user)
+            .bind(&device)
+            .bind(now)
+            .bind(new.expires_at_ms)
+            .bind(refresh_hash)
+            .execute(&mut *tx)
+            .await
+            .map_err(|e| conflict(e, || "access token".to_owned()))?;
+            if let Some(refresh) = &new.refresh_token_hash {
+                sqlx::query(
+                    "INSERT INTO refresh_tokens
+                     (token_hash, user_id, device_id, created_at_ms, parent_hash)
+                     VALUES ($1, $2, $3, $4, $5)",
+                )
+                .bind(refresh.as_str())
+                .bind(&user)
+                .bind(&device)
+                .bind(now)
+                .bind(refresh_hash)
+                .execute(&mut *tx)
+                .await
+                .map_err(|e| conflict(e, || "refresh token".to_owned()))?;
+            }
             tx.commit().await?;
             Ok(Some((parse_user_id(user)?, device.into())))
         });
         // Any account write may revoke a token (or its owner): forget them all.
         self.caches.tokens.clear();
+        written
+    }
+
+    /// The first use of an access token that came from a refresh: the refresh token it
+    /// replaced is retired for good.
+    pub async fn retire_refreshed(&self, access_hash: &str) -> Result<(), StoreError> {
+        let written = with_writer!(&self.db, |pool| {
+            let mut tx = pool.begin().await?;
+            let parent: Option<Option<String>> = sqlx::query_scalar(
+                "SELECT parent_refresh_hash FROM access_tokens WHERE token_hash = $1",
+            )
+            .bind(access_hash)
+            .fetch_optional(&mut *tx)
+            .await?;
+            if let Some(Some(parent)) = parent {
+                sqlx::query("DELETE FROM refresh_tokens WHERE token_hash = $1")
+                    .bind(&parent)
+                    .execute(&mut *tx)
+                    .await?;
+                sqlx::query("UPDATE refresh_tokens SET parent_hash = NULL WHERE parent_hash = $1")
+                    .bind(&parent)
+                    .execute(&mut *tx)
+                    .await?;
+                sqlx::query(
+                    "UPDATE access_tokens SET parent_refresh_hash = NULL WHERE token_hash = $1",
+                )
+                .bind(access_hash)
+                .execute(&mut *tx)
+                .await?;
+            }
+            tx.commit().await?;
+            Ok::<_, StoreError>(())
+        });
+        self.caches.tokens.invalidate(access_hash);
         written
     }
 
@@ -549,7 +630,8 @@ impl Store {
     async fn read_access_token(&self, token_hash: &str) -> Result<Option<TokenOwner>, StoreError> {
         with_reader!(&self.db, |pool| {
             let Some(row) = sqlx::query(
-                "SELECT t.user_id, t.device_id, t.expires_at_ms, u.is_admin, u.deactivated
+                "SELECT t.user_id, t.device_id, t.expires_at_ms, t.parent_refresh_hash,
+                        u.is_admin, u.deactivated
                  FROM access_tokens t JOIN users u ON u.user_id = t.user_id
                  WHERE t.token_hash = $1",
             )
@@ -566,6 +648,9 @@ impl Store {
                 is_admin: row.try_get::<i64, _>("is_admin")? != 0,
                 deactivated: row.try_get::<i64, _>("deactivated")? != 0,
                 expires_at_ms: row.try_get("expires_at_ms")?,
+                retires_refresh: row
+                    .try_get::<Option<String>, _>("parent_refresh_hash")?
+                    .is_some(),
             }))
         })
     }

@@ -269,6 +269,12 @@ const MIGRATIONS: &[Migration] = &[
         sqlite: SEARCH_SQLITE,
         postgres: SEARCH_POSTGRES,
     },
+    Migration {
+        version: 15,
+        name: "refresh tokens live until their successor is used",
+        sqlite: REFRESH_PARENTS,
+        postgres: REFRESH_PARENTS,
+    },
 ];
 
 /// Full-text search over message bodies, room names and topics (`POST /search`), filled by the
@@ -406,6 +412,14 @@ CREATE TABLE refresh_tokens (
     FOREIGN KEY (user_id, device_id) REFERENCES devices (user_id, device_id) ON DELETE CASCADE
 );
 CREATE INDEX refresh_tokens_device ON refresh_tokens (user_id, device_id);
+"#;
+
+/// A refresh stays repeatable until its result is used (the spec keeps the old refresh token
+/// valid until then): the tokens it handed out remember the refresh token they replace.
+const REFRESH_PARENTS: &str = r#"
+ALTER TABLE refresh_tokens ADD COLUMN parent_hash TEXT;
+ALTER TABLE access_tokens ADD COLUMN parent_refresh_hash TEXT;
+CREATE INDEX refresh_tokens_parent ON refresh_tokens (parent_hash);
 "#;
 
 /// Local room aliases and the public room directory.

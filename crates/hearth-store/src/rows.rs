@@ -151,6 +151,9 @@ pub struct TokenOwner {
     pub deactivated: bool,
     /// When the token expires, if it does.
     pub expires_at_ms: Option<i64>,
+    /// The token came from a refresh whose old refresh token still works; the first use of the
+    /// token retires it ([`crate::Store::retire_refreshed`]).
+    pub retires_refresh: bool,
 }
 
 /// A user to create.
