@@ -722,8 +722,16 @@ async fn refresh_tokens(backend: Backend) {
             json!({"refresh_token": renewed["refresh_token"]}),
         )
         .await;
-    assert_eq!(status, StatusCode::UNAUTHORIZED, "retired by its successor's use");
-    assert!(Api::new(&server, fourth["access_token"].as_str()).token_works().await);
+    assert_eq!(
+        status,
+        StatusCode::UNAUTHORIZED,
+        "retired by its successor's use"
+    );
+    assert!(
+        Api::new(&server, fourth["access_token"].as_str())
+            .token_works()
+            .await
+    );
 }
 on_both_backends!(refresh_tokens);
 

@@ -351,3 +351,135 @@ async fn pathological_push_rules(backend: Backend) {
     );
 }
 on_both_backends!(pathological_push_rules);
+
+async fn small_error_codes(backend: Backend) {
+    let server = TestServer::start(backend).await;
+    let alice = Api::user(&server, "alice").await;
+    let room = alice.create_room("private_chat").await;
+    let (status, body) = alice
+        .get("/_matrix/client/v3/sync?timeout=0&filter=%7Bnot%20json")
+        .await;
+    assert_eq!(
+        (status, errcode(&body)),
+        (StatusCode::BAD_REQUEST, "M_BAD_JSON"),
+        "{body}"
+    );
+    let (status, body) = alice
+        .get("/_matrix/client/v3/sync?timeout=0&filter=12345")
+        .await;
+    assert_eq!(
+        (status, errcode(&body)),
+        (StatusCode::NOT_FOUND, "M_NOT_FOUND"),
+        "{body}"
+    );
+    let alias = "/_matrix/client/v3/directory/room/%23club:elsewhere.example";
+    let (status, body) = alice.put(alias, json!({"room_id": room})).await;
+    assert_eq!(
+        (status, errcode(&body)),
+        (StatusCode::BAD_REQUEST, "M_INVALID_PARAM"),
+        "{body}"
+    );
+    let (status, body) = alice.delete(alias, json!({})).await;
+    assert_eq!(
+        (status, errcode(&body)),
+        (StatusCode::BAD_REQUEST, "M_INVALID_PARAM"),
+        "{body}"
+    );
+}
+on_both_backends!(small_error_codes);
+
+/// An invitee or knocker reading `/context` of their own membership event sees their own
+/// event, not the room's state behind the history visibility.
+async fn context_shows_only_visible_state(backend: Backend) {
+    let server = TestServer::start(backend).await;
+    let alice = Api::user(&server, "alice").await;
+    let eve = Api::user(&server, "eve").await;
+    let kim = Api::user(&server, "kim").await;
+    let room = alice.create_room("private_chat").await;
+    alice
+        .ok(
+            Method::PUT,
+            &format!("/_matrix/client/v3/rooms/{room}/state/m.room.history_visibility/"),
+            Some(json!({"history_visibility": "joined"})),
+        )
+        .await;
+    alice
+        .ok(
+            Method::PUT,
+            &format!("/_matrix/client/v3/rooms/{room}/state/org.example.secret/"),
+            Some(json!({"plans": "world domination"})),
+        )
+        .await;
+    alice
+        .ok(
+            Method::PUT,
+            &format!("/_matrix/client/v3/rooms/{room}/state/m.room.join_rules/"),
+            Some(json!({"join_rule": "knock"})),
+        )
+        .await;
+    alice
+        .ok(
+            Method::POST,
+            &format!("/_matrix/client/v3/rooms/{room}/invite"),
+            Some(json!({"user_id": "@eve:hearth.test"})),
+        )
+        .await;
+    kim.ok(
+        Method::POST,
+        &format!("/_matrix/client/v3/knock/{room}"),
+        Some(json!({})),
+    )
+    .await;
+    for (reader, name) in [(&eve, "@eve:hearth.test"), (&kim, "@kim:hearth.test")] {
+        let own = membership(&alice, &room, name).await;
+        assert!(own["membership"].is_string());
+        let sync = alice.sync(None, 0).await;
+        let event_id = sync["rooms"]["join"][&room]["state"]["events"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .chain(
+                sync["rooms"]["join"][&room]["timeline"]["events"]
+                    .as_array()
+                    .into_iter()
+                    .flatten(),
+            )
+            .filter(|e| e["type"] == "m.room.member" && e["state_key"] == name)
+            .filter_map(|e| e["event_id"].as_str())
+            .next_back()
+            .unwrap()
+            .to_owned();
+        let (status, context) = reader
+            .get(&format!(
+                "/_matrix/client/v3/rooms/{room}/context/{event_id}?limit=10"
+            ))
+            .await;
+        assert_eq!(status, 200, "{context}");
+        let state = context["state"].as_array().unwrap();
+        for event in state {
+            assert_eq!(
+                (event["type"].as_str(), event["state_key"].as_str()),
+                (Some("m.room.member"), Some(name)),
+                "{name} sees state behind the history visibility: {event}"
+            );
+        }
+        let leaked = context.to_string();
+        assert!(!leaked.contains("world domination"), "{leaked}");
+        assert!(!leaked.contains("m.room.power_levels"), "{leaked}");
+    }
+    // A member still gets the room's state.
+    let sync = alice.sync(None, 0).await;
+    let any = sync["rooms"]["join"][&room]["timeline"]["events"][0]["event_id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let context = alice
+        .ok(
+            Method::GET,
+            &format!("/_matrix/client/v3/rooms/{room}/context/{any}"),
+            None,
+        )
+        .await;
+    assert!(context.to_string().contains("m.room.power_levels"));
+}
+on_both_backends!(context_shows_only_visible_state);

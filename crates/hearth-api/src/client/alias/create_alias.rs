@@ -24,7 +24,7 @@ async fn handler(
     let user = request.caller()?.user_id.clone();
     state.rate_limits.settings.check(RateKey::user(&user))?;
     let body = request.body;
-    super::require_local(&state, &body.room_alias)?;
+    super::require_own(&state, &body.room_alias)?;
     require_joined(&state.rooms, &body.room_id, &user).await?;
     match state
         .rooms

@@ -26,7 +26,7 @@ async fn handler(
         .settings
         .check(RateKey::user(&caller.user_id))?;
     let alias = &request.body.room_alias;
-    super::require_local(&state, alias)?;
+    super::require_own(&state, alias)?;
     let store = state.rooms.store();
     let (room, creator) = store.alias(alias).await?.ok_or_else(|| {
         ApiError::new(

@@ -103,10 +103,21 @@ async fn handler(
         })
         .map(|(_, id)| id.clone())
         .collect();
-    let loaded = state.rooms.load_pdus(&state_ids).await?;
-    let state_events: Vec<_> = state_ids
-        .iter()
-        .filter_map(|id| loaded.get(id).cloned())
+    // State is history too: a member reads the room's state, but someone invited, knocking or
+    // gone sees only the state events their history visibility shows them (an invitee to a
+    // `joined` room sees their own invite, not the member list or the power levels).
+    let state_events: Vec<_> = if reader.joined {
+        let loaded = state.rooms.load_pdus(&state_ids).await?;
+        state_ids
+            .iter()
+            .filter_map(|id| loaded.get(id).cloned())
+            .collect()
+    } else {
+        let rows = store.events(&state_ids).await?;
+        visible_pdus(&state, &reader, &rows).await?
+    };
+    let state_events: Vec<_> = state_events
+        .into_iter()
         .filter(|p| passes(filter, p))
         .collect();
 

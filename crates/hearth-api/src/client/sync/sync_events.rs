@@ -84,6 +84,15 @@ async fn handler(
     let filter = match &body.filter {
         None => SyncFilter::default(),
         Some(Filter::FilterDefinition(definition)) => sync_filter(definition),
+        // ruma reads a `filter` that does not parse as JSON as a filter id; ids never start
+        // with `{`, so this was meant as JSON.
+        Some(Filter::FilterId(id)) if id.trim_start().starts_with('{') => {
+            return Err(ApiError::new(
+                StatusCode::BAD_REQUEST,
+                "M_BAD_JSON",
+                "filter is neither valid filter JSON nor a filter id",
+            ));
+        }
         Some(Filter::FilterId(id)) => {
             let definition = state.filter_definition(&caller.user_id, id).await?;
             sync_filter(&definition)
