@@ -209,6 +209,19 @@ async fn malformed_content(backend: Backend) {
         (StatusCode::BAD_REQUEST, "M_NOT_JSON")
     );
 
+    // A login without a type once made ruma's parser panic and dropped the connection.
+    let (status, answer) = Api::new(&server, None)
+        .post(
+            "/_matrix/client/v3/login",
+            json!({"identifier": {"type": "m.id.user", "user": "alice"}}),
+        )
+        .await;
+    assert_eq!(
+        (status, errcode(&answer)),
+        (StatusCode::BAD_REQUEST, "M_BAD_JSON"),
+        "{answer}"
+    );
+
     // Nothing of it was stored, and the room works on.
     alice.send_text(&room, "still here").await;
     let sync = alice.sync(None, 0).await;

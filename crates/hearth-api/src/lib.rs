@@ -7,6 +7,7 @@ mod cors;
 mod error;
 mod extract;
 mod federation_discovery;
+pub mod fuzzing;
 mod json_limits;
 mod key;
 mod rate_limit;
