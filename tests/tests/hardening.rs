@@ -496,3 +496,42 @@ async fn context_shows_only_visible_state(backend: Backend) {
     assert!(context.to_string().contains("m.room.power_levels"));
 }
 on_both_backends!(context_shows_only_visible_state);
+
+/// Behind a trusted proxy, per-address limits count the client `X-Forwarded-For` names; from
+/// anyone else the header changes nothing.
+async fn forwarded_for_from_trusted_proxies_only(backend: Backend) {
+    let tight = hearth_config::RateLimit {
+        per_second: 0.001,
+        burst: 2,
+    };
+    for trusted in [true, false] {
+        let server = TestServer::start_with(backend, |config| {
+            config.rate_limits.register = tight;
+            if trusted {
+                config.server.trusted_proxies = vec!["127.0.0.0/8".into()];
+            }
+        })
+        .await;
+        let http = reqwest::Client::new();
+        let register = |client: &'static str| {
+            http.post(server.url("/_matrix/client/v3/register"))
+                .header("x-forwarded-for", format!("198.51.100.1, {client}"))
+                .json(&json!({"username": "someone", "password": "a long enough password"}))
+                .send()
+        };
+        for _ in 0..2 {
+            assert_eq!(register("203.0.113.1").await.unwrap().status(), 401);
+        }
+        assert_eq!(register("203.0.113.1").await.unwrap().status(), 429);
+        let other = register("203.0.113.2").await.unwrap().status();
+        if trusted {
+            assert_eq!(
+                other, 401,
+                "another client behind the proxy has its own budget"
+            );
+        } else {
+            assert_eq!(other, 429, "an untrusted peer cannot pick its address");
+        }
+    }
+}
+on_both_backends!(forwarded_for_from_trusted_proxies_only);
