@@ -535,3 +535,25 @@ async fn forwarded_for_from_trusted_proxies_only(backend: Backend) {
     }
 }
 on_both_backends!(forwarded_for_from_trusted_proxies_only);
+
+/// Bodies whose fields are all optional may be left out, as one widely used Python client does
+/// for `POST /join`.
+async fn optional_bodies_may_be_missing(backend: Backend) {
+    let server = TestServer::start(backend).await;
+    let alice = Api::user(&server, "alice").await;
+    let bob = Api::user(&server, "bob").await;
+    let room = alice.create_room("public_chat").await;
+    for path in [
+        format!("/_matrix/client/v3/join/{room}"),
+        format!("/_matrix/client/v3/rooms/{room}/leave"),
+        format!("/_matrix/client/v3/rooms/{room}/join"),
+        format!("/_matrix/client/v3/rooms/{room}/leave"),
+        format!("/_matrix/client/v3/rooms/{room}/forget"),
+        "/_matrix/client/v3/logout".to_owned(),
+    ] {
+        let (status, answer) = bob.raw(Method::POST, &path, Vec::new()).await;
+        assert_eq!(status, 200, "{path}: {answer}");
+    }
+    assert!(!bob.token_works().await);
+}
+on_both_backends!(optional_bodies_may_be_missing);

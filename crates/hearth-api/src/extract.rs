@@ -174,7 +174,15 @@ where
             crate::json_limits::check(&bytes)?;
         }
         let empty_body = bytes.is_empty();
-        let request = http::Request::from_parts(parts, bytes.as_ref());
+        // A missing body is an empty object: the spec lets clients leave out a body whose
+        // fields are all optional (`POST /join/{room}`, `/leave`, `/logout`, ...). Endpoints
+        // whose body is the content refuse it with `require_body`.
+        let body: &[u8] = if empty_body && parts.method != http::Method::GET {
+            b"{}"
+        } else {
+            bytes.as_ref()
+        };
+        let request = http::Request::from_parts(parts, body);
         let args: Vec<&str> = path_args.iter().map(String::as_str).collect();
         let body = parse_request::<T>(request, &args)?;
         Ok(Self {
