@@ -557,3 +557,76 @@ async fn optional_bodies_may_be_missing(backend: Backend) {
     assert!(!bob.token_works().await);
 }
 on_both_backends!(optional_bodies_may_be_missing);
+
+/// Registration is user-interactive auth: username and password may come with any request of
+/// the session, the first request's are remembered, and passwords may be any Unicode.
+async fn registration_remembers_its_first_request(backend: Backend) {
+    let server = TestServer::start(backend).await;
+    let anon = Api::new(&server, None);
+    let register = "/_matrix/client/v3/register";
+
+    // Flows first, with nothing but a username: 401 and a session, not 400.
+    let (status, challenge) = anon.post(register, json!({"username": "carol"})).await;
+    assert_eq!(status, StatusCode::UNAUTHORIZED, "{challenge}");
+    let session = challenge["session"].as_str().unwrap();
+    let (status, done) = anon
+        .post(
+            register,
+            json!({"password": "пароль-密码-🔑", "auth": {"type": "m.login.dummy", "session": session}}),
+        )
+        .await;
+    assert_eq!(status, 200, "{done}");
+    assert_eq!(done["user_id"], "@carol:hearth.test");
+
+    // Everything in the first request, only the stage in the last.
+    let (_, challenge) = anon
+        .post(
+            register,
+            json!({"username": "dave", "password": "correct horse", "inhibit_login": true,
+                   "initial_device_display_name": "terminal"}),
+        )
+        .await;
+    let session = challenge["session"].as_str().unwrap();
+    let (status, done) = anon
+        .post(
+            register,
+            json!({"inhibit_login": true, "auth": {"type": "m.login.dummy", "session": session}}),
+        )
+        .await;
+    assert_eq!(status, 200, "{done}");
+    assert_eq!(done["user_id"], "@dave:hearth.test");
+    assert!(done.get("access_token").is_none(), "inhibit_login: {done}");
+
+    for (user, password) in [("carol", "пароль-密码-🔑"), ("dave", "correct horse")] {
+        let (status, body) = anon
+            .post(
+                "/_matrix/client/v3/login",
+                json!({"type": "m.login.password", "password": password,
+                       "identifier": {"type": "m.id.user", "user": user}}),
+            )
+            .await;
+        assert_eq!(status, 200, "{user}: {body}");
+    }
+    // Without a password by the last stage, the request is refused and the session kept.
+    let (_, challenge) = anon.post(register, json!({"username": "erin"})).await;
+    let session = challenge["session"].as_str().unwrap();
+    let stage = json!({"auth": {"type": "m.login.dummy", "session": session}});
+    let (status, body) = anon.post(register, stage.clone()).await;
+    assert_eq!(
+        (status, errcode(&body)),
+        (StatusCode::BAD_REQUEST, "M_MISSING_PARAM")
+    );
+    let mut with_password = stage;
+    with_password["password"] = json!("finally a password");
+    let (status, body) = anon.post(register, with_password).await;
+    assert_eq!(status, 200, "{body}");
+    // Guests are not let in.
+    let (status, body) = anon
+        .post(&format!("{register}?kind=guest"), json!({}))
+        .await;
+    assert_eq!(
+        (status, errcode(&body)),
+        (StatusCode::FORBIDDEN, "M_GUEST_ACCESS_FORBIDDEN")
+    );
+}
+on_both_backends!(registration_remembers_its_first_request);

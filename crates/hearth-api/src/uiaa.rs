@@ -54,6 +54,8 @@ pub(crate) struct UiaRequest {
     user: Option<OwnedUserId>,
     /// Each flow is a sequence of stages; completing any one flow authorises the request.
     flows: Vec<Vec<Stage>>,
+    /// What a session this request starts remembers of it (see [`Authorized::first_request`]).
+    remember: Option<serde_json::Value>,
 }
 
 impl UiaRequest {
@@ -63,6 +65,7 @@ impl UiaRequest {
             operation: operation.into(),
             user: Some(user.to_owned()),
             flows: vec![vec![Stage::Password]],
+            remember: None,
         }
     }
 
@@ -78,7 +81,14 @@ impl UiaRequest {
             operation: "POST /register".to_owned(),
             user: None,
             flows: vec![vec![stage]],
+            remember: None,
         }
+    }
+
+    /// Keep these parameters with a session this request starts.
+    pub(crate) fn remembering(mut self, parameters: serde_json::Value) -> Self {
+        self.remember = Some(parameters);
+        self
     }
 
     /// Whether `stage` may come next after `completed` in some flow.
@@ -129,6 +139,11 @@ impl Authorized {
         self.taken.session().reserved_token.as_deref()
     }
 
+    /// The parameters of the request that started the session, if it asked to remember them.
+    pub(crate) fn first_request(&self) -> Option<&serde_json::Value> {
+        self.taken.session().first_request.as_ref()
+    }
+
     /// The operation succeeded: the session is spent (a reserved token use must have been
     /// spent by the caller).
     pub(crate) fn finish(self) {
@@ -153,7 +168,11 @@ impl UiaSessions {
         auth: Option<&AuthData>,
     ) -> Result<Authorized, ApiError> {
         self.release(state, self.sweep()).await;
-        let new_session = || Session::new(request.operation.clone(), request.user.clone());
+        let new_session = || {
+            let mut session = Session::new(request.operation.clone(), request.user.clone());
+            session.first_request.clone_from(&request.remember);
+            session
+        };
         let Some(auth) = auth else {
             let id = random_string(24);
             let evicted = self.insert(id.clone(), new_session());
@@ -340,6 +359,7 @@ mod tests {
                 vec![Stage::RegistrationToken, Stage::Dummy],
                 vec![Stage::Password],
             ],
+            remember: None,
         };
         assert!(request.offers_next(&[], Stage::RegistrationToken));
         assert!(request.offers_next(&[], Stage::Password));

@@ -29,6 +29,9 @@ pub(crate) struct Session {
     pub(crate) completed: Vec<Stage>,
     /// A registration token use reserved by the token stage, to be spent or given back.
     pub(crate) reserved_token: Option<String>,
+    /// The parameters of the request that started the session, for the requests that go on
+    /// with it and leave them out (registration: the spec lets later stages omit them).
+    pub(crate) first_request: Option<serde_json::Value>,
     expires: Instant,
 }
 
@@ -39,6 +42,7 @@ impl Session {
             user,
             completed: Vec::new(),
             reserved_token: None,
+            first_request: None,
             expires: Instant::now() + SESSION_LIFETIME,
         }
     }

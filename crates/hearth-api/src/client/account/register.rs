@@ -39,38 +39,57 @@ async fn handler(
             "guest access is not enabled",
         ));
     }
-    let password = body.password.as_deref();
-    if body.login_type.is_none() && password.is_none_or(str::is_empty) {
+    // A taken or invalid name is refused before the client goes through the stages (and before
+    // a registration token use is reserved for it).
+    if let Some(name) = &body.username {
+        require_available(&state, name).await?;
+    }
+    // The username and password may come with any request of the session (the spec keeps
+    // them optional until the last stage): the first request's are remembered for the others.
+    let parameters = serde_json::json!({
+        "username": body.username,
+        "password": body.password,
+        "device_id": body.device_id,
+        "initial_device_display_name": body.initial_device_display_name,
+    });
+    let uia = UiaRequest::registration(state.registration_token_required).remembering(parameters);
+    let authorized = state
+        .uia
+        .authorize(&state, &uia, body.auth.as_ref())
+        .await?;
+    let first = authorized.first_request().cloned().unwrap_or_default();
+    let remembered = |key: &str| first.get(key).and_then(|v| v.as_str()).map(str::to_owned);
+    let username = body.username.clone().or_else(|| remembered("username"));
+    let password = body.password.clone().or_else(|| remembered("password"));
+    let device_id = body
+        .device_id
+        .clone()
+        .or_else(|| remembered("device_id").map(Into::into));
+    let display_name = body
+        .initial_device_display_name
+        .clone()
+        .or_else(|| remembered("initial_device_display_name"));
+    // Application services register without a password; everyone else needs one by now.
+    if body.login_type.is_none() && password.as_deref().is_none_or(str::is_empty) {
         return Err(ApiError::new(
             StatusCode::BAD_REQUEST,
             "M_MISSING_PARAM",
             "a password is required",
         ));
     }
-    // A taken or invalid name is refused before the client goes through the stages (and before
-    // a registration token use is reserved for it).
-    if let Some(name) = &body.username
-        && !state.accounts.available(name).await?
+    if body.username.is_none()
+        && let Some(name) = &username
     {
-        return Err(ApiError::new(
-            StatusCode::BAD_REQUEST,
-            "M_USER_IN_USE",
-            "this username is taken",
-        ));
+        require_available(&state, name).await?;
     }
-    let uia = UiaRequest::registration(state.registration_token_required);
-    let authorized = state
-        .uia
-        .authorize(&state, &uia, body.auth.as_ref())
-        .await?;
 
-    let localpart = match &body.username {
+    let localpart = match &username {
         Some(name) => name.clone(),
         None => crate::uiaa::random_localpart(),
     };
     let device = DeviceRequest {
-        device_id: body.device_id.clone(),
-        display_name: body.initial_device_display_name.clone(),
+        device_id,
+        display_name,
         inhibit_login: body.inhibit_login,
         refresh_token: body.refresh_token,
     };
@@ -78,7 +97,7 @@ async fn handler(
     // with another username, without another token use.
     let registered = state
         .accounts
-        .register(&localpart, password, device, false)
+        .register(&localpart, password.as_deref(), device, false)
         .await?;
     if let Some(token) = authorized.registration_token() {
         // The account exists whatever happens here; a failure only leaves the use pending
@@ -96,4 +115,18 @@ async fn handler(
         response.expires_in = session.expires_in;
     }
     Ok(RumaResponse(response))
+}
+
+/// 400 `M_USER_IN_USE` (or the account service's answer for an invalid name) unless the
+/// localpart can be registered.
+async fn require_available(state: &ApiState, name: &str) -> Result<(), ApiError> {
+    if state.accounts.available(name).await? {
+        Ok(())
+    } else {
+        Err(ApiError::new(
+            StatusCode::BAD_REQUEST,
+            "M_USER_IN_USE",
+            "this username is taken",
+        ))
+    }
 }
