@@ -630,3 +630,44 @@ async fn registration_remembers_its_first_request(backend: Backend) {
     );
 }
 on_both_backends!(registration_remembers_its_first_request);
+
+/// `/sync`'s `state` ends where the timeline starts: no event is in both (the create event
+/// once was, in every initial sync of a new room).
+async fn sync_state_never_repeats_the_timeline(backend: Backend) {
+    let server = TestServer::start(backend).await;
+    let alice = Api::user(&server, "alice").await;
+    let room = alice.create_room("public_chat").await;
+    alice.send_text(&room, "one").await;
+    let lazy = "%7B%22room%22%3A%7B%22state%22%3A%7B%22lazy_load_members%22%3Atrue%7D%7D%7D";
+    let short = "%7B%22room%22%3A%7B%22timeline%22%3A%7B%22limit%22%3A3%7D%7D%7D";
+    for filter in ["", lazy, short] {
+        let mut path = "/_matrix/client/v3/sync?timeout=0".to_owned();
+        if !filter.is_empty() {
+            path.push_str(&format!("&filter={filter}"));
+        }
+        let (status, sync) = alice.get(&path).await;
+        assert_eq!(status, 200, "{sync}");
+        let joined = &sync["rooms"]["join"][&room];
+        let ids = |section: &str| -> std::collections::BTreeSet<String> {
+            joined[section]["events"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|e| e["event_id"].as_str().unwrap().to_owned())
+                .collect()
+        };
+        let (state, timeline) = (ids("state"), ids("timeline"));
+        assert!(state.is_disjoint(&timeline), "filter {filter}: {joined}");
+        // Between them, the room's state is all there.
+        let types: Vec<_> = ["state", "timeline"]
+            .iter()
+            .flat_map(|s| joined[*s]["events"].as_array().unwrap().clone())
+            .map(|e| e["type"].as_str().unwrap().to_owned())
+            .collect();
+        assert!(
+            types.iter().any(|t| t == "m.room.create"),
+            "filter {filter}"
+        );
+    }
+}
+on_both_backends!(sync_state_never_repeats_the_timeline);

@@ -6,7 +6,7 @@ use std::sync::Arc;
 use hearth_rooms::{Pdu, StateIds};
 use hearth_store::{Membership, StoredEvent};
 use ruma::events::StateEventType;
-use ruma::{OwnedEventId, RoomId};
+use ruma::{EventId, OwnedEventId, RoomId};
 use serde_json::{Value, json};
 
 use crate::{PaginationToken, SyncError, SyncRequest, SyncToken, Syncer};
@@ -106,7 +106,9 @@ async fn client_events(
     Ok(events)
 }
 
-/// State events to send: `state` minus what the client has (`known`), lazily filtered.
+/// State events to send: `state` minus what the client has (`known`) and minus what the
+/// timeline carries (the spec's `state` ends where the timeline starts; the create event's
+/// stored "state before" holds the create event itself), lazily filtered.
 async fn state_events(
     syncer: &Syncer,
     request: &SyncRequest,
@@ -119,9 +121,11 @@ async fn state_events(
         .map(|p| p.sender().to_string())
         .chain(std::iter::once(request.user.to_string()))
         .collect();
+    let in_timeline: BTreeSet<&EventId> = timeline.iter().map(|p| p.event_id()).collect();
     let ids: Vec<OwnedEventId> = state
         .iter()
         .filter(|(key, id)| known.is_none_or(|k| k.get(*key) != Some(*id)))
+        .filter(|(_, id)| !in_timeline.contains(&***id))
         .filter(|((kind, key), _)| {
             !request.filter.lazy_load_members
                 || *kind != StateEventType::RoomMember
