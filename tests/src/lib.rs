@@ -59,18 +59,7 @@ impl TestServer {
             per_second: 10_000.0,
             burst: 100_000,
         };
-        let limits = &mut config.rate_limits;
-        for limit in [
-            &mut limits.login,
-            &mut limits.login_account,
-            &mut limits.register,
-            &mut limits.send,
-            &mut limits.membership,
-            &mut limits.room_membership,
-            &mut limits.profile,
-            &mut limits.settings,
-            &mut limits.ephemeral,
-        ] {
+        for limit in config.rate_limits.every_mut() {
             *limit = unthrottled;
         }
         if backend == Backend::Postgres {

@@ -671,3 +671,84 @@ async fn sync_state_never_repeats_the_timeline(backend: Backend) {
     }
 }
 on_both_backends!(sync_state_never_repeats_the_timeline);
+
+/// The limits on what one user could flood others with: each answers 429 past its burst, for
+/// that user only.
+async fn per_user_write_limits(backend: Backend) {
+    let two = hearth_config::RateLimit {
+        per_second: 0.001,
+        burst: 2,
+    };
+    let server = TestServer::start_with(backend, |config| {
+        let limits = &mut config.rate_limits;
+        limits.membership = two;
+        limits.profile = two;
+        limits.settings = two;
+        limits.ephemeral = two;
+    })
+    .await;
+    let alice = Api::user(&server, "alice").await;
+    let bob = Api::user(&server, "bob").await;
+    let room = alice.create_room("public_chat").await;
+    let me = "@alice:hearth.test";
+    let requests: Vec<(&str, Method, String, Value)> = vec![
+        (
+            "membership",
+            Method::POST,
+            format!("/_matrix/client/v3/rooms/{room}/invite"),
+            json!({"user_id": "@nobody:hearth.test"}),
+        ),
+        (
+            "profile",
+            Method::PUT,
+            format!("/_matrix/client/v3/profile/{me}/displayname"),
+            json!({"displayname": "Alice"}),
+        ),
+        (
+            "settings",
+            Method::PUT,
+            format!("/_matrix/client/v3/user/{me}/account_data/org.example.a"),
+            json!({"a": 1}),
+        ),
+        (
+            "ephemeral",
+            Method::PUT,
+            format!("/_matrix/client/v3/rooms/{room}/typing/{me}"),
+            json!({"typing": false}),
+        ),
+    ];
+    for (limit, method, path, body) in requests {
+        let mut statuses = Vec::new();
+        for _ in 0..3 {
+            statuses.push(
+                alice
+                    .call(method.clone(), &path, Some(body.clone()))
+                    .await
+                    .0
+                    .as_u16(),
+            );
+        }
+        assert_eq!(statuses[2], 429, "{limit}: {statuses:?}");
+        assert!(
+            statuses[..2].iter().all(|s| *s != 429),
+            "{limit}: {statuses:?}"
+        );
+    }
+    // Bob has budgets of his own.
+    let (status, _) = bob
+        .post(&format!("/_matrix/client/v3/join/{room}"), json!({}))
+        .await;
+    assert_eq!(status, 200);
+    // A membership change through the state endpoint counts like any other.
+    let (status, body) = alice
+        .put(
+            &format!("/_matrix/client/v3/rooms/{room}/state/m.room.member/@bob:hearth.test"),
+            json!({"membership": "leave"}),
+        )
+        .await;
+    assert_eq!(
+        (status, errcode(&body)),
+        (StatusCode::TOO_MANY_REQUESTS, "M_LIMIT_EXCEEDED")
+    );
+}
+on_both_backends!(per_user_write_limits);

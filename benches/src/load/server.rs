@@ -44,18 +44,7 @@ impl InProcess {
         config.server.listen = SocketAddr::from(([127, 0, 0, 1], 0));
         config.server.data_dir = dir.path().to_path_buf();
         config.registration.enabled = true;
-        let limits = &mut config.rate_limits;
-        for limit in [
-            &mut limits.login,
-            &mut limits.login_account,
-            &mut limits.register,
-            &mut limits.send,
-            &mut limits.membership,
-            &mut limits.room_membership,
-            &mut limits.profile,
-            &mut limits.settings,
-            &mut limits.ephemeral,
-        ] {
+        for limit in config.rate_limits.every_mut() {
             *limit = LIFTED;
         }
         let mut database = None;
@@ -92,7 +81,7 @@ impl InProcess {
         let base = format!("http://{}", server.address);
         let description = format!(
             "in-process Hearth at {base} on {backend}; rate limits lifted for the benchmark \
-             (login, register and send: {} per second, burst {})",
+             (every [rate_limits] entry: {} per second, burst {})",
             LIFTED.per_second, LIFTED.burst
         );
         Ok(Self {

@@ -243,6 +243,23 @@ pub struct RateLimitsConfig {
     pub ephemeral: RateLimit,
 }
 
+impl RateLimitsConfig {
+    /// Every limit, for setting them all at once (tests and benchmarks lift them).
+    pub fn every_mut(&mut self) -> [&mut RateLimit; 9] {
+        [
+            &mut self.login,
+            &mut self.login_account,
+            &mut self.register,
+            &mut self.send,
+            &mut self.membership,
+            &mut self.room_membership,
+            &mut self.profile,
+            &mut self.settings,
+            &mut self.ephemeral,
+        ]
+    }
+}
+
 impl Default for RateLimitsConfig {
     fn default() -> Self {
         Self {

@@ -88,3 +88,16 @@ async fn shutdown_signal() -> anyhow::Result<()> {
     tokio::signal::ctrl_c().await?;
     Ok(())
 }
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn a_bare_level_keeps_libraries_quiet() {
+        let filter = super::log_filter("info");
+        assert!(filter.starts_with("warn,"), "{filter}");
+        assert!(filter.contains("hearth_rooms=info"), "{filter}");
+        assert!(!filter.contains("ruma"), "{filter}");
+        let custom = "info,ruma_state_res=debug";
+        assert_eq!(super::log_filter(custom), custom);
+    }
+}
