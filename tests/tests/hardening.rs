@@ -752,3 +752,65 @@ async fn per_user_write_limits(backend: Backend) {
     );
 }
 on_both_backends!(per_user_write_limits);
+
+/// Someone who left (or was kicked) still reads the room as it was when they left; someone who
+/// never joined reads nothing, unless the room is world-readable.
+async fn departed_members_read_up_to_their_leave(backend: Backend) {
+    let server = TestServer::start(backend).await;
+    let alice = Api::user(&server, "alice").await;
+    let bob = Api::user(&server, "bob").await;
+    let stranger = Api::user(&server, "stranger").await;
+    let room = alice.create_room("public_chat").await;
+    let topic = format!("/_matrix/client/v3/rooms/{room}/state/m.room.topic/");
+    alice
+        .ok(Method::PUT, &topic, Some(json!({"topic": "before"})))
+        .await;
+    bob.ok(
+        Method::POST,
+        &format!("/_matrix/client/v3/join/{room}"),
+        Some(json!({})),
+    )
+    .await;
+    alice
+        .ok(
+            Method::POST,
+            &format!("/_matrix/client/v3/rooms/{room}/kick"),
+            Some(json!({"user_id": "@bob:hearth.test"})),
+        )
+        .await;
+    alice
+        .ok(Method::PUT, &topic, Some(json!({"topic": "after"})))
+        .await;
+
+    let (status, content) = bob.get(&topic).await;
+    assert_eq!(
+        (status, content["topic"].as_str()),
+        (StatusCode::OK, Some("before"))
+    );
+    let (status, all) = bob
+        .get(&format!("/_matrix/client/v3/rooms/{room}/state"))
+        .await;
+    assert_eq!(status, 200, "{all}");
+    assert!(all.to_string().contains("before") && !all.to_string().contains("after"));
+    let (status, members) = bob
+        .get(&format!("/_matrix/client/v3/rooms/{room}/members"))
+        .await;
+    assert_eq!(status, 200, "{members}");
+    let (status, _) = stranger.get(&topic).await;
+    assert_eq!(status, StatusCode::FORBIDDEN);
+
+    // World-readable: anyone reads the current state.
+    alice
+        .ok(
+            Method::PUT,
+            &format!("/_matrix/client/v3/rooms/{room}/state/m.room.history_visibility/"),
+            Some(json!({"history_visibility": "world_readable"})),
+        )
+        .await;
+    let (status, content) = stranger.get(&topic).await;
+    assert_eq!(
+        (status, content["topic"].as_str()),
+        (StatusCode::OK, Some("after"))
+    );
+}
+on_both_backends!(departed_members_read_up_to_their_leave);

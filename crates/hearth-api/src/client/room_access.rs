@@ -48,16 +48,33 @@ pub(crate) async fn membership(
     Ok((pdu.membership(), state))
 }
 
-/// The room's current state, if the user is joined to it.
-// NOTSPEC: history visibility (reading as a former member or a world-readable room) is not
-// applied yet; only current members read.
-pub(crate) async fn joined_state(
+/// The room state a user may read (`/state`, `/state/{type}/{key}`, `/members`): the current
+/// state for a member, and for anyone when the room is `world_readable`; the state as it was
+/// when they left for someone who left or was banned, as the spec says of `/state`; nothing
+/// for anyone else (invited and knocking users have the stripped state of their sync).
+pub(crate) async fn readable_state(
     rooms: &Rooms,
     room: &RoomId,
     user: &UserId,
 ) -> Result<StateIds, ApiError> {
-    match membership(rooms, room, user).await? {
-        (Some(m), state) if m == "join" => Ok(state),
+    let (membership, current) = membership(rooms, room, user).await?;
+    if membership.as_deref() == Some("join") {
+        return Ok(current);
+    }
+    let visibility =
+        state_content(rooms, &current, StateEventType::RoomHistoryVisibility, "").await?;
+    if visibility
+        .get("history_visibility")
+        .and_then(|v| v.as_str())
+        == Some("world_readable")
+    {
+        return Ok(current);
+    }
+    match (
+        membership.as_deref(),
+        current.get(&(StateEventType::RoomMember, user.to_string())),
+    ) {
+        (Some("leave" | "ban"), Some(departure)) => Ok(rooms.state_after(departure).await?),
         _ => Err(not_member()),
     }
 }

@@ -9,7 +9,7 @@ use ruma::api::client::membership::get_member_events::v3 as endpoint;
 use ruma::events::StateEventType;
 use ruma::serde::Raw;
 
-use crate::client::room_access::joined_state;
+use crate::client::room_access::readable_state;
 use crate::extract::Ruma;
 use crate::ruma_glue::{RumaResponse, route as route_endpoint};
 use crate::{ApiError, ApiState};
@@ -24,7 +24,11 @@ async fn handler(
 ) -> Result<RumaResponse<endpoint::Response>, ApiError> {
     let user = &request.caller()?.user_id;
     let body = &request.body;
-    let current = joined_state(&state.rooms, &body.room_id, user).await?;
+    let current = readable_state(&state.rooms, &body.room_id, user).await?;
+    // Someone who left reads no further than their leave, whatever `at` says.
+    let horizon = crate::client::history::history_reader(&state, &body.room_id, user)
+        .await?
+        .map(|reader| reader.horizon);
     let members = match &body.at {
         None => current,
         Some(at) => {
@@ -32,8 +36,9 @@ async fn handler(
                 ApiError::new(StatusCode::BAD_REQUEST, "M_INVALID_PARAM", "bad `at` token")
             })?;
             let store = state.rooms.store();
+            let upto = horizon.map_or(position.0 - 1, |h| (position.0 - 1).min(h));
             match store
-                .room_events_backwards(&body.room_id, 0, position.0 - 1, 1)
+                .room_events_backwards(&body.room_id, 0, upto, 1)
                 .await?
                 .first()
             {

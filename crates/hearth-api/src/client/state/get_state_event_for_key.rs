@@ -7,7 +7,7 @@ use axum::extract::State;
 use axum::http::StatusCode;
 use ruma::api::client::state::get_state_event_for_key::v3::{self as endpoint, StateEventFormat};
 
-use crate::client::room_access::joined_state;
+use crate::client::room_access::readable_state;
 use crate::extract::Ruma;
 use crate::ruma_glue::{RumaResponse, route as route_endpoint};
 use crate::{ApiError, ApiState};
@@ -22,7 +22,7 @@ async fn handler(
 ) -> Result<RumaResponse<endpoint::Response>, ApiError> {
     let user = &request.caller()?.user_id;
     let body = &request.body;
-    let current = joined_state(&state.rooms, &body.room_id, user).await?;
+    let current = readable_state(&state.rooms, &body.room_id, user).await?;
     let not_found = || ApiError::new(StatusCode::NOT_FOUND, "M_NOT_FOUND", "no such state event");
     let id = current
         .get(&(body.event_type.clone(), body.state_key.clone()))

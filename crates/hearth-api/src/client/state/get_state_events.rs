@@ -6,7 +6,7 @@ use axum::extract::State;
 use ruma::api::client::state::get_state_events::v3 as endpoint;
 use ruma::serde::Raw;
 
-use crate::client::room_access::joined_state;
+use crate::client::room_access::readable_state;
 use crate::extract::Ruma;
 use crate::ruma_glue::{RumaResponse, route as route_endpoint};
 use crate::{ApiError, ApiState};
@@ -20,7 +20,7 @@ async fn handler(
     request: Ruma<endpoint::Request>,
 ) -> Result<RumaResponse<endpoint::Response>, ApiError> {
     let user = &request.caller()?.user_id;
-    let current = joined_state(&state.rooms, &request.body.room_id, user).await?;
+    let current = readable_state(&state.rooms, &request.body.room_id, user).await?;
     let ids: Vec<_> = current.values().cloned().collect();
     let pdus = state.rooms.load_pdus(&ids).await?;
     let pdus: Vec<_> = ids.iter().filter_map(|id| pdus.get(id).cloned()).collect();
