@@ -814,3 +814,39 @@ async fn departed_members_read_up_to_their_leave(backend: Backend) {
     );
 }
 on_both_backends!(departed_members_read_up_to_their_leave);
+
+/// A member who left reads the room's events up to their leave through `/event`, not after;
+/// Element Web's start-up call for bridged protocols answers an empty object.
+async fn departed_members_read_events_and_protocols(backend: Backend) {
+    let server = TestServer::start(backend).await;
+    let alice = Api::user(&server, "alice").await;
+    let bob = Api::user(&server, "bob").await;
+    let room = alice.create_room("public_chat").await;
+    bob.ok(
+        Method::POST,
+        &format!("/_matrix/client/v3/join/{room}"),
+        Some(json!({})),
+    )
+    .await;
+    let before = alice.send_text(&room, "while bob was here").await;
+    bob.ok(
+        Method::POST,
+        &format!("/_matrix/client/v3/rooms/{room}/leave"),
+        Some(json!({})),
+    )
+    .await;
+    let after = alice.send_text(&room, "after bob left").await;
+    let (status, event) = bob
+        .get(&format!("/_matrix/client/v3/rooms/{room}/event/{before}"))
+        .await;
+    assert_eq!(status, 200, "{event}");
+    let (status, _) = bob
+        .get(&format!("/_matrix/client/v3/rooms/{room}/event/{after}"))
+        .await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
+    let protocols = bob
+        .ok(Method::GET, "/_matrix/client/v3/thirdparty/protocols", None)
+        .await;
+    assert_eq!(protocols, json!({}));
+}
+on_both_backends!(departed_members_read_events_and_protocols);

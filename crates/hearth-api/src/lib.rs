@@ -163,6 +163,7 @@ pub fn router(state: ApiState) -> Router {
         client::push::set_pushrule_enabled::route,
         client::push::get_pushrule_actions::route,
         client::push::set_pushrule_actions::route,
+        client::thirdparty::get_protocols::route,
     ];
     let router = routes
         .iter()

@@ -25,6 +25,7 @@ pub(crate) mod space;
 pub(crate) mod state;
 pub(crate) mod sync;
 pub(crate) mod tag;
+pub(crate) mod thirdparty;
 pub(crate) mod threads;
 pub(crate) mod typing;
 mod user_access;

@@ -3,11 +3,10 @@
 
 use axum::Router;
 use axum::extract::State;
-use axum::http::StatusCode;
 use ruma::api::client::room::get_room_event::v3 as endpoint;
 use ruma::serde::Raw;
 
-use crate::client::room_access::require_joined;
+use crate::client::history::{history_reader, not_found, not_member, visible_pdus};
 use crate::extract::Ruma;
 use crate::ruma_glue::{RumaResponse, route as route_endpoint};
 use crate::{ApiError, ApiState};
@@ -22,36 +21,28 @@ async fn handler(
 ) -> Result<RumaResponse<endpoint::Response>, ApiError> {
     let user = &request.caller()?.user_id;
     let body = &request.body;
-    require_joined(&state.rooms, &body.room_id, user).await?;
-    let not_found = || ApiError::new(StatusCode::NOT_FOUND, "M_NOT_FOUND", "event not found");
-    let pdu = state
-        .rooms
-        .pdu(&body.event_id)
+    // Members, and those who left (up to their leave), read what history visibility lets
+    // them see.
+    let reader = history_reader(&state, &body.room_id, user)
         .await?
-        .ok_or_else(not_found)?;
-    if pdu.room() != body.room_id {
-        return Err(not_found());
-    }
-    // Events the user may not see (history visibility) are as good as absent.
+        .ok_or_else(not_member)?;
     let stored = state
         .rooms
         .store()
         .event(&body.event_id)
         .await?
+        .filter(|e| e.room_id == body.room_id)
         .ok_or_else(not_found)?;
-    let visible = state
-        .rooms
-        .visible_to(user, true, std::slice::from_ref(&stored))
-        .await?;
-    if !visible.first().copied().unwrap_or(false) && !hearth_rooms::is_own_membership(&pdu, user) {
-        return Err(not_found());
-    }
+    let pdu = visible_pdus(&state, &reader, std::slice::from_ref(&stored))
+        .await?
+        .pop()
+        .ok_or_else(not_found)?;
     let event = state
         .rooms
         .client_events_for(
             hearth_rooms::Reader {
                 user,
-                upto: state.rooms.store().current_stream(),
+                upto: reader.horizon,
             },
             &[pdu],
         )
