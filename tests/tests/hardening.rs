@@ -850,3 +850,111 @@ async fn departed_members_read_events_and_protocols(backend: Backend) {
     assert_eq!(protocols, json!({}));
 }
 on_both_backends!(departed_members_read_events_and_protocols);
+
+/// Pushers are stored per device and listed; `append: false` takes a push key from other
+/// users; `kind: null` deletes; they go with their device (logout, password change).
+async fn pushers_are_kept_listed_and_removed(backend: Backend) {
+    let server = TestServer::start(backend).await;
+    let alice = Api::user(&server, "alice").await;
+    let bob = Api::user(&server, "bob").await;
+    let pushers = "/_matrix/client/v3/pushers";
+    let set = "/_matrix/client/v3/pushers/set";
+    let http = |key: &str, append: bool| {
+        json!({"kind": "http", "app_id": "org.example.app", "pushkey": key,
+               "app_display_name": "Example", "device_display_name": "phone", "lang": "en",
+               "data": {"url": "https://push.example.org/_matrix/push/v1/notify",
+                        "format": "event_id_only"},
+               "append": append})
+    };
+    assert_eq!(
+        alice.ok(Method::GET, pushers, None).await,
+        json!({"pushers": []})
+    );
+    alice
+        .ok(Method::POST, set, Some(http("key-1", false)))
+        .await;
+    let listed = alice.ok(Method::GET, pushers, None).await;
+    let first = &listed["pushers"][0];
+    assert_eq!(first["pushkey"], "key-1");
+    assert_eq!(first["kind"], "http");
+    assert_eq!(
+        first["data"]["url"],
+        "https://push.example.org/_matrix/push/v1/notify"
+    );
+    assert_eq!(first["app_display_name"], "Example");
+
+    for (body, errcode_wanted) in [
+        (
+            json!({"kind": "http", "app_id": "a", "pushkey": "k", "app_display_name": "A",
+                   "device_display_name": "d", "lang": "en",
+                   "data": {"url": "https://push.example.org/somewhere"}}),
+            "M_INVALID_PARAM",
+        ),
+        (
+            json!({"kind": "email", "app_id": "m.email", "pushkey": "alice@example.org",
+                   "app_display_name": "Email", "device_display_name": "d", "lang": "en",
+                   "data": {}}),
+            "M_THREEPID_NOT_FOUND",
+        ),
+    ] {
+        let (status, answer) = alice.post(set, body).await;
+        assert_eq!(
+            (status, errcode(&answer)),
+            (StatusCode::BAD_REQUEST, errcode_wanted),
+            "{answer}"
+        );
+    }
+
+    // The same push key by bob, appended: both keep it; not appended: alice loses it.
+    bob.ok(Method::POST, set, Some(http("key-1", true))).await;
+    assert_eq!(
+        alice.ok(Method::GET, pushers, None).await["pushers"]
+            .as_array()
+            .unwrap()
+            .len(),
+        1
+    );
+    bob.ok(Method::POST, set, Some(http("key-1", false))).await;
+    assert_eq!(
+        alice.ok(Method::GET, pushers, None).await,
+        json!({"pushers": []})
+    );
+    bob.ok(
+        Method::POST,
+        set,
+        Some(json!({"kind": null, "app_id": "org.example.app", "pushkey": "key-1"})),
+    )
+    .await;
+    assert_eq!(
+        bob.ok(Method::GET, pushers, None).await,
+        json!({"pushers": []})
+    );
+
+    // A password change signs out the other devices, and their pushers go with them.
+    alice
+        .ok(Method::POST, set, Some(http("key-2", false)))
+        .await;
+    let (status, session) = Api::new(&server, None)
+        .post(
+            "/_matrix/client/v3/login",
+            json!({"type": "m.login.password", "password": "correct horse battery staple",
+                   "identifier": {"type": "m.id.user", "user": "alice"}}),
+        )
+        .await;
+    assert_eq!(status, 200, "{session}");
+    let laptop = Api::new(&server, session["access_token"].as_str());
+    let (status, answer) = laptop
+        .post(
+            "/_matrix/client/v3/account/password",
+            json!({"new_password": "a brand new password",
+                   "auth": {"type": "m.login.password", "password": "correct horse battery staple",
+                            "identifier": {"type": "m.id.user", "user": "alice"}}}),
+        )
+        .await;
+    assert_eq!(status, 200, "{answer}");
+    assert_eq!(
+        laptop.ok(Method::GET, pushers, None).await,
+        json!({"pushers": []})
+    );
+}
+on_both_backends!(pushers_are_kept_listed_and_removed);

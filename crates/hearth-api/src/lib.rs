@@ -164,6 +164,8 @@ pub fn router(state: ApiState) -> Router {
         client::push::get_pushrule_actions::route,
         client::push::set_pushrule_actions::route,
         client::thirdparty::get_protocols::route,
+        client::push::get_pushers::route,
+        client::push::set_pusher::route,
     ];
     let router = routes
         .iter()

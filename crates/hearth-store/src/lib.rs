@@ -16,6 +16,7 @@ mod filters;
 mod memberships;
 mod migrations;
 mod profiles;
+mod pushers;
 mod receipts;
 mod recent;
 mod registration_tokens;
@@ -37,6 +38,7 @@ use hearth_config::{Config, DatabaseBackend, SqliteSynchronous};
 use tokio::sync::watch;
 
 pub use error::StoreError;
+pub use pushers::NewPusher;
 pub use receipts::{ReadReceipts, ReceiptRow};
 pub use relations::{ChildrenQuery, RelationRow, ThreadSummary};
 pub use rows::NewRelation;

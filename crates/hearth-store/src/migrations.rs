@@ -275,6 +275,12 @@ const MIGRATIONS: &[Migration] = &[
         sqlite: REFRESH_PARENTS,
         postgres: REFRESH_PARENTS,
     },
+    Migration {
+        version: 16,
+        name: "pushers",
+        sqlite: PUSHERS,
+        postgres: PUSHERS,
+    },
 ];
 
 /// Full-text search over message bodies, room names and topics (`POST /search`), filled by the
@@ -420,6 +426,23 @@ const REFRESH_PARENTS: &str = r#"
 ALTER TABLE refresh_tokens ADD COLUMN parent_hash TEXT;
 ALTER TABLE access_tokens ADD COLUMN parent_refresh_hash TEXT;
 CREATE INDEX refresh_tokens_parent ON refresh_tokens (parent_hash);
+"#;
+
+/// Where to push a user's notifications: one row per (user, app, pushkey), belonging to the
+/// device that set it (and gone with it).
+const PUSHERS: &str = r#"
+CREATE TABLE pushers (
+    user_id TEXT NOT NULL,
+    app_id TEXT NOT NULL,
+    pushkey TEXT NOT NULL,
+    device_id TEXT NOT NULL,
+    json TEXT NOT NULL,
+    created_at_ms BIGINT NOT NULL,
+    PRIMARY KEY (user_id, app_id, pushkey),
+    FOREIGN KEY (user_id, device_id) REFERENCES devices (user_id, device_id) ON DELETE CASCADE
+);
+CREATE INDEX pushers_key ON pushers (app_id, pushkey);
+CREATE INDEX pushers_device ON pushers (user_id, device_id);
 "#;
 
 /// Local room aliases and the public room directory.

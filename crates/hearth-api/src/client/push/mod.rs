@@ -4,11 +4,13 @@
 
 pub(crate) mod delete_pushrule;
 pub(crate) mod get_notifications;
+pub(crate) mod get_pushers;
 pub(crate) mod get_pushrule;
 pub(crate) mod get_pushrule_actions;
 pub(crate) mod get_pushrule_enabled;
 pub(crate) mod get_pushrules_all;
 pub(crate) mod get_pushrules_global_scope;
+pub(crate) mod set_pusher;
 pub(crate) mod set_pushrule;
 pub(crate) mod set_pushrule_actions;
 pub(crate) mod set_pushrule_enabled;
