@@ -958,3 +958,49 @@ async fn pushers_are_kept_listed_and_removed(backend: Backend) {
     );
 }
 on_both_backends!(pushers_are_kept_listed_and_removed);
+
+/// A new `m.room.canonical_alias` may only name aliases that exist and point at the room.
+async fn canonical_alias_must_point_at_the_room(backend: Backend) {
+    let server = TestServer::start(backend).await;
+    let alice = Api::user(&server, "alice").await;
+    let room = alice.create_room("public_chat").await;
+    let other = alice.create_room("public_chat").await;
+    for (alias, target) in [("#here:hearth.test", &room), ("#there:hearth.test", &other)] {
+        alice
+            .ok(
+                Method::PUT,
+                &format!(
+                    "/_matrix/client/v3/directory/room/{}",
+                    alias.replace('#', "%23")
+                ),
+                Some(json!({"room_id": target})),
+            )
+            .await;
+    }
+    let path = format!("/_matrix/client/v3/rooms/{room}/state/m.room.canonical_alias/");
+    for content in [
+        json!({"alias": "#missing:hearth.test"}),
+        json!({"alias": "#there:hearth.test"}),
+        json!({"alias": "#here:hearth.test", "alt_aliases": ["#there:hearth.test"]}),
+        json!({"alias": "not an alias"}),
+        json!({"alias": "#far:elsewhere.example"}),
+        json!({"alt_aliases": "#here:hearth.test"}),
+    ] {
+        let (status, body) = alice.put(&path, content.clone()).await;
+        assert_eq!(
+            (status, errcode(&body)),
+            (StatusCode::BAD_REQUEST, "M_BAD_ALIAS"),
+            "{content}"
+        );
+    }
+    alice
+        .ok(
+            Method::PUT,
+            &path,
+            Some(json!({"alias": "#here:hearth.test", "alt_aliases": ["#here:hearth.test"]})),
+        )
+        .await;
+    // Unsetting is always allowed.
+    alice.ok(Method::PUT, &path, Some(json!({}))).await;
+}
+on_both_backends!(canonical_alias_must_point_at_the_room);

@@ -39,3 +39,67 @@ pub(crate) fn require_local(state: &ApiState, alias: &RoomAliasId) -> Result<(),
         ))
     }
 }
+
+/// The aliases an `m.room.canonical_alias` content names (`alias` and `alt_aliases`), as
+/// strings; whatever is not a string is refused by [`check_canonical`].
+fn canonical_aliases(content: &serde_json::Value) -> Vec<&serde_json::Value> {
+    content
+        .get("alias")
+        .filter(|a| !a.is_null())
+        .into_iter()
+        .chain(
+            content
+                .get("alt_aliases")
+                .and_then(|a| a.as_array())
+                .into_iter()
+                .flatten(),
+        )
+        .collect()
+}
+
+/// Every alias a new `m.room.canonical_alias` adds must be well-formed and point at the room
+/// (400 `M_BAD_ALIAS`), as the spec asks; aliases already in the room's current event are not
+/// checked again (they may have been deleted since). Aliases of other servers cannot be
+/// resolved without federation, so they cannot be added.
+pub(crate) async fn check_canonical(
+    state: &ApiState,
+    room: &ruma::RoomId,
+    content: &serde_json::Value,
+) -> Result<(), ApiError> {
+    let bad = |message: String| ApiError::new(StatusCode::BAD_REQUEST, "M_BAD_ALIAS", message);
+    if content
+        .get("alt_aliases")
+        .is_some_and(|a| !a.is_array() && !a.is_null())
+    {
+        return Err(bad("alt_aliases must be a list of aliases".into()));
+    }
+    let current = state.rooms.current_state(room).await?;
+    let existing = crate::client::room_access::state_content(
+        &state.rooms,
+        &current,
+        ruma::events::StateEventType::RoomCanonicalAlias,
+        "",
+    )
+    .await?;
+    let known: Vec<&serde_json::Value> = canonical_aliases(&existing);
+    for value in canonical_aliases(content) {
+        if known.contains(&value) {
+            continue;
+        }
+        let Some(text) = value.as_str() else {
+            return Err(bad(format!("{value} is not an alias")));
+        };
+        let alias = <&RoomAliasId>::try_from(text).map_err(|e| bad(format!("{text}: {e}")))?;
+        if alias.server_name() != state.server_name {
+            return Err(bad(format!(
+                "{alias} belongs to another server and cannot be checked without federation"
+            )));
+        }
+        match state.rooms.store().alias(alias).await? {
+            Some((target, _)) if target == room => {}
+            Some(_) => return Err(bad(format!("{alias} points at another room"))),
+            None => return Err(bad(format!("{alias} does not exist"))),
+        }
+    }
+    Ok(())
+}

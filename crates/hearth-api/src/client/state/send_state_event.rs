@@ -28,6 +28,9 @@ async fn handler(
     }
     let content =
         serde_json::Value::Object(crate::client::user_access::json_object(body.body.json())?);
+    if body.event_type == ruma::events::StateEventType::RoomCanonicalAlias {
+        crate::client::alias::check_canonical(&state, &body.room_id, &content).await?;
+    }
     // The auth rules decide who may set what (membership, power levels); the pipeline runs them.
     let draft = EventDraft::state(
         body.event_type.to_string().as_str(),
