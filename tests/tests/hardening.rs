@@ -1000,6 +1000,18 @@ async fn canonical_alias_must_point_at_the_room(backend: Backend) {
             Some(json!({"alias": "#here:hearth.test", "alt_aliases": ["#here:hearth.test"]})),
         )
         .await;
+    // Deleting an alias takes it out of the canonical alias event.
+    alice
+        .ok(
+            Method::DELETE,
+            "/_matrix/client/v3/directory/room/%23here:hearth.test",
+            None,
+        )
+        .await;
+    let (status, content) = alice.get(&path).await;
+    assert_eq!(status, 200);
+    assert!(content.get("alias").is_none(), "{content}");
+    assert_eq!(content["alt_aliases"], json!([]), "{content}");
     // Unsetting is always allowed.
     alice.ok(Method::PUT, &path, Some(json!({}))).await;
 }

@@ -40,5 +40,6 @@ async fn handler(
         require_state_power(&state, &room, &caller.user_id, "m.room.canonical_alias").await?;
     }
     store.delete_alias(alias).await?;
+    super::drop_from_canonical(&state, &room, &caller.user_id, alias).await;
     Ok(RumaResponse(endpoint::Response::new()))
 }

@@ -103,3 +103,51 @@ pub(crate) async fn check_canonical(
     }
     Ok(())
 }
+
+/// A deleted alias leaves the room's `m.room.canonical_alias` too, sent by the user who deleted
+/// it. If they may not change that event (an alias creator without the power level), the
+/// event keeps naming the alias: the deletion stands either way.
+pub(crate) async fn drop_from_canonical(
+    state: &ApiState,
+    room: &ruma::RoomId,
+    user: &ruma::UserId,
+    alias: &RoomAliasId,
+) {
+    let changed = async {
+        let current = state.rooms.current_state(room).await?;
+        let mut content = crate::client::room_access::state_content(
+            &state.rooms,
+            &current,
+            ruma::events::StateEventType::RoomCanonicalAlias,
+            "",
+        )
+        .await?;
+        let Some(object) = content.as_object_mut() else {
+            return Ok::<_, ApiError>(false);
+        };
+        let mut changed = false;
+        if object.get("alias").and_then(|a| a.as_str()) == Some(alias.as_str()) {
+            object.remove("alias");
+            changed = true;
+        }
+        if let Some(alt) = object.get_mut("alt_aliases").and_then(|a| a.as_array_mut()) {
+            let before = alt.len();
+            alt.retain(|a| a.as_str() != Some(alias.as_str()));
+            changed |= alt.len() != before;
+        }
+        if changed {
+            let draft = hearth_rooms::EventDraft::state("m.room.canonical_alias", "", content);
+            let append = hearth_rooms::Append {
+                sender: user.to_owned(),
+                draft,
+                txn: None,
+            };
+            state.rooms.append(room, append).await?;
+        }
+        Ok(changed)
+    }
+    .await;
+    if let Err(e) = changed {
+        tracing::info!(%room, %alias, error = ?e, "the canonical alias still names a deleted alias");
+    }
+}
