@@ -1016,3 +1016,42 @@ async fn canonical_alias_must_point_at_the_room(backend: Backend) {
     alice.ok(Method::PUT, &path, Some(json!({}))).await;
 }
 on_both_backends!(canonical_alias_must_point_at_the_room);
+
+/// Setting identical state twice, or joining twice, answers with the event in force: no new
+/// event for members to sync.
+async fn identical_state_is_not_sent_again(backend: Backend) {
+    let server = TestServer::start(backend).await;
+    let alice = Api::user(&server, "alice").await;
+    let bob = Api::user(&server, "bob").await;
+    let room = alice.create_room("public_chat").await;
+    let topic = format!("/_matrix/client/v3/rooms/{room}/state/m.room.topic/");
+    let first = alice
+        .ok(Method::PUT, &topic, Some(json!({"topic": "same"})))
+        .await;
+    let again = alice
+        .ok(Method::PUT, &topic, Some(json!({"topic": "same"})))
+        .await;
+    assert_eq!(first["event_id"], again["event_id"]);
+    let changed = alice
+        .ok(Method::PUT, &topic, Some(json!({"topic": "new"})))
+        .await;
+    assert_ne!(first["event_id"], changed["event_id"]);
+
+    let member_event = |state: &Value| {
+        state
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|e| e["type"] == "m.room.member" && e["state_key"] == "@bob:hearth.test")
+            .map(|e| e["event_id"].clone())
+    };
+    let join = format!("/_matrix/client/v3/join/{room}");
+    bob.ok(Method::POST, &join, Some(json!({}))).await;
+    let state = format!("/_matrix/client/v3/rooms/{room}/state");
+    let before = member_event(&bob.ok(Method::GET, &state, None).await);
+    bob.ok(Method::POST, &join, Some(json!({}))).await;
+    let after = member_event(&bob.ok(Method::GET, &state, None).await);
+    assert!(before.is_some());
+    assert_eq!(before, after, "joining twice made a second join event");
+}
+on_both_backends!(identical_state_is_not_sent_again);

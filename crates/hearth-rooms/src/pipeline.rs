@@ -288,6 +288,27 @@ impl<'h> Working<'h> {
 }
 
 impl Working<'_> {
+    /// The state event in force, when a request would send it again unchanged (same sender,
+    /// same content): setting identical state twice, or joining twice, answers with the event
+    /// in force instead of a new one. Only committed state counts (an event of this batch has
+    /// no stream position to answer with yet).
+    fn unchanged_state(&self, request: &Append) -> Option<OwnedEventId> {
+        let draft = &request.draft;
+        let key = (
+            StateEventType::from(draft.kind.to_string()),
+            draft.state_key.clone()?,
+        );
+        if self.overlay.contains_key(&key) {
+            return None;
+        }
+        let current = self.head.state.get(&key)?;
+        if current.sender() != request.sender {
+            return None;
+        }
+        let content: serde_json::Value = serde_json::from_str(current.content().get()).ok()?;
+        (content == draft.content).then(|| current.owned_event_id().clone())
+    }
+
     /// The auth rules let any member send a redaction (from room version 3); the client-server
     /// API only applies it — and Hearth only accepts it from its users — when the sender wrote
     /// the target or has the `redact` power level.
@@ -372,7 +393,10 @@ async fn append_batch(rooms: &Rooms, head: &mut Head, queue: &mut Vec<Request>) 
                 Ok(None) => added(add_with_target(rooms, &mut working, request).await),
                 Err(e) => Outcome::Failed(e.into()),
             },
-            None => added(add_with_target(rooms, &mut working, request).await),
+            None => match working.unchanged_state(request) {
+                Some(id) => Outcome::Stored(id),
+                None => added(add_with_target(rooms, &mut working, request).await),
+            },
         };
         outcomes.push(outcome);
     }
