@@ -1055,3 +1055,43 @@ async fn identical_state_is_not_sent_again(backend: Backend) {
     assert_eq!(before, after, "joining twice made a second join event");
 }
 on_both_backends!(identical_state_is_not_sent_again);
+
+/// `/kick` of someone not in the room is refused; `joined_members` writes both profile keys.
+async fn membership_details(backend: Backend) {
+    let server = TestServer::start(backend).await;
+    let alice = Api::user(&server, "alice").await;
+    let _bob = Api::user(&server, "bob").await;
+    let room = alice.create_room("public_chat").await;
+    let (status, body) = alice
+        .post(
+            &format!("/_matrix/client/v3/rooms/{room}/kick"),
+            json!({"user_id": "@bob:hearth.test"}),
+        )
+        .await;
+    assert_eq!(
+        (status, errcode(&body)),
+        (StatusCode::FORBIDDEN, "M_FORBIDDEN"),
+        "{body}"
+    );
+    // A ban of someone not in the room is allowed (a pre-emptive ban).
+    alice
+        .ok(
+            Method::POST,
+            &format!("/_matrix/client/v3/rooms/{room}/ban"),
+            Some(json!({"user_id": "@bob:hearth.test"})),
+        )
+        .await;
+    let members = alice
+        .ok(
+            Method::GET,
+            &format!("/_matrix/client/v3/rooms/{room}/joined_members"),
+            None,
+        )
+        .await;
+    let me = &members["joined"]["@alice:hearth.test"];
+    assert!(
+        me.get("display_name").is_some() && me.get("avatar_url").is_some(),
+        "{members}"
+    );
+}
+on_both_backends!(membership_details);

@@ -20,13 +20,15 @@ async fn handler(
 ) -> Result<RumaResponse<endpoint::Response>, ApiError> {
     let sender = &request.caller()?.user_id;
     let body = &request.body;
-    // A kick is a `leave` by someone else; it must not quietly lift a ban.
-    if membership_of(&state, &body.room_id, &body.user_id)
+    // A kick is a `leave` by someone else: it must not quietly lift a ban, and there is
+    // nobody to kick who is not in the room (joined, invited or knocking).
+    match membership_of(&state, &body.room_id, &body.user_id)
         .await?
         .as_deref()
-        == Some("ban")
     {
-        return Err(refuse("the user is banned; unban them instead"));
+        Some("ban") => return Err(refuse("the user is banned; unban them instead")),
+        Some("join" | "invite" | "knock") => {}
+        _ => return Err(refuse("the user is not in the room")),
     }
     set_membership(
         &state,
