@@ -1095,3 +1095,29 @@ async fn membership_details(backend: Backend) {
     );
 }
 on_both_backends!(membership_details);
+
+/// `GET /admin/whois` answers for oneself (and admins), not for others.
+async fn whois_is_for_oneself_and_admins(backend: Backend) {
+    let server = TestServer::start(backend).await;
+    let alice = Api::user(&server, "alice").await;
+    let _bob = Api::user(&server, "bob").await;
+    let me = alice
+        .ok(
+            Method::GET,
+            "/_matrix/client/v3/admin/whois/@alice:hearth.test",
+            None,
+        )
+        .await;
+    assert_eq!(me["user_id"], "@alice:hearth.test");
+    let devices = me["devices"].as_object().unwrap();
+    assert_eq!(devices.len(), 1, "{me}");
+    assert!(devices.values().all(|d| d["sessions"].is_array()));
+    let (status, body) = alice
+        .get("/_matrix/client/v3/admin/whois/@bob:hearth.test")
+        .await;
+    assert_eq!(
+        (status, errcode(&body)),
+        (StatusCode::FORBIDDEN, "M_FORBIDDEN")
+    );
+}
+on_both_backends!(whois_is_for_oneself_and_admins);

@@ -166,6 +166,7 @@ pub fn router(state: ApiState) -> Router {
         client::thirdparty::get_protocols::route,
         client::push::get_pushers::route,
         client::push::set_pusher::route,
+        client::admin::get_user_info::route,
     ];
     let router = routes
         .iter()

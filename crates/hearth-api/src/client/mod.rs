@@ -1,4 +1,5 @@
 pub(crate) mod account;
+pub(crate) mod admin;
 pub(crate) mod alias;
 pub(crate) mod config;
 pub(crate) mod context;
