@@ -1,5 +1,9 @@
 //! `PUT /_matrix/client/v3/rooms/{roomId}/redact/{eventId}/{txnId}` — redact an event.
 //! <https://spec.matrix.org/v1.16/client-server-api/#put_matrixclientv3roomsroomidredacteventidtxnid>
+//!
+//! The old `POST /rooms/{roomId}/redact/{eventId}` without a transaction id is in none of the
+//! versions Hearth advertises (v1.1 to v1.12 list only this `PUT`), so it answers 404
+//! `M_UNRECOGNIZED` like any unknown endpoint, which is right for them.
 
 use axum::Router;
 use axum::extract::State;
