@@ -1121,3 +1121,71 @@ async fn whois_is_for_oneself_and_admins(backend: Backend) {
     );
 }
 on_both_backends!(whois_is_for_oneself_and_admins);
+
+/// Messages and invites from ignored users never reach the user who ignores them.
+async fn ignored_users_are_not_heard(backend: Backend) {
+    let server = TestServer::start(backend).await;
+    let alice = Api::user(&server, "alice").await;
+    let bob = Api::user(&server, "bob").await;
+    let room = alice.create_room("public_chat").await;
+    bob.ok(
+        Method::POST,
+        &format!("/_matrix/client/v3/join/{room}"),
+        Some(json!({})),
+    )
+    .await;
+    alice
+        .ok(
+            Method::PUT,
+            "/_matrix/client/v3/user/@alice:hearth.test/account_data/m.ignored_user_list",
+            Some(json!({"ignored_users": {"@bob:hearth.test": {}}})),
+        )
+        .await;
+    bob.send_text(&room, "can you hear me").await;
+    alice.send_text(&room, "quiet in here").await;
+    let private = bob.create_room("private_chat").await;
+    bob.ok(
+        Method::POST,
+        &format!("/_matrix/client/v3/rooms/{private}/invite"),
+        Some(json!({"user_id": "@alice:hearth.test"})),
+    )
+    .await;
+
+    let sync = alice.sync(None, 0).await;
+    let bodies = |events: &Value| -> Vec<String> {
+        events
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|e| e["type"] == "m.room.message")
+            .map(|e| e["content"]["body"].as_str().unwrap().to_owned())
+            .collect()
+    };
+    assert_eq!(
+        bodies(&sync["rooms"]["join"][&room]["timeline"]["events"]),
+        vec!["quiet in here"]
+    );
+    assert!(
+        sync["rooms"]["invite"].get(&private).is_none(),
+        "{}",
+        sync["rooms"]["invite"]
+    );
+    let messages = alice
+        .ok(
+            Method::GET,
+            &format!("/_matrix/client/v3/rooms/{room}/messages?dir=b"),
+            None,
+        )
+        .await;
+    assert_eq!(bodies(&messages["chunk"]), vec!["quiet in here"]);
+    // Bob's membership (state) still counts: he is in the room.
+    let members = alice
+        .ok(
+            Method::GET,
+            &format!("/_matrix/client/v3/rooms/{room}/joined_members"),
+            None,
+        )
+        .await;
+    assert!(members["joined"].get("@bob:hearth.test").is_some());
+}
+on_both_backends!(ignored_users_are_not_heard);

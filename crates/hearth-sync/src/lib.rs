@@ -2,6 +2,7 @@
 //! did, waits on the store's change notifier (never polls the database) until something does or
 //! the timeout passes.
 
+pub mod ignored;
 mod notifications;
 pub mod presence;
 pub mod push_rules;
@@ -202,6 +203,7 @@ impl Syncer {
         let mut knock = BTreeMap::new();
         let mut leave = BTreeMap::new();
         let unread = unread::Unread::new(self, &request.user);
+        let ignored = ignored::ignored_users(&self.store, &request.user).await?;
         for membership in memberships.iter() {
             if !request.filter.wants(&membership.room_id) || membership.stream_ordering > now.events
             {
@@ -215,7 +217,8 @@ impl Syncer {
                 "join" => {
                     let data = room_data.remove(room).unwrap_or_default();
                     let entry =
-                        rooms::joined(self, request, membership, now, !data.is_empty()).await?;
+                        rooms::joined(self, request, membership, now, !data.is_empty(), &ignored)
+                            .await?;
                     if let Some(mut entry) = entry {
                         entry["account_data"]["events"] = Value::Array(data);
                         let (counts, threads) = unread
@@ -229,6 +232,13 @@ impl Syncer {
                     }
                 }
                 "invite" if news => {
+                    if !ignored.is_empty()
+                        && let Some(event) = self.rooms.pdu(&membership.event_id).await?
+                        && ignored.contains(event.sender())
+                    {
+                        // An invite from someone the user ignores never reaches them.
+                        continue;
+                    }
                     invite.insert(room.to_string(), rooms::invited(self, membership).await?);
                 }
                 "knock" if news => {

@@ -197,6 +197,7 @@ pub(crate) async fn joined(
     membership: &Membership,
     now: SyncToken,
     has_account_data: bool,
+    ignored: &BTreeSet<ruma::OwnedUserId>,
 ) -> Result<Option<Value>, SyncError> {
     let room = &membership.room_id;
     let limit = request.filter.timeline_limit;
@@ -253,7 +254,10 @@ pub(crate) async fn joined(
         Some(membership.stream_ordering),
     )
     .await?;
-    let timeline = parse(&stored)?;
+    let mut timeline = parse(&stored)?;
+    if !ignored.is_empty() {
+        timeline.retain(|pdu| !crate::ignored::hides(ignored, pdu));
+    }
 
     let state = match (fresh, limited, timeline.first()) {
         (true, _, Some(first)) => {

@@ -105,12 +105,14 @@ pub(crate) async fn visible_pdus(
         .await?;
     let ids: Vec<_> = owned.iter().map(|e| e.event_id.clone()).collect();
     let pdus = state.rooms.load_pdus(&ids).await?;
+    let ignored = hearth_sync::ignored::ignored_users(state.rooms.store(), &reader.user).await?;
     Ok(owned
         .iter()
         .zip(visible)
         .filter_map(|(e, visible)| {
             pdus.get(&e.event_id)
                 .filter(|p| visible || is_own_membership(p, &reader.user))
+                .filter(|p| !hearth_sync::ignored::hides(&ignored, p))
                 .cloned()
         })
         .collect())
