@@ -398,6 +398,32 @@ async fn small_error_codes(backend: Backend) {
         (StatusCode::BAD_REQUEST, "M_INVALID_PARAM"),
         "{body}"
     );
+    // Push-rule paths: the slash forms work, malformed ones are 400 M_UNRECOGNIZED.
+    for path in [
+        "/_matrix/client/v3/pushrules/",
+        "/_matrix/client/v3/pushrules/global/",
+    ] {
+        assert_eq!(alice.get(path).await.0, 200, "{path}");
+    }
+    for path in [
+        "/_matrix/client/v3/pushrules",
+        "/_matrix/client/v3/pushrules/global",
+        "/_matrix/client/v3/pushrules/device/",
+        "/_matrix/client/v3/pushrules/global/override",
+        "/_matrix/client/v3/pushrules/global/nokind/x",
+        "/_matrix/client/v3/pushrules/global/override/.m.rule.master/nope",
+    ] {
+        let (status, body) = alice.get(path).await;
+        assert_eq!(
+            (status, errcode(&body)),
+            (StatusCode::BAD_REQUEST, "M_UNRECOGNIZED"),
+            "{path}: {body}"
+        );
+    }
+    let (status, _) = alice
+        .get("/_matrix/client/v3/pushrules/global/override/no.such.rule")
+        .await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
 }
 on_both_backends!(small_error_codes);
 

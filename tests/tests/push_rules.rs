@@ -402,11 +402,6 @@ async fn defaults_and_editing(backend: Backend) {
             None,
         ),
         (
-            Method::GET,
-            format!("{GLOBAL}/nonsense/.m.rule.master"),
-            None,
-        ),
-        (
             Method::DELETE,
             format!("{GLOBAL}/override/.m.rule.no_such_default"),
             None,
@@ -417,6 +412,15 @@ async fn defaults_and_editing(backend: Backend) {
             (status, errcode.as_str()),
             (StatusCode::NOT_FOUND, "M_NOT_FOUND"),
             "{method} {path}"
+        );
+    }
+    // A kind that does not exist is a malformed path, not a missing rule.
+    {
+        let path = format!("{GLOBAL}/nonsense/.m.rule.master");
+        let (status, errcode) = alice.fails(Method::GET, &path, None).await;
+        assert_eq!(
+            (status, errcode.as_str()),
+            (StatusCode::BAD_REQUEST, "M_UNRECOGNIZED")
         );
     }
 

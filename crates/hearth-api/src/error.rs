@@ -124,8 +124,21 @@ impl From<hearth_accounts::AccountError> for ApiError {
     }
 }
 
-/// Unknown endpoints: 404 `M_UNRECOGNIZED`, as the spec asks.
+/// Unknown endpoints: 404 `M_UNRECOGNIZED`, as the spec asks. Under `/pushrules` the
+/// endpoints exist but the path is malformed (a scope other than `global`, a missing kind, rule
+/// id or trailing slash, an attribute other than `enabled` and `actions`): 400.
 pub(crate) async fn unrecognized(method: Method, uri: Uri) -> ApiError {
+    let path = uri.path();
+    if path.starts_with("/_matrix/client/") && path.contains("/pushrules") {
+        return ApiError::new(
+            StatusCode::BAD_REQUEST,
+            "M_UNRECOGNIZED",
+            format!(
+                "malformed push rule path {path}: it is /pushrules/, /pushrules/global/, \
+                 /pushrules/global/{{kind}}/{{ruleId}} or .../{{ruleId}}/enabled|actions"
+            ),
+        );
+    }
     ApiError::new(
         StatusCode::NOT_FOUND,
         "M_UNRECOGNIZED",

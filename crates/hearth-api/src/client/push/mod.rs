@@ -36,12 +36,27 @@ pub(crate) async fn ruleset(state: &ApiState, user: &UserId) -> Result<Ruleset, 
     Ok(push_rules::load(state.rooms.store(), user).await?)
 }
 
-/// One rule of the user's ruleset, or 404.
+/// One rule of the user's ruleset; 400 for a kind that does not exist, 404 for a rule that
+/// does not.
 pub(crate) fn rule<'r>(
     rules: &'r Ruleset,
     kind: &RuleKind,
     rule_id: &str,
 ) -> Result<AnyPushRuleRef<'r>, ApiError> {
+    let known = [
+        RuleKind::Override,
+        RuleKind::Content,
+        RuleKind::Room,
+        RuleKind::Sender,
+        RuleKind::Underride,
+    ];
+    if !known.contains(kind) {
+        return Err(ApiError::new(
+            StatusCode::BAD_REQUEST,
+            "M_UNRECOGNIZED",
+            format!("{kind} is not a push rule kind"),
+        ));
+    }
     rules.get(kind.clone(), rule_id).ok_or_else(not_found)
 }
 
