@@ -2,24 +2,9 @@
 //! notification counts of `/sync`, over real HTTP, on SQLite and PostgreSQL.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-use hearth_tests::{Backend, TestServer};
+use hearth_tests::{Backend, TestServer, on_both_backends};
 use reqwest::{Method, StatusCode};
 use serde_json::{Value, json};
-
-macro_rules! on_both_backends {
-    ($name:ident) => {
-        mod $name {
-            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-            async fn sqlite() {
-                super::$name(hearth_tests::Backend::Sqlite).await
-            }
-            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-            async fn postgres() {
-                super::$name(hearth_tests::Backend::Postgres).await
-            }
-        }
-    };
-}
 
 const RULES: &str = "/_matrix/client/v3/pushrules/";
 const GLOBAL: &str = "/_matrix/client/v3/pushrules/global";
@@ -449,7 +434,7 @@ async fn defaults_and_editing(backend: Backend) {
                 .await
         }
     });
-    futures_join_all(puts).await;
+    hearth_tests::join_all(puts).await;
     let overrides = alice.get(RULES).await["global"]["override"].clone();
     for i in 0..8 {
         assert!(
@@ -475,20 +460,6 @@ async fn defaults_and_editing(backend: Backend) {
     assert_eq!(bob_mention["conditions"][0]["value"], BOB);
 }
 on_both_backends!(defaults_and_editing);
-
-/// Run futures concurrently (on this task: they borrow the test's client).
-async fn futures_join_all<F: Future>(futures: impl Iterator<Item = F>) {
-    let mut pinned: Vec<_> = futures.map(Box::pin).collect();
-    std::future::poll_fn(|cx| {
-        pinned.retain_mut(|f| f.as_mut().poll(cx).is_pending());
-        if pinned.is_empty() {
-            std::task::Poll::Ready(())
-        } else {
-            std::task::Poll::Pending
-        }
-    })
-    .await;
-}
 
 /// The room's `unread_notifications` in a sync response.
 fn unread(sync: &Value, room: &str) -> (u64, u64) {

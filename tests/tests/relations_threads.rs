@@ -2,24 +2,9 @@
 //! bundled aggregations in every rendering, `/context`, and room upgrades.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-use hearth_tests::{Backend, TestServer};
+use hearth_tests::{Backend, TestServer, on_both_backends};
 use reqwest::{Method, StatusCode};
 use serde_json::{Value, json};
-
-macro_rules! on_both_backends {
-    ($name:ident) => {
-        mod $name {
-            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-            async fn sqlite() {
-                super::$name(hearth_tests::Backend::Sqlite).await
-            }
-            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-            async fn postgres() {
-                super::$name(hearth_tests::Backend::Postgres).await
-            }
-        }
-    };
-}
 
 /// A logged-in client.
 struct Api<'s> {
