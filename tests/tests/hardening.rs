@@ -1204,6 +1204,17 @@ async fn ignored_users_are_not_heard(backend: Backend) {
         )
         .await;
     assert_eq!(bodies(&messages["chunk"]), vec!["quiet in here"]);
+    // Nor is alice notified of them.
+    let notifications = alice
+        .ok(Method::GET, "/_matrix/client/v3/notifications", None)
+        .await;
+    let from_bob = notifications["notifications"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|n| n["event"]["sender"] == "@bob:hearth.test")
+        .count();
+    assert_eq!(from_bob, 0, "{notifications}");
     // Bob's membership (state) still counts: he is in the room.
     let members = alice
         .ok(

@@ -48,6 +48,8 @@ impl Syncer {
         let before = before.unwrap_or_else(|| self.store.current_stream().saturating_add(1));
         let unread = Unread::new(self, user);
         let memberships = self.store.memberships_of(user).await?;
+        // Nobody is notified of what people they ignore send.
+        let ignored = crate::ignored::ignored_users(&self.store, user).await?;
         let mut found: Vec<Found> = Vec::new();
         // The highest position down to which every room was read completely.
         let mut cutoff = 0;
@@ -69,7 +71,10 @@ impl Syncer {
                 .zip(read)
                 .zip(visible)
                 .filter(|((event, _), visible)| {
-                    *visible && head(event).is_some_and(|(sender, _)| sender != user.as_str())
+                    *visible
+                        && head(event).is_some_and(|(sender, _)| {
+                            sender != user.as_str() && !ignored.iter().any(|i| i.as_str() == sender)
+                        })
                 })
                 .map(|((event, read), _)| (event, read))
                 .collect();
