@@ -249,6 +249,11 @@ impl Pdu {
         &self.content
     }
 
+    /// The content parsed (`Null` if it is not JSON, which a parsed PDU's content always is).
+    pub fn content_json(&self) -> serde_json::Value {
+        serde_json::from_str(self.content.get()).unwrap_or(serde_json::Value::Null)
+    }
+
     pub fn depth(&self) -> u64 {
         self.depth
     }

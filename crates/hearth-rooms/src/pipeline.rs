@@ -305,8 +305,7 @@ impl Working<'_> {
         if current.sender() != request.sender {
             return None;
         }
-        let content: serde_json::Value = serde_json::from_str(current.content().get()).ok()?;
-        (content == draft.content).then(|| current.owned_event_id().clone())
+        (current.content_json() == draft.content).then(|| current.owned_event_id().clone())
     }
 
     /// The auth rules let any member send a redaction (from room version 3); the client-server

@@ -20,10 +20,6 @@ fn int(value: &Value) -> Option<i64> {
         .or_else(|| value.as_str().and_then(|s| s.trim().parse().ok()))
 }
 
-fn content(pdu: &Pdu) -> Value {
-    serde_json::from_str(pdu.content().get()).unwrap_or(Value::Null)
-}
-
 /// Reads power from a room state.
 pub struct Power {
     levels: Option<Value>,
@@ -36,11 +32,12 @@ impl Power {
         rules: &AuthorizationRules,
         get: impl Fn(&(StateEventType, String)) -> Option<Arc<Pdu>>,
     ) -> Self {
-        let levels = get(&(StateEventType::RoomPowerLevels, String::new())).map(|p| content(&p));
+        let levels =
+            get(&(StateEventType::RoomPowerLevels, String::new())).map(|p| p.content_json());
         let create = get(&(StateEventType::RoomCreate, String::new()));
         let mut creators = Vec::new();
         if let Some(create) = &create {
-            let content = content(create);
+            let content = create.content_json();
             if rules.use_room_create_sender {
                 creators.push(create.sender().to_string());
             } else if let Some(creator) = content.get("creator").and_then(Value::as_str) {

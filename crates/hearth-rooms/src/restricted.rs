@@ -39,10 +39,6 @@ fn allowed_rooms(join_rules: &Value) -> Vec<OwnedRoomId> {
         .collect()
 }
 
-fn content(pdu: &Pdu) -> Value {
-    serde_json::from_str(pdu.content().get()).unwrap_or(Value::Null)
-}
-
 /// Decide a local user's join. `get` reads the room's state as the join would see it.
 pub(crate) async fn check_join(
     rooms: &Rooms,
@@ -52,7 +48,7 @@ pub(crate) async fn check_join(
     get: impl Fn(&(StateEventType, String)) -> Option<Arc<Pdu>>,
 ) -> Result<Join, RoomError> {
     let join_rules = get(&(StateEventType::RoomJoinRules, String::new()))
-        .map(|p| content(&p))
+        .map(|p| p.content_json())
         .unwrap_or(Value::Null);
     let rule = join_rules.get("join_rule").and_then(Value::as_str);
     let restricted = match rule {

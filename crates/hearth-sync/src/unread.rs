@@ -532,7 +532,8 @@ impl<'a> Unread<'a> {
         let joined = self.joined_count(state_group, &state).await?;
         let display_name = get(&member_key)
             .and_then(|member| {
-                content(member)
+                member
+                    .content_json()
                     .get("displayname")?
                     .as_str()
                     .map(str::to_owned)
@@ -557,10 +558,6 @@ impl<'a> Unread<'a> {
     }
 }
 
-fn content(pdu: &Pdu) -> Value {
-    serde_json::from_str(pdu.content().get()).unwrap_or(Value::Null)
-}
-
 /// Power levels for push conditions (`sender_notification_permission`), with the room's creators
 /// for the room versions in which they outrank every level.
 fn power_levels(
@@ -570,7 +567,7 @@ fn power_levels(
 ) -> PushConditionPowerLevelsCtx {
     let mut creators: Vec<OwnedUserId> = Vec::new();
     if let Some(create) = create {
-        let content = content(create);
+        let content = create.content_json();
         if rules.use_room_create_sender {
             creators.push(create.sender().to_owned());
         } else if let Some(creator) = content.get("creator").and_then(Value::as_str)
