@@ -1,32 +1,41 @@
 //! The one mapping from failures to Matrix errors: HTTP status + `errcode` + `error`.
+//!
+//! Error codes are ruma's typed [`ErrorKind`], never strings: the kinds that carry data
+//! (`soft_logout`, `retry_after_ms`) serialize it themselves.
 
 use axum::Json;
 use axum::http::{Method, StatusCode, Uri};
 use axum::response::{IntoResponse, Response};
-use serde_json::json;
+pub use ruma::api::error::ErrorKind;
+use ruma::api::error::{ErrorCode, StandardErrorBody, UnknownTokenErrorData};
 
 /// A Matrix error response.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ApiError {
     pub status: StatusCode,
-    pub errcode: &'static str,
+    pub kind: ErrorKind,
     pub message: String,
-    /// A body other than `{errcode, error}`, for the few answers shaped differently (the UIA
+    /// A body other than `{errcode, error}`, for the one answer shaped differently (the UIA
     /// challenge).
     pub(crate) body: Option<serde_json::Value>,
-    /// For 429: how long the client should wait, also sent as the `Retry-After` header.
+    /// For 429 and 503: how long the client should wait, sent as the `Retry-After` header.
     pub(crate) retry_after: Option<std::time::Duration>,
 }
 
 impl ApiError {
-    pub fn new(status: StatusCode, errcode: &'static str, message: impl Into<String>) -> Self {
+    pub fn new(status: StatusCode, kind: ErrorKind, message: impl Into<String>) -> Self {
         Self {
             status,
-            errcode,
+            kind,
             message: message.into(),
             body: None,
             retry_after: None,
         }
+    }
+
+    /// The `errcode` this error answers with.
+    pub fn errcode(&self) -> ErrorCode {
+        self.kind.errcode()
     }
 
     /// The database cannot take the request for now (a full disk, say): nothing was written, and
@@ -37,7 +46,7 @@ impl ApiError {
             retry_after: Some(std::time::Duration::from_secs(5)),
             ..Self::new(
                 StatusCode::SERVICE_UNAVAILABLE,
-                "M_UNKNOWN",
+                ErrorKind::Unknown,
                 "the server cannot store this right now; nothing was saved, try again later",
             )
         }
@@ -48,7 +57,7 @@ impl ApiError {
         tracing::error!(%cause, "internal error");
         Self::new(
             StatusCode::INTERNAL_SERVER_ERROR,
-            "M_UNKNOWN",
+            ErrorKind::Unknown,
             "internal server error",
         )
     }
@@ -56,10 +65,14 @@ impl ApiError {
 
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
-        let body = self
-            .body
-            .unwrap_or_else(|| json!({ "errcode": self.errcode, "error": self.message }));
-        let mut response = (self.status, Json(body)).into_response();
+        let mut response = match self.body {
+            Some(body) => (self.status, Json(body)).into_response(),
+            None => (
+                self.status,
+                Json(StandardErrorBody::new(self.kind, self.message)),
+            )
+                .into_response(),
+        };
         if let Some(wait) = self.retry_after {
             // Whole seconds, rounded up so that a client that waits this long is let through.
             let seconds = wait.as_secs() + u64::from(wait.subsec_nanos() > 0);
@@ -76,21 +89,33 @@ impl From<hearth_rooms::RoomError> for ApiError {
     fn from(e: hearth_rooms::RoomError) -> Self {
         use hearth_rooms::RoomError as E;
         match e {
-            E::UnknownRoom(_) => Self::new(StatusCode::NOT_FOUND, "M_NOT_FOUND", e.to_string()),
-            E::RoomExists(_) => Self::new(StatusCode::BAD_REQUEST, "M_ROOM_IN_USE", e.to_string()),
+            E::UnknownRoom(_) => {
+                Self::new(StatusCode::NOT_FOUND, ErrorKind::NotFound, e.to_string())
+            }
+            E::RoomExists(_) => {
+                Self::new(StatusCode::BAD_REQUEST, ErrorKind::RoomInUse, e.to_string())
+            }
             E::UnsupportedVersion(_) => Self::new(
                 StatusCode::BAD_REQUEST,
-                "M_UNSUPPORTED_ROOM_VERSION",
+                ErrorKind::UnsupportedRoomVersion,
                 e.to_string(),
             ),
-            E::Forbidden(_) => Self::new(StatusCode::FORBIDDEN, "M_FORBIDDEN", e.to_string()),
-            E::TooLarge { .. } => {
-                Self::new(StatusCode::PAYLOAD_TOO_LARGE, "M_TOO_LARGE", e.to_string())
+            E::Forbidden(_) => {
+                Self::new(StatusCode::FORBIDDEN, ErrorKind::Forbidden, e.to_string())
             }
-            E::Invalid(_) => Self::new(StatusCode::BAD_REQUEST, "M_BAD_JSON", e.to_string()),
+            E::TooLarge { .. } => Self::new(
+                StatusCode::PAYLOAD_TOO_LARGE,
+                ErrorKind::TooLarge,
+                e.to_string(),
+            ),
+            E::Invalid(_) => Self::new(StatusCode::BAD_REQUEST, ErrorKind::BadJson, e.to_string()),
             // The spec has no errcode for this yet and names M_UNKNOWN.
-            E::BadRelation(_) => Self::new(StatusCode::BAD_REQUEST, "M_UNKNOWN", e.to_string()),
-            E::MissingEvent(_) => Self::new(StatusCode::NOT_FOUND, "M_NOT_FOUND", e.to_string()),
+            E::BadRelation(_) => {
+                Self::new(StatusCode::BAD_REQUEST, ErrorKind::Unknown, e.to_string())
+            }
+            E::MissingEvent(_) => {
+                Self::new(StatusCode::NOT_FOUND, ErrorKind::NotFound, e.to_string())
+            }
             E::Store(s) if s.is_unavailable() => Self::unavailable(s),
             E::StateResolution(_) | E::Store(_) | E::Shutdown => Self::internal(e),
         }
@@ -101,23 +126,28 @@ impl From<hearth_accounts::AccountError> for ApiError {
     fn from(e: hearth_accounts::AccountError) -> Self {
         use hearth_accounts::AccountError as E;
         match e {
-            E::UserInUse => Self::new(StatusCode::BAD_REQUEST, "M_USER_IN_USE", e.to_string()),
-            E::InvalidUsername(_) => {
-                Self::new(StatusCode::BAD_REQUEST, "M_INVALID_USERNAME", e.to_string())
+            E::UserInUse => Self::new(StatusCode::BAD_REQUEST, ErrorKind::UserInUse, e.to_string()),
+            E::InvalidUsername(_) => Self::new(
+                StatusCode::BAD_REQUEST,
+                ErrorKind::InvalidUsername,
+                e.to_string(),
+            ),
+            E::Forbidden => Self::new(StatusCode::FORBIDDEN, ErrorKind::Forbidden, e.to_string()),
+            E::UnknownToken => Self::new(
+                StatusCode::UNAUTHORIZED,
+                ErrorKind::UnknownToken(Default::default()),
+                e.to_string(),
+            ),
+            E::TokenExpired => {
+                let mut soft_logout = UnknownTokenErrorData::new();
+                soft_logout.soft_logout = true;
+                Self::new(
+                    StatusCode::UNAUTHORIZED,
+                    ErrorKind::UnknownToken(soft_logout),
+                    e.to_string(),
+                )
             }
-            E::Forbidden => Self::new(StatusCode::FORBIDDEN, "M_FORBIDDEN", e.to_string()),
-            E::UnknownToken => {
-                Self::new(StatusCode::UNAUTHORIZED, "M_UNKNOWN_TOKEN", e.to_string())
-            }
-            E::TokenExpired => Self {
-                body: Some(json!({
-                    "errcode": "M_UNKNOWN_TOKEN",
-                    "error": e.to_string(),
-                    "soft_logout": true,
-                })),
-                ..Self::new(StatusCode::UNAUTHORIZED, "M_UNKNOWN_TOKEN", e.to_string())
-            },
-            E::NotFound => Self::new(StatusCode::NOT_FOUND, "M_NOT_FOUND", e.to_string()),
+            E::NotFound => Self::new(StatusCode::NOT_FOUND, ErrorKind::NotFound, e.to_string()),
             E::Store(s) if s.is_unavailable() => Self::unavailable(s),
             E::Store(_) | E::Internal(_) => Self::internal(e),
         }
@@ -132,7 +162,7 @@ pub(crate) async fn unrecognized(method: Method, uri: Uri) -> ApiError {
     if path.starts_with("/_matrix/client/") && path.contains("/pushrules") {
         return ApiError::new(
             StatusCode::BAD_REQUEST,
-            "M_UNRECOGNIZED",
+            ErrorKind::Unrecognized,
             format!(
                 "malformed push rule path {path}: it is /pushrules/, /pushrules/global/, \
                  /pushrules/global/{{kind}}/{{ruleId}} or .../{{ruleId}}/enabled|actions"
@@ -141,7 +171,7 @@ pub(crate) async fn unrecognized(method: Method, uri: Uri) -> ApiError {
     }
     ApiError::new(
         StatusCode::NOT_FOUND,
-        "M_UNRECOGNIZED",
+        ErrorKind::Unrecognized,
         format!("unrecognized request: {method} {}", uri.path()),
     )
 }
@@ -150,7 +180,7 @@ pub(crate) async fn unrecognized(method: Method, uri: Uri) -> ApiError {
 pub(crate) async fn method_not_allowed(method: Method, uri: Uri) -> ApiError {
     ApiError::new(
         StatusCode::METHOD_NOT_ALLOWED,
-        "M_UNRECOGNIZED",
+        ErrorKind::Unrecognized,
         format!("{method} is not supported on {}", uri.path()),
     )
 }
@@ -175,7 +205,7 @@ pub(crate) fn panicked(panic: Box<dyn std::any::Any + Send>) -> Response {
     tracing::error!(panic = %what, "request handler panicked");
     ApiError::new(
         StatusCode::INTERNAL_SERVER_ERROR,
-        "M_UNKNOWN",
+        ErrorKind::Unknown,
         "internal server error",
     )
     .into_response()

@@ -3,6 +3,7 @@
 //! asks for (header or the deprecated `access_token` query parameter), and hands the handler a
 //! typed ruma request.
 
+use ruma::api::error::ErrorKind;
 use std::collections::HashMap;
 
 use axum::body::{Body, to_bytes};
@@ -75,7 +76,7 @@ impl<T> Ruma<T> {
         self.caller.as_ref().ok_or_else(|| {
             ApiError::new(
                 StatusCode::UNAUTHORIZED,
-                "M_MISSING_TOKEN",
+                ErrorKind::MissingToken,
                 "missing access token",
             )
         })
@@ -86,7 +87,7 @@ impl<T> Ruma<T> {
         if self.empty_body {
             return Err(ApiError::new(
                 StatusCode::BAD_REQUEST,
-                "M_NOT_JSON",
+                ErrorKind::NotJson,
                 "this endpoint needs a JSON object as its body",
             ));
         }
@@ -99,7 +100,7 @@ fn access_token(request: &Request) -> Result<Option<String>, ApiError> {
         let value = value.to_str().map_err(|_| {
             ApiError::new(
                 StatusCode::UNAUTHORIZED,
-                "M_UNKNOWN_TOKEN",
+                ErrorKind::UnknownToken(Default::default()),
                 "malformed Authorization header",
             )
         })?;
@@ -109,7 +110,7 @@ fn access_token(request: &Request) -> Result<Option<String>, ApiError> {
             }
             _ => Err(ApiError::new(
                 StatusCode::UNAUTHORIZED,
-                "M_UNKNOWN_TOKEN",
+                ErrorKind::UnknownToken(Default::default()),
                 "the Authorization header must use the Bearer scheme",
             )),
         };
@@ -118,7 +119,7 @@ fn access_token(request: &Request) -> Result<Option<String>, ApiError> {
     let query = Query::<HashMap<String, String>>::try_from_uri(request.uri()).map_err(|_| {
         ApiError::new(
             StatusCode::BAD_REQUEST,
-            "M_INVALID_PARAM",
+            ErrorKind::InvalidParam,
             "malformed query string",
         )
     })?;
@@ -144,7 +145,7 @@ where
             (None, true) if <T::Authentication as TokenPolicy>::REQUIRED => {
                 return Err(ApiError::new(
                     StatusCode::UNAUTHORIZED,
-                    "M_MISSING_TOKEN",
+                    ErrorKind::MissingToken,
                     "this endpoint needs an access token",
                 ));
             }
@@ -157,7 +158,7 @@ where
             .map_err(|e| {
                 ApiError::new(
                     StatusCode::BAD_REQUEST,
-                    "M_INVALID_PARAM",
+                    ErrorKind::InvalidParam,
                     format!("bad path: {e}"),
                 )
             })?;
@@ -202,7 +203,7 @@ async fn read_body(headers: &http::HeaderMap, body: Body) -> Result<axum::body::
     let too_large = || {
         ApiError::new(
             StatusCode::PAYLOAD_TOO_LARGE,
-            "M_TOO_LARGE",
+            ErrorKind::TooLarge,
             format!("request body is larger than {MAX_BODY_BYTES} bytes"),
         )
     };
@@ -219,7 +220,7 @@ async fn read_body(headers: &http::HeaderMap, body: Body) -> Result<axum::body::
     match tokio::time::timeout(BODY_TIMEOUT, to_bytes(body, MAX_BODY_BYTES)).await {
         Err(_) => Err(ApiError::new(
             StatusCode::REQUEST_TIMEOUT,
-            "M_UNKNOWN",
+            ErrorKind::Unknown,
             format!(
                 "the request body took longer than {} seconds",
                 BODY_TIMEOUT.as_secs()
@@ -235,7 +236,7 @@ async fn read_body(headers: &http::HeaderMap, body: Body) -> Result<axum::body::
                 // A broken chunked encoding or a connection that ended mid-body.
                 Err(ApiError::new(
                     StatusCode::BAD_REQUEST,
-                    "M_UNKNOWN",
+                    ErrorKind::Unknown,
                     format!("cannot read the request body: {e}"),
                 ))
             }
@@ -253,7 +254,7 @@ pub(crate) fn parse_request<T: IncomingRequest>(
     if is_login_without_type::<T>(request.body()) {
         return Err(ApiError::new(
             StatusCode::BAD_REQUEST,
-            "M_BAD_JSON",
+            ErrorKind::BadJson,
             "a login needs a `type`",
         ));
     }
@@ -265,7 +266,7 @@ pub(crate) fn parse_request<T: IncomingRequest>(
             tracing::warn!("the request parser panicked on a malformed body");
             Err(ApiError::new(
                 StatusCode::BAD_REQUEST,
-                "M_BAD_JSON",
+                ErrorKind::BadJson,
                 "invalid request body",
             ))
         }
@@ -284,8 +285,8 @@ fn is_login_without_type<T: IncomingRequest>(body: &[u8]) -> bool {
 /// Wrong JSON shapes are `M_BAD_JSON`; bad ids and query parameters are `M_INVALID_PARAM`.
 fn parse_error(e: FromHttpRequestError) -> ApiError {
     let errcode = match &e {
-        FromHttpRequestError::Deserialization(DeserializationError::Json(_)) => "M_BAD_JSON",
-        _ => "M_INVALID_PARAM",
+        FromHttpRequestError::Deserialization(DeserializationError::Json(_)) => ErrorKind::BadJson,
+        _ => ErrorKind::InvalidParam,
     };
     ApiError::new(
         StatusCode::BAD_REQUEST,

@@ -7,6 +7,7 @@
 //! so, and answers 400 instead of failing deep inside with a 500.
 //! (`serde_json`'s own "ignore this value" path checks syntax only, not numbers or escapes.)
 
+use ruma::api::error::ErrorKind;
 use std::fmt;
 
 use axum::http::StatusCode;
@@ -28,14 +29,14 @@ pub(crate) fn check(bytes: &[u8]) -> Result<(), ApiError> {
         .and_then(|()| deserializer.end());
     walked.map_err(|e| {
         let message = e.to_string();
-        let errcode = if message.contains(TOO_DEEP) || message.contains("number out of range") {
-            "M_BAD_JSON"
+        let kind = if message.contains(TOO_DEEP) || message.contains("number out of range") {
+            ErrorKind::BadJson
         } else {
-            "M_NOT_JSON"
+            ErrorKind::NotJson
         };
         ApiError::new(
             StatusCode::BAD_REQUEST,
-            errcode,
+            kind,
             format!("request body: {message}"),
         )
     })
@@ -134,8 +135,8 @@ impl<'de> DeserializeSeed<'de> for Key {
 mod tests {
     use super::*;
 
-    fn errcode(body: &str) -> Option<&'static str> {
-        check(body.as_bytes()).err().map(|e| e.errcode)
+    fn errcode(body: &str) -> Option<ErrorKind> {
+        check(body.as_bytes()).err().map(|e| e.kind)
     }
 
     #[test]
@@ -159,11 +160,11 @@ mod tests {
             r#"{"\udc00":1}"#,
             "{\"a\":\"\u{1}\"}",
         ] {
-            assert_eq!(errcode(body), Some("M_NOT_JSON"), "{body}");
+            assert_eq!(errcode(body), Some(ErrorKind::NotJson), "{body}");
         }
         assert_eq!(
-            check(b"{\"a\":\"\xff\"}").err().map(|e| e.errcode),
-            Some("M_NOT_JSON")
+            check(b"{\"a\":\"\xff\"}").err().map(|e| e.kind),
+            Some(ErrorKind::NotJson)
         );
     }
 
@@ -171,7 +172,7 @@ mod tests {
     fn numbers_beyond_a_double_are_bad_json() {
         let huge = format!(r#"{{"users_default":{}}}"#, "9".repeat(5000));
         for body in [r#"{"a":1e400}"#, r#"{"a":-1e400}"#, huge.as_str()] {
-            assert_eq!(errcode(body), Some("M_BAD_JSON"), "{body}");
+            assert_eq!(errcode(body), Some(ErrorKind::BadJson), "{body}");
         }
     }
 
@@ -179,8 +180,8 @@ mod tests {
     fn depth_is_bounded() {
         let nested = |levels: usize| format!("{}1{}", "[".repeat(levels), "]".repeat(levels));
         assert_eq!(errcode(&nested(MAX_DEPTH)), None);
-        assert_eq!(errcode(&nested(MAX_DEPTH + 1)), Some("M_BAD_JSON"));
+        assert_eq!(errcode(&nested(MAX_DEPTH + 1)), Some(ErrorKind::BadJson));
         let objects = format!("{}1{}", r#"{"a":"#.repeat(5000), "}".repeat(5000));
-        assert_eq!(errcode(&objects), Some("M_BAD_JSON"));
+        assert_eq!(errcode(&objects), Some(ErrorKind::BadJson));
     }
 }

@@ -4,6 +4,7 @@
 //! typically holds whole). Over the limit, the answer is 429 `M_LIMIT_EXCEEDED` with
 //! `retry_after_ms` and a `Retry-After` header.
 
+use ruma::api::error::ErrorKind;
 use std::collections::HashMap;
 use std::convert::Infallible;
 use std::net::{IpAddr, Ipv6Addr, SocketAddr};
@@ -14,8 +15,8 @@ use axum::extract::{ConnectInfo, FromRequestParts};
 use axum::http::StatusCode;
 use axum::http::request::Parts;
 use hearth_config::{RateLimit, RateLimitsConfig};
+use ruma::api::error::{LimitExceededErrorData, RetryAfter};
 use ruma::{OwnedUserId, UserId};
-use serde_json::json;
 
 use crate::ApiError;
 
@@ -234,16 +235,15 @@ impl Limiter {
 impl ApiError {
     /// 429 `M_LIMIT_EXCEEDED`, telling the client how long to wait.
     pub(crate) fn limit_exceeded(wait: Duration) -> Self {
-        let retry_after_ms = u64::try_from(wait.as_millis())
-            .unwrap_or(u64::MAX)
-            .saturating_add(1);
-        let message = "too many requests; try again later";
-        let mut error = Self::new(StatusCode::TOO_MANY_REQUESTS, "M_LIMIT_EXCEEDED", message);
-        error.body = Some(json!({
-            "errcode": "M_LIMIT_EXCEEDED",
-            "error": message,
-            "retry_after_ms": retry_after_ms,
-        }));
+        // A millisecond more, so that a client that waits exactly this long is let through.
+        let delay = RetryAfter::Delay(wait + Duration::from_millis(1));
+        let mut data = LimitExceededErrorData::new();
+        data.retry_after = Some(delay);
+        let mut error = Self::new(
+            StatusCode::TOO_MANY_REQUESTS,
+            ErrorKind::LimitExceeded(data),
+            "too many requests; try again later",
+        );
         error.retry_after = Some(wait);
         error
     }
@@ -339,14 +339,17 @@ mod tests {
         assert!(len <= MAX_BUCKETS, "{len}");
     }
 
-    #[test]
-    fn answer_is_429_with_retry_after() {
+    #[tokio::test]
+    async fn answer_is_429_with_retry_after() {
         let error = ApiError::limit_exceeded(Duration::from_millis(1500));
         assert_eq!(error.status, StatusCode::TOO_MANY_REQUESTS);
-        let body = error.body.clone().unwrap_or_default();
-        assert_eq!(body["errcode"], "M_LIMIT_EXCEEDED");
-        assert_eq!(body["retry_after_ms"], 1501);
         let response = axum::response::IntoResponse::into_response(error);
         assert_eq!(response.headers()["retry-after"], "2");
+        let body = axum::body::to_bytes(response.into_body(), 1024)
+            .await
+            .expect("body");
+        let body: serde_json::Value = serde_json::from_slice(&body).expect("json");
+        assert_eq!(body["errcode"], "M_LIMIT_EXCEEDED");
+        assert_eq!(body["retry_after_ms"], 1501);
     }
 }

@@ -17,6 +17,7 @@ mod sessions;
 use axum::http::StatusCode;
 use rand::RngExt;
 use ruma::api::client::uiaa::{AuthData, UserIdentifier};
+use ruma::api::error::ErrorKind;
 use ruma::{OwnedUserId, UserId};
 use serde_json::json;
 
@@ -108,7 +109,7 @@ impl UiaRequest {
         &self,
         session: &str,
         completed: Option<&[Stage]>,
-        failure: Option<(&'static str, &str)>,
+        failure: Option<(ErrorKind, &str)>,
     ) -> ApiError {
         let flows: Vec<_> = self
             .flows
@@ -119,8 +120,8 @@ impl UiaRequest {
         if let Some(completed) = completed {
             body["completed"] = completed.iter().map(|s| s.as_str()).collect();
         }
-        if let Some((errcode, error)) = failure {
-            body["errcode"] = errcode.into();
+        if let Some((kind, error)) = failure {
+            body["errcode"] = kind.errcode().to_string().into();
             body["error"] = error.into();
         }
         ApiError::uia(body)
@@ -154,7 +155,7 @@ impl Authorized {
 fn unknown_session() -> ApiError {
     ApiError::new(
         StatusCode::BAD_REQUEST,
-        "M_UNKNOWN",
+        ErrorKind::Unknown,
         "unknown or expired user-interactive authentication session; start again without one",
     )
 }
@@ -189,7 +190,7 @@ impl UiaSessions {
             if session.operation != request.operation || session.user != request.user {
                 return Err(ApiError::new(
                     StatusCode::FORBIDDEN,
-                    "M_FORBIDDEN",
+                    ErrorKind::Forbidden,
                     "this authentication session was started for a different request",
                 ));
             }
@@ -208,7 +209,7 @@ impl UiaSessions {
                 return Err(request.challenge(
                     &taken.id,
                     Some(&completed),
-                    Some(("M_UNRECOGNIZED", &error)),
+                    Some((ErrorKind::Unrecognized, &error)),
                 ));
             }
         };
@@ -221,14 +222,14 @@ impl UiaSessions {
                     return Err(request.challenge(
                         &taken.id,
                         Some(&completed),
-                        Some(("M_UNRECOGNIZED", &error)),
+                        Some((ErrorKind::Unrecognized, &error)),
                     ));
                 }
                 if let Err(why) = check_stage(state, request, auth, &mut taken).await? {
                     return Err(request.challenge(
                         &taken.id,
                         Some(&completed),
-                        Some(("M_FORBIDDEN", why)),
+                        Some((ErrorKind::Forbidden, why)),
                     ));
                 }
                 taken.session_mut().completed.push(stage);
@@ -340,7 +341,12 @@ pub(crate) fn random_localpart() -> String {
 impl ApiError {
     /// A UIA challenge: status 401 with the flows body instead of an errcode body.
     pub(crate) fn uia(body: serde_json::Value) -> Self {
-        let mut error = Self::new(StatusCode::UNAUTHORIZED, "", String::new());
+        // The kind is never sent: the body below replaces the errcode body.
+        let mut error = Self::new(
+            StatusCode::UNAUTHORIZED,
+            ErrorKind::Forbidden,
+            String::new(),
+        );
         error.body = Some(body);
         error
     }
@@ -381,7 +387,11 @@ mod tests {
             body,
             json!({"flows": [{"stages": ["m.login.password"]}], "params": {}, "session": "sid"})
         );
-        let error = request.challenge("sid", Some(&[]), Some(("M_FORBIDDEN", "invalid password")));
+        let error = request.challenge(
+            "sid",
+            Some(&[]),
+            Some((ErrorKind::Forbidden, "invalid password")),
+        );
         let body = error.body.unwrap_or_default();
         assert_eq!(body["completed"], json!([]));
         assert_eq!(body["errcode"], "M_FORBIDDEN");

@@ -2,6 +2,7 @@
 //! visibility each event — for the endpoints that read around it (`/context`, `/relations`,
 //! `/threads`), and rendering what is read with redactions and bundled aggregations applied.
 
+use ruma::api::error::ErrorKind;
 use std::sync::Arc;
 
 use axum::http::StatusCode;
@@ -35,13 +36,17 @@ impl HistoryReader {
 pub(crate) fn not_member() -> ApiError {
     ApiError::new(
         StatusCode::FORBIDDEN,
-        "M_FORBIDDEN",
+        ErrorKind::Forbidden,
         "you are not a member of this room",
     )
 }
 
 pub(crate) fn not_found() -> ApiError {
-    ApiError::new(StatusCode::NOT_FOUND, "M_NOT_FOUND", "event not found")
+    ApiError::new(
+        StatusCode::NOT_FOUND,
+        ErrorKind::NotFound,
+        "event not found",
+    )
 }
 
 /// A pagination token as `/messages` writes them (sync tokens are accepted too).
@@ -49,7 +54,7 @@ pub(crate) fn token(value: &str) -> Result<PaginationToken, ApiError> {
     value.parse().map_err(|()| {
         ApiError::new(
             StatusCode::BAD_REQUEST,
-            "M_INVALID_PARAM",
+            ErrorKind::InvalidParam,
             "unknown pagination token",
         )
     })

@@ -2,6 +2,7 @@
 
 use axum::http::StatusCode;
 use hearth_rooms::{Rooms, StateIds};
+use ruma::api::error::ErrorKind;
 use ruma::events::StateEventType;
 use ruma::{RoomId, UserId};
 
@@ -11,7 +12,7 @@ fn not_member() -> ApiError {
     // The same answer for unknown rooms, so that room ids can't be probed.
     ApiError::new(
         StatusCode::FORBIDDEN,
-        "M_FORBIDDEN",
+        ErrorKind::Forbidden,
         "you are not a member of this room",
     )
 }
@@ -109,7 +110,7 @@ pub(crate) async fn require_state_power(
     if power.user(user) < power.state_event(kind) {
         return Err(ApiError::new(
             StatusCode::FORBIDDEN,
-            "M_FORBIDDEN",
+            ErrorKind::Forbidden,
             format!("you need the power level to send {kind} in this room"),
         ));
     }

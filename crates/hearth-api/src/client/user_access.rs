@@ -2,6 +2,7 @@
 
 use axum::http::StatusCode;
 use ruma::UserId;
+use ruma::api::error::ErrorKind;
 
 use crate::{ApiError, Caller};
 
@@ -12,7 +13,7 @@ pub(crate) fn ensure_self(caller: &Caller, user: &UserId, what: &str) -> Result<
     } else {
         Err(ApiError::new(
             StatusCode::FORBIDDEN,
-            "M_FORBIDDEN",
+            ErrorKind::Forbidden,
             format!("you cannot access another user's {what}"),
         ))
     }
@@ -25,7 +26,7 @@ pub(crate) fn json_object(
     serde_json::from_str(raw.get()).map_err(|_| {
         ApiError::new(
             StatusCode::BAD_REQUEST,
-            "M_BAD_JSON",
+            ErrorKind::BadJson,
             "the content must be a JSON object",
         )
     })

@@ -5,6 +5,7 @@
 use axum::Router;
 use axum::extract::State;
 use axum::http::StatusCode;
+use ruma::api::error::ErrorKind;
 use ruma::api::federation::discovery::discover_homeserver as endpoint;
 
 use crate::ruma_glue::{RumaResponse, route as route_endpoint};
@@ -20,7 +21,7 @@ async fn handler(
     let server = state.well_known_server.clone().ok_or_else(|| {
         ApiError::new(
             StatusCode::NOT_FOUND,
-            "M_NOT_FOUND",
+            ErrorKind::NotFound,
             "no server delegation is configured",
         )
     })?;

@@ -6,6 +6,7 @@ use axum::Router;
 use axum::extract::State;
 use axum::http::StatusCode;
 use ruma::api::client::account::change_password::v3 as endpoint;
+use ruma::api::error::ErrorKind;
 
 use crate::extract::Ruma;
 use crate::ruma_glue::{RumaResponse, route as route_endpoint};
@@ -27,7 +28,7 @@ async fn handler(
     if body.new_password.is_empty() {
         return Err(ApiError::new(
             StatusCode::BAD_REQUEST,
-            "M_WEAK_PASSWORD",
+            ErrorKind::WeakPassword,
             "the new password must not be empty",
         ));
     }

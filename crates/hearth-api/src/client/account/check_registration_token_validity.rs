@@ -6,6 +6,7 @@ use axum::Router;
 use axum::extract::State;
 use axum::http::StatusCode;
 use ruma::api::client::account::check_registration_token_validity::v1 as endpoint;
+use ruma::api::error::ErrorKind;
 
 use crate::extract::Ruma;
 use crate::rate_limit::{ClientIp, RateKey};
@@ -26,7 +27,7 @@ async fn handler(
     if !state.registration_enabled {
         return Err(ApiError::new(
             StatusCode::FORBIDDEN,
-            "M_FORBIDDEN",
+            ErrorKind::Forbidden,
             "registration is closed on this server",
         ));
     }

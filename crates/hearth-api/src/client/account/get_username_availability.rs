@@ -5,6 +5,7 @@ use axum::Router;
 use axum::extract::State;
 use axum::http::StatusCode;
 use ruma::api::client::account::get_username_availability::v3 as endpoint;
+use ruma::api::error::ErrorKind;
 
 use crate::extract::Ruma;
 use crate::ruma_glue::{RumaResponse, route as route_endpoint};
@@ -23,7 +24,7 @@ async fn handler(
     } else {
         Err(ApiError::new(
             StatusCode::BAD_REQUEST,
-            "M_USER_IN_USE",
+            ErrorKind::UserInUse,
             "this username is taken",
         ))
     }

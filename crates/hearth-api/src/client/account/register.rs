@@ -7,6 +7,7 @@ use axum::extract::State;
 use axum::http::StatusCode;
 use hearth_accounts::DeviceRequest;
 use ruma::api::client::account::register::{RegistrationKind, v3 as endpoint};
+use ruma::api::error::ErrorKind;
 
 use crate::extract::Ruma;
 use crate::rate_limit::{ClientIp, RateKey};
@@ -28,14 +29,14 @@ async fn handler(
     if !state.registration_enabled {
         return Err(ApiError::new(
             StatusCode::FORBIDDEN,
-            "M_FORBIDDEN",
+            ErrorKind::Forbidden,
             "registration is closed on this server",
         ));
     }
     if body.kind == RegistrationKind::Guest {
         return Err(ApiError::new(
             StatusCode::FORBIDDEN,
-            "M_GUEST_ACCESS_FORBIDDEN",
+            ErrorKind::GuestAccessForbidden,
             "guest access is not enabled",
         ));
     }
@@ -73,7 +74,7 @@ async fn handler(
     if body.login_type.is_none() && password.as_deref().is_none_or(str::is_empty) {
         return Err(ApiError::new(
             StatusCode::BAD_REQUEST,
-            "M_MISSING_PARAM",
+            ErrorKind::MissingParam,
             "a password is required",
         ));
     }
@@ -125,7 +126,7 @@ async fn require_available(state: &ApiState, name: &str) -> Result<(), ApiError>
     } else {
         Err(ApiError::new(
             StatusCode::BAD_REQUEST,
-            "M_USER_IN_USE",
+            ErrorKind::UserInUse,
             "this username is taken",
         ))
     }

@@ -7,6 +7,7 @@ use axum::extract::State;
 use axum::http::StatusCode;
 use axum::{Json, Router};
 use ruma::api::client::admin::get_user_info::v3 as endpoint;
+use ruma::api::error::ErrorKind;
 use serde_json::{Map, Value, json};
 
 use crate::extract::Ruma;
@@ -26,7 +27,7 @@ async fn handler(
     if !caller.is_admin && caller.user_id != *user {
         return Err(ApiError::new(
             StatusCode::FORBIDDEN,
-            "M_FORBIDDEN",
+            ErrorKind::Forbidden,
             "only server admins may look up other users",
         ));
     }

@@ -6,6 +6,7 @@ use axum::extract::State;
 use axum::http::StatusCode;
 use hearth_store::StoreError;
 use ruma::api::client::alias::create_alias::v3 as endpoint;
+use ruma::api::error::ErrorKind;
 
 use crate::client::room_access::require_joined;
 use crate::extract::Ruma;
@@ -35,7 +36,7 @@ async fn handler(
         Ok(()) => Ok(RumaResponse(endpoint::Response::new())),
         Err(StoreError::Conflict(_)) => Err(ApiError::new(
             StatusCode::CONFLICT,
-            "M_UNKNOWN",
+            ErrorKind::Unknown,
             "this alias exists already",
         )),
         Err(e) => Err(e.into()),

@@ -5,6 +5,7 @@ use axum::Router;
 use axum::extract::State;
 use axum::http::StatusCode;
 use ruma::api::client::alias::delete_alias::v3 as endpoint;
+use ruma::api::error::ErrorKind;
 
 use crate::client::room_access::require_state_power;
 use crate::extract::Ruma;
@@ -31,7 +32,7 @@ async fn handler(
     let (room, creator) = store.alias(alias).await?.ok_or_else(|| {
         ApiError::new(
             StatusCode::NOT_FOUND,
-            "M_NOT_FOUND",
+            ErrorKind::NotFound,
             "no room has this alias",
         )
     })?;

@@ -5,6 +5,7 @@ use axum::Router;
 use axum::extract::State;
 use axum::http::StatusCode;
 use ruma::api::client::alias::get_alias::v3 as endpoint;
+use ruma::api::error::ErrorKind;
 
 use crate::extract::Ruma;
 use crate::ruma_glue::{RumaResponse, route as route_endpoint};
@@ -23,7 +24,7 @@ async fn handler(
     let (room, _) = state.rooms.store().alias(alias).await?.ok_or_else(|| {
         ApiError::new(
             StatusCode::NOT_FOUND,
-            "M_NOT_FOUND",
+            ErrorKind::NotFound,
             "no room has this alias",
         )
     })?;

@@ -6,6 +6,7 @@ pub(crate) mod get_alias;
 
 use axum::http::StatusCode;
 use ruma::RoomAliasId;
+use ruma::api::error::ErrorKind;
 
 use crate::{ApiError, ApiState};
 
@@ -18,7 +19,7 @@ pub(crate) fn require_own(state: &ApiState, alias: &RoomAliasId) -> Result<(), A
     } else {
         Err(ApiError::new(
             StatusCode::BAD_REQUEST,
-            "M_INVALID_PARAM",
+            ErrorKind::InvalidParam,
             format!(
                 "{alias} belongs to {}; aliases here end in :{}",
                 alias.server_name(),
@@ -34,7 +35,7 @@ pub(crate) fn require_local(state: &ApiState, alias: &RoomAliasId) -> Result<(),
     } else {
         Err(ApiError::new(
             StatusCode::NOT_FOUND,
-            "M_NOT_FOUND",
+            ErrorKind::NotFound,
             "aliases of other servers can't be resolved without federation",
         ))
     }
@@ -66,7 +67,8 @@ pub(crate) async fn check_canonical(
     room: &ruma::RoomId,
     content: &serde_json::Value,
 ) -> Result<(), ApiError> {
-    let bad = |message: String| ApiError::new(StatusCode::BAD_REQUEST, "M_BAD_ALIAS", message);
+    let bad =
+        |message: String| ApiError::new(StatusCode::BAD_REQUEST, ErrorKind::BadAlias, message);
     if content
         .get("alt_aliases")
         .is_some_and(|a| !a.is_array() && !a.is_null())

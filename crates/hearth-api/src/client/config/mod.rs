@@ -7,6 +7,7 @@ pub(crate) mod set_global_account_data;
 pub(crate) mod set_room_account_data;
 
 use axum::http::StatusCode;
+use ruma::api::error::ErrorKind;
 use ruma::serde::Raw;
 
 use crate::ApiError;
@@ -19,7 +20,7 @@ pub(crate) fn ensure_client_settable(data_type: &str) -> Result<(), ApiError> {
     if SERVER_MANAGED.contains(&data_type) {
         Err(ApiError::new(
             StatusCode::METHOD_NOT_ALLOWED,
-            "M_BAD_JSON",
+            ErrorKind::BadJson,
             format!("{data_type} is managed by the server and cannot be set through account data"),
         ))
     } else {
@@ -32,7 +33,7 @@ pub(crate) fn found<T>(content: Option<String>) -> Result<Raw<T>, ApiError> {
     let content = content.ok_or_else(|| {
         ApiError::new(
             StatusCode::NOT_FOUND,
-            "M_NOT_FOUND",
+            ErrorKind::NotFound,
             "no account data of this type",
         )
     })?;

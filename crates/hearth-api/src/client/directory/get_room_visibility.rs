@@ -6,6 +6,7 @@ use axum::extract::State;
 use axum::http::StatusCode;
 use ruma::api::client::directory::get_room_visibility::v3 as endpoint;
 use ruma::api::client::room::Visibility;
+use ruma::api::error::ErrorKind;
 
 use crate::extract::Ruma;
 use crate::ruma_glue::{RumaResponse, route as route_endpoint};
@@ -24,7 +25,7 @@ async fn handler(
     if store.room_head(room).await?.is_none() {
         return Err(ApiError::new(
             StatusCode::NOT_FOUND,
-            "M_NOT_FOUND",
+            ErrorKind::NotFound,
             "unknown room",
         ));
     }

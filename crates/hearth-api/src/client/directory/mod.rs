@@ -6,6 +6,7 @@ pub(crate) mod get_room_visibility;
 pub(crate) mod set_room_visibility;
 
 use axum::http::StatusCode;
+use ruma::api::error::ErrorKind;
 use ruma::directory::PublicRoomsChunk;
 use ruma::events::StateEventType;
 use ruma::{RoomId, UInt};
@@ -32,7 +33,7 @@ fn offset(since: Option<&str>) -> Result<usize, ApiError> {
             .ok_or_else(|| {
                 ApiError::new(
                     StatusCode::BAD_REQUEST,
-                    "M_INVALID_PARAM",
+                    ErrorKind::InvalidParam,
                     "unknown since token",
                 )
             }),

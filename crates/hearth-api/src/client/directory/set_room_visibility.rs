@@ -6,6 +6,7 @@ use axum::extract::State;
 use axum::http::StatusCode;
 use ruma::api::client::directory::set_room_visibility::v3 as endpoint;
 use ruma::api::client::room::Visibility;
+use ruma::api::error::ErrorKind;
 
 use crate::client::room_access::require_state_power;
 use crate::extract::Ruma;
@@ -43,7 +44,7 @@ async fn handler(
         _ => {
             return Err(ApiError::new(
                 StatusCode::BAD_REQUEST,
-                "M_INVALID_PARAM",
+                ErrorKind::InvalidParam,
                 "unknown visibility",
             ));
         }

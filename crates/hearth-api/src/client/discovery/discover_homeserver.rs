@@ -7,6 +7,7 @@ use axum::extract::State;
 use axum::http::{StatusCode, header};
 use axum::response::IntoResponse;
 use ruma::api::client::discovery::discover_homeserver::{self as endpoint, HomeserverInfo};
+use ruma::api::error::ErrorKind;
 
 use crate::ruma_glue::{RumaResponse, route as route_endpoint};
 use crate::{ApiError, ApiState};
@@ -19,7 +20,7 @@ async fn handler(State(state): State<ApiState>) -> Result<impl IntoResponse, Api
     let base_url = state.well_known_client.clone().ok_or_else(|| {
         ApiError::new(
             StatusCode::NOT_FOUND,
-            "M_NOT_FOUND",
+            ErrorKind::NotFound,
             "no client discovery information is configured",
         )
     })?;

@@ -5,6 +5,7 @@ use axum::Router;
 use axum::extract::State;
 use axum::http::StatusCode;
 use ruma::api::client::filter::{FilterDefinition, get_filter::v3 as endpoint};
+use ruma::api::error::ErrorKind;
 
 use crate::client::user_access::ensure_self;
 use crate::extract::Ruma;
@@ -26,7 +27,9 @@ async fn handler(
         .store()
         .filter(&body.user_id, &body.filter_id)
         .await?
-        .ok_or_else(|| ApiError::new(StatusCode::NOT_FOUND, "M_NOT_FOUND", "no such filter"))?;
+        .ok_or_else(|| {
+            ApiError::new(StatusCode::NOT_FOUND, ErrorKind::NotFound, "no such filter")
+        })?;
     let filter: FilterDefinition = serde_json::from_str(&json).map_err(ApiError::internal)?;
     Ok(RumaResponse(endpoint::Response::new(filter)))
 }

@@ -5,6 +5,7 @@ use axum::Router;
 use axum::extract::State;
 use axum::http::StatusCode;
 use ruma::api::client::membership::forget_room::v3 as endpoint;
+use ruma::api::error::ErrorKind;
 
 use crate::extract::Ruma;
 use crate::ruma_glue::{RumaResponse, route as route_endpoint};
@@ -30,7 +31,7 @@ async fn handler(
         {
             Err(ApiError::new(
                 StatusCode::BAD_REQUEST,
-                "M_UNKNOWN",
+                ErrorKind::Unknown,
                 "leave the room before forgetting it",
             ))
         }

@@ -6,6 +6,7 @@ use axum::Router;
 use axum::extract::State;
 use axum::http::StatusCode;
 use ruma::api::client::membership::get_member_events::v3 as endpoint;
+use ruma::api::error::ErrorKind;
 use ruma::events::StateEventType;
 use ruma::serde::Raw;
 
@@ -33,7 +34,11 @@ async fn handler(
         None => current,
         Some(at) => {
             let position = at.parse::<hearth_sync::PaginationToken>().map_err(|()| {
-                ApiError::new(StatusCode::BAD_REQUEST, "M_INVALID_PARAM", "bad `at` token")
+                ApiError::new(
+                    StatusCode::BAD_REQUEST,
+                    ErrorKind::InvalidParam,
+                    "bad `at` token",
+                )
             })?;
             let store = state.rooms.store();
             let upto = horizon.map_or(position.0 - 1, |h| (position.0 - 1).min(h));

@@ -5,6 +5,7 @@ use axum::Router;
 use axum::extract::State;
 use axum::http::StatusCode;
 use ruma::api::client::membership::invite_user::v3::{self as endpoint, InvitationRecipient};
+use ruma::api::error::ErrorKind;
 
 use super::set_membership;
 use crate::extract::Ruma;
@@ -24,7 +25,7 @@ async fn handler(
     let InvitationRecipient::UserId(recipient) = &body.recipient else {
         return Err(ApiError::new(
             StatusCode::BAD_REQUEST,
-            "M_UNRECOGNIZED",
+            ErrorKind::Unrecognized,
             "third-party invites are not supported",
         ));
     };

@@ -15,6 +15,7 @@ pub(crate) mod unban_user;
 
 use axum::http::StatusCode;
 use hearth_rooms::{Append, EventDraft};
+use ruma::api::error::ErrorKind;
 use ruma::{RoomId, UserId};
 use serde_json::json;
 
@@ -84,7 +85,7 @@ pub(crate) async fn resolve_room(
                 .ok_or_else(|| {
                     ApiError::new(
                         StatusCode::NOT_FOUND,
-                        "M_NOT_FOUND",
+                        ErrorKind::NotFound,
                         "no room has this alias",
                     )
                 })?
@@ -109,5 +110,5 @@ pub(crate) async fn membership_of(
 
 /// 403 `M_FORBIDDEN` with a reason.
 pub(crate) fn refuse(why: &str) -> ApiError {
-    ApiError::new(StatusCode::FORBIDDEN, "M_FORBIDDEN", why)
+    ApiError::new(StatusCode::FORBIDDEN, ErrorKind::Forbidden, why)
 }

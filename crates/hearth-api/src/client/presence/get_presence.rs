@@ -6,6 +6,7 @@ use axum::extract::State;
 use axum::http::StatusCode;
 use axum::{Json, Router};
 use ruma::api::client::presence::get_presence::v3 as endpoint;
+use ruma::api::error::ErrorKind;
 use serde_json::Value;
 
 use crate::extract::Ruma;
@@ -25,7 +26,7 @@ async fn handler(
     if *user != caller.user_id && !share_a_room(&state, &caller.user_id, user).await? {
         return Err(ApiError::new(
             StatusCode::FORBIDDEN,
-            "M_FORBIDDEN",
+            ErrorKind::Forbidden,
             "you do not share a room with this user",
         ));
     }

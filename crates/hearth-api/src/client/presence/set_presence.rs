@@ -7,6 +7,7 @@ use axum::extract::State;
 use axum::http::StatusCode;
 use hearth_sync::presence::is_known;
 use ruma::api::client::presence::set_presence::v3 as endpoint;
+use ruma::api::error::ErrorKind;
 
 use crate::client::user_access::ensure_self;
 use crate::extract::Ruma;
@@ -36,7 +37,7 @@ async fn handler(
     if !is_known(&body.presence) {
         return Err(ApiError::new(
             StatusCode::BAD_REQUEST,
-            "M_INVALID_PARAM",
+            ErrorKind::InvalidParam,
             "presence must be online, unavailable or offline",
         ));
     }
@@ -47,7 +48,7 @@ async fn handler(
     {
         return Err(ApiError::new(
             StatusCode::BAD_REQUEST,
-            "M_INVALID_PARAM",
+            ErrorKind::InvalidParam,
             format!("status_msg is longer than {MAX_STATUS_MSG} bytes"),
         ));
     }

@@ -12,6 +12,7 @@ use axum::http::StatusCode;
 use hearth_rooms::{Append, EventDraft};
 use hearth_store::Profile;
 use ruma::UserId;
+use ruma::api::error::ErrorKind;
 use serde_json::{Map, Value};
 
 use crate::{ApiError, ApiState};
@@ -23,7 +24,7 @@ pub(crate) const MAX_AVATAR_URL_BYTES: usize = 1000;
 
 /// A local user's profile, or 404 `M_NOT_FOUND`.
 pub(crate) async fn profile_of(state: &ApiState, user: &UserId) -> Result<Profile, ApiError> {
-    let not_found = || ApiError::new(StatusCode::NOT_FOUND, "M_NOT_FOUND", "no such user");
+    let not_found = || ApiError::new(StatusCode::NOT_FOUND, ErrorKind::NotFound, "no such user");
     // NOTSPEC: profiles of remote users need a federation query, which is not built yet.
     if user.server_name() != state.server_name {
         return Err(not_found());

@@ -5,6 +5,7 @@ use axum::Router;
 use axum::extract::State;
 use axum::http::StatusCode;
 use ruma::api::client::profile::set_avatar_url::v3 as endpoint;
+use ruma::api::error::ErrorKind;
 
 use super::{MAX_AVATAR_URL_BYTES, propagate};
 use crate::client::user_access::ensure_self;
@@ -33,7 +34,8 @@ async fn handler(
         .as_ref()
         .filter(|url| !url.as_str().is_empty());
     if let Some(url) = url {
-        let invalid = |why: String| ApiError::new(StatusCode::BAD_REQUEST, "M_INVALID_PARAM", why);
+        let invalid =
+            |why: String| ApiError::new(StatusCode::BAD_REQUEST, ErrorKind::InvalidParam, why);
         if url.as_str().len() > MAX_AVATAR_URL_BYTES {
             return Err(invalid(format!(
                 "avatar URLs are at most {MAX_AVATAR_URL_BYTES} bytes"

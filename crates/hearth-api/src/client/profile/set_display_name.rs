@@ -5,6 +5,7 @@ use axum::Router;
 use axum::extract::State;
 use axum::http::StatusCode;
 use ruma::api::client::profile::set_display_name::v3 as endpoint;
+use ruma::api::error::ErrorKind;
 
 use super::{MAX_DISPLAYNAME_CHARS, propagate};
 use crate::client::user_access::ensure_self;
@@ -32,7 +33,7 @@ async fn handler(
     if name.is_some_and(|name| name.chars().count() > MAX_DISPLAYNAME_CHARS) {
         return Err(ApiError::new(
             StatusCode::BAD_REQUEST,
-            "M_INVALID_PARAM",
+            ErrorKind::InvalidParam,
             format!("display names are at most {MAX_DISPLAYNAME_CHARS} characters"),
         ));
     }

@@ -6,6 +6,7 @@ use axum::Router;
 use axum::extract::State;
 use axum::http::StatusCode;
 use ruma::api::client::push::delete_pushrule::v3 as endpoint;
+use ruma::api::error::ErrorKind;
 use ruma::push::RemovePushRuleError;
 
 use super::{not_found, update};
@@ -30,7 +31,7 @@ async fn handler(
                 // on (Synapse answers 400 too). Such rules can only be disabled.
                 RemovePushRuleError::ServerDefault => ApiError::new(
                     StatusCode::BAD_REQUEST,
-                    "M_INVALID_PARAM",
+                    ErrorKind::InvalidParam,
                     "server-default push rules cannot be deleted; disable them instead",
                 ),
                 _ => not_found(),

@@ -5,6 +5,7 @@ use axum::extract::State;
 use axum::http::StatusCode;
 use axum::{Json, Router};
 use ruma::api::client::push::get_notifications::v3 as endpoint;
+use ruma::api::error::ErrorKind;
 use serde_json::{Value, json};
 
 use crate::extract::Ruma;
@@ -24,7 +25,8 @@ async fn handler(
 ) -> Result<Json<Value>, ApiError> {
     let user = request.caller()?.user_id.clone();
     let body = request.body;
-    let invalid = |what: &str| ApiError::new(StatusCode::BAD_REQUEST, "M_INVALID_PARAM", what);
+    let invalid =
+        |what: &str| ApiError::new(StatusCode::BAD_REQUEST, ErrorKind::InvalidParam, what);
     let before = match &body.from {
         Some(from) => Some(
             from.parse::<i64>()

@@ -18,6 +18,7 @@ pub(crate) mod set_pushrule_enabled;
 use axum::http::StatusCode;
 use hearth_sync::push_rules;
 use ruma::UserId;
+use ruma::api::error::ErrorKind;
 use ruma::push::{AnyPushRuleRef, RuleKind, Ruleset};
 
 use crate::{ApiError, ApiState};
@@ -26,7 +27,7 @@ use crate::{ApiError, ApiState};
 pub(crate) fn not_found() -> ApiError {
     ApiError::new(
         StatusCode::NOT_FOUND,
-        "M_NOT_FOUND",
+        ErrorKind::NotFound,
         "The push rule was not found.",
     )
 }
@@ -53,7 +54,7 @@ pub(crate) fn rule<'r>(
     if !known.contains(kind) {
         return Err(ApiError::new(
             StatusCode::BAD_REQUEST,
-            "M_UNRECOGNIZED",
+            ErrorKind::Unrecognized,
             format!("{kind} is not a push rule kind"),
         ));
     }

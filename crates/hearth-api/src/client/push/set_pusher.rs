@@ -8,6 +8,7 @@ use axum::extract::State;
 use axum::http::StatusCode;
 use ruma::api::client::push::PusherKind;
 use ruma::api::client::push::set_pusher::v3::{self as endpoint, PusherAction};
+use ruma::api::error::ErrorKind;
 
 use crate::extract::Ruma;
 use crate::rate_limit::RateKey;
@@ -21,8 +22,8 @@ pub(crate) fn route(router: Router<ApiState>) -> Router<ApiState> {
     route_endpoint::<endpoint::Request, _, _>(router, handler)
 }
 
-fn invalid(errcode: &'static str, message: impl Into<String>) -> ApiError {
-    ApiError::new(StatusCode::BAD_REQUEST, errcode, message)
+fn invalid(kind: ErrorKind, message: impl Into<String>) -> ApiError {
+    ApiError::new(StatusCode::BAD_REQUEST, kind, message)
 }
 
 async fn handler(
@@ -45,7 +46,7 @@ async fn handler(
             let pusher = post.pusher;
             if pusher.ids.app_id.len() > 64 || pusher.ids.pushkey.len() > 512 {
                 return Err(invalid(
-                    "M_INVALID_PARAM",
+                    ErrorKind::InvalidParam,
                     "app_id may have 64 bytes and pushkey 512 at most",
                 ));
             }
@@ -53,14 +54,14 @@ async fn handler(
                 PusherKind::Http(http) => check_gateway(&http.url)?,
                 PusherKind::Email(_) => {
                     return Err(invalid(
-                        "M_THREEPID_NOT_FOUND",
+                        ErrorKind::ThreepidNotFound,
                         "email pushers need an email address bound to the account; this \
                          server binds none",
                     ));
                 }
                 _ => {
                     return Err(invalid(
-                        "M_INVALID_PARAM",
+                        ErrorKind::InvalidParam,
                         "kind must be http (or email, or null to delete)",
                     ));
                 }
@@ -79,7 +80,7 @@ async fn handler(
                 )
                 .await?;
         }
-        _ => return Err(invalid("M_INVALID_PARAM", "unknown pusher action")),
+        _ => return Err(invalid(ErrorKind::InvalidParam, "unknown pusher action")),
     }
     Ok(RumaResponse(endpoint::Response::new()))
 }
@@ -89,12 +90,12 @@ fn check_gateway(url: &str) -> Result<(), ApiError> {
     let rest = url
         .strip_prefix("https://")
         .or_else(|| url.strip_prefix("http://"))
-        .ok_or_else(|| invalid("M_INVALID_PARAM", "data.url must be an http(s) URL"))?;
+        .ok_or_else(|| invalid(ErrorKind::InvalidParam, "data.url must be an http(s) URL"))?;
     let path = rest.find('/').map_or("", |at| &rest[at..]);
     let path = path.split(['?', '#']).next().unwrap_or_default();
     if rest.starts_with('/') || path != NOTIFY_PATH {
         return Err(invalid(
-            "M_INVALID_PARAM",
+            ErrorKind::InvalidParam,
             format!("data.url must be a push gateway URL ending in {NOTIFY_PATH}"),
         ));
     }

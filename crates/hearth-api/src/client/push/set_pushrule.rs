@@ -6,6 +6,7 @@ use axum::Router;
 use axum::extract::State;
 use axum::http::StatusCode;
 use ruma::api::client::push::set_pushrule::v3 as endpoint;
+use ruma::api::error::ErrorKind;
 use ruma::push::{InsertPushRuleError, NewPushRule, Ruleset};
 
 use super::update;
@@ -52,7 +53,7 @@ fn insert(
     if let Some(why) = hearth_sync::push_rules::rule_too_costly(&json) {
         return Err(ApiError::new(
             StatusCode::BAD_REQUEST,
-            "M_INVALID_PARAM",
+            ErrorKind::InvalidParam,
             why,
         ));
     }
@@ -73,7 +74,7 @@ fn insert(
     if count > hearth_sync::push_rules::MAX_USER_RULES {
         return Err(ApiError::new(
             StatusCode::BAD_REQUEST,
-            "M_INVALID_PARAM",
+            ErrorKind::InvalidParam,
             format!(
                 "at most {} push rules of your own",
                 hearth_sync::push_rules::MAX_USER_RULES
@@ -92,7 +93,7 @@ fn insert_error(e: InsertPushRuleError) -> ApiError {
     let invalid = |message: &str| {
         ApiError::new(
             StatusCode::BAD_REQUEST,
-            "M_INVALID_PARAM",
+            ErrorKind::InvalidParam,
             message.to_owned(),
         )
     };
@@ -107,7 +108,7 @@ fn insert_error(e: InsertPushRuleError) -> ApiError {
         // The spec's example answer for this case.
         InsertPushRuleError::UnknownRuleId => ApiError::new(
             StatusCode::BAD_REQUEST,
-            "M_UNKNOWN",
+            ErrorKind::Unknown,
             "before/after rule not found",
         ),
         other => invalid(&other.to_string()),
@@ -159,14 +160,14 @@ mod tests {
     fn refusals() {
         let mut rules = Ruleset::server_default(user_id!("@u:example.org"));
         insert(&mut rules, content("a"), None, None).unwrap();
-        let errcode = |r: Result<(), ApiError>| r.unwrap_err().errcode;
+        let errcode = |r: Result<(), ApiError>| r.unwrap_err().kind;
         assert_eq!(
             errcode(insert(&mut rules, content(".m.rule.x"), None, None)),
-            "M_INVALID_PARAM"
+            ErrorKind::InvalidParam
         );
         assert_eq!(
             errcode(insert(&mut rules, content("a/b"), None, None)),
-            "M_INVALID_PARAM"
+            ErrorKind::InvalidParam
         );
         assert_eq!(
             errcode(insert(
@@ -175,11 +176,11 @@ mod tests {
                 Some(".m.rule.master"),
                 None
             )),
-            "M_INVALID_PARAM"
+            ErrorKind::InvalidParam
         );
         assert_eq!(
             errcode(insert(&mut rules, content("b"), Some("nope"), None)),
-            "M_UNKNOWN"
+            ErrorKind::Unknown
         );
     }
 }

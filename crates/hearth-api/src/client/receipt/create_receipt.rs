@@ -6,6 +6,7 @@ use axum::extract::State;
 use axum::http::StatusCode;
 use hearth_sync::threads::thread_of_event;
 use ruma::api::client::receipt::create_receipt::v3::{self as endpoint, ReceiptType};
+use ruma::api::error::ErrorKind;
 use ruma::events::receipt::ReceiptThread;
 
 use super::{check_target, store_fully_read, store_receipt};
@@ -27,7 +28,7 @@ async fn handler(
     let body = &request.body;
     let target = check_target(&state, &body.room_id, user, &body.event_id).await?;
     let invalid =
-        |message: &str| ApiError::new(StatusCode::BAD_REQUEST, "M_INVALID_PARAM", message);
+        |message: &str| ApiError::new(StatusCode::BAD_REQUEST, ErrorKind::InvalidParam, message);
     // Spec: a threaded receipt's event must be in that thread (or be its root).
     let in_thread = || thread_of_event(state.rooms.store(), &body.room_id, &target);
     let thread = match &body.thread {
@@ -72,7 +73,7 @@ async fn handler(
         ReceiptType::FullyRead if thread.is_some() => {
             return Err(ApiError::new(
                 StatusCode::BAD_REQUEST,
-                "M_INVALID_PARAM",
+                ErrorKind::InvalidParam,
                 "m.fully_read can't be threaded",
             ));
         }
@@ -82,7 +83,7 @@ async fn handler(
         _ => {
             return Err(ApiError::new(
                 StatusCode::BAD_REQUEST,
-                "M_INVALID_PARAM",
+                ErrorKind::InvalidParam,
                 "unknown receipt type",
             ));
         }

@@ -3,6 +3,7 @@
 pub(crate) mod create_receipt;
 
 use axum::http::StatusCode;
+use ruma::api::error::ErrorKind;
 use ruma::{EventId, RoomId, UserId};
 
 use crate::client::room_access::require_joined;
@@ -20,7 +21,7 @@ pub(crate) async fn check_target(
         Some(stored) if stored.room_id == room => Ok(stored),
         _ => Err(ApiError::new(
             StatusCode::NOT_FOUND,
-            "M_NOT_FOUND",
+            ErrorKind::NotFound,
             "no such event in this room",
         )),
     }

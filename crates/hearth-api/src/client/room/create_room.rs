@@ -9,6 +9,7 @@ use ruma::api::client::room::{
     Visibility,
     create_room::v3::{self as endpoint, RoomPreset},
 };
+use ruma::api::error::ErrorKind;
 
 use crate::extract::Ruma;
 use crate::rate_limit::RateKey;
@@ -19,8 +20,8 @@ pub(crate) fn route(router: Router<ApiState>) -> Router<ApiState> {
     route_endpoint::<endpoint::Request, _, _>(router, handler)
 }
 
-fn bad(errcode: &'static str, message: impl Into<String>) -> ApiError {
-    ApiError::new(StatusCode::BAD_REQUEST, errcode, message)
+fn bad(kind: ErrorKind, message: impl Into<String>) -> ApiError {
+    ApiError::new(StatusCode::BAD_REQUEST, kind, message)
 }
 
 fn object(
@@ -28,7 +29,7 @@ fn object(
     what: &str,
 ) -> Result<serde_json::Map<String, serde_json::Value>, ApiError> {
     serde_json::from_str(raw.get())
-        .map_err(|_| bad("M_BAD_JSON", format!("{what} must be an object")))
+        .map_err(|_| bad(ErrorKind::BadJson, format!("{what} must be an object")))
 }
 
 async fn handler(
@@ -44,7 +45,7 @@ async fn handler(
         .unwrap_or_else(|| state.default_room_version.clone());
     if version.rules().is_none() {
         return Err(bad(
-            "M_UNSUPPORTED_ROOM_VERSION",
+            ErrorKind::UnsupportedRoomVersion,
             format!("room version {version} is not supported"),
         ));
     }
@@ -54,7 +55,7 @@ async fn handler(
         (Some(RoomPreset::PrivateChat), _) => Preset::PrivateChat,
         (Some(other), _) => {
             return Err(bad(
-                "M_INVALID_PARAM",
+                ErrorKind::InvalidParam,
                 format!("unknown preset {}", other.as_str()),
             ));
         }
@@ -86,7 +87,7 @@ async fn handler(
             content: serde_json::Value,
         }
         let event: Initial = serde_json::from_str(raw.json().get())
-            .map_err(|e| bad("M_BAD_JSON", format!("initial_state: {e}")))?;
+            .map_err(|e| bad(ErrorKind::BadJson, format!("initial_state: {e}")))?;
         spec.initial_state.push(EventDraft::state(
             event.kind.as_str(),
             event.state_key,
@@ -100,11 +101,11 @@ async fn handler(
     let alias = match &body.room_alias_name {
         Some(name) => {
             let alias = ruma::RoomAliasId::parse(format!("#{name}:{}", state.server_name))
-                .map_err(|e| bad("M_INVALID_PARAM", format!("room_alias_name: {e}")))?;
+                .map_err(|e| bad(ErrorKind::InvalidParam, format!("room_alias_name: {e}")))?;
             if state.rooms.store().alias(&alias).await?.is_some() {
                 return Err(ApiError::new(
                     StatusCode::BAD_REQUEST,
-                    "M_ROOM_IN_USE",
+                    ErrorKind::RoomInUse,
                     "this alias is taken",
                 ));
             }

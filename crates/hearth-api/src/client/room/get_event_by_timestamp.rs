@@ -7,6 +7,7 @@ use axum::extract::State;
 use axum::http::StatusCode;
 use ruma::api::Direction;
 use ruma::api::client::room::get_event_by_timestamp::v1 as endpoint;
+use ruma::api::error::ErrorKind;
 use ruma::{MilliSecondsSinceUnixEpoch, UInt};
 
 use crate::client::history::{history_reader, not_member, visible_pdus};
@@ -45,7 +46,7 @@ async fn handler(
         .ok_or_else(|| {
             ApiError::new(
                 StatusCode::NOT_FOUND,
-                "M_NOT_FOUND",
+                ErrorKind::NotFound,
                 "no event in that direction from that time",
             )
         })?;

@@ -8,6 +8,7 @@ use axum::extract::State;
 use axum::http::StatusCode;
 use hearth_rooms::Upgrade;
 use ruma::api::client::room::upgrade_room::v3 as endpoint;
+use ruma::api::error::ErrorKind;
 use serde_json::Map;
 
 use crate::client::room_access::require_joined;
@@ -30,7 +31,7 @@ async fn handler(
     if body.new_version.rules().is_none() {
         return Err(ApiError::new(
             StatusCode::BAD_REQUEST,
-            "M_UNSUPPORTED_ROOM_VERSION",
+            ErrorKind::UnsupportedRoomVersion,
             format!("room version {} is not supported", body.new_version),
         ));
     }

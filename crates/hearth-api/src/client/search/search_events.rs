@@ -5,6 +5,7 @@
 //! Encrypted messages are not searchable here (the server cannot read them); clients search
 //! those themselves.
 
+use ruma::api::error::ErrorKind;
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
 
@@ -37,7 +38,7 @@ pub(crate) fn route(router: Router<ApiState>) -> Router<ApiState> {
 }
 
 fn invalid(message: &str) -> ApiError {
-    ApiError::new(StatusCode::BAD_REQUEST, "M_INVALID_PARAM", message)
+    ApiError::new(StatusCode::BAD_REQUEST, ErrorKind::InvalidParam, message)
 }
 
 /// `next_batch` tokens: `s{before}_{offset}`: results older than the stream position `before`

@@ -7,6 +7,7 @@ use axum::http::StatusCode;
 use hearth_accounts::DeviceRequest;
 use ruma::api::client::session::login::v3::{self as endpoint, LoginInfo};
 use ruma::api::client::uiaa::UserIdentifier;
+use ruma::api::error::ErrorKind;
 use ruma::{OwnedUserId, UserId};
 
 use crate::extract::Ruma;
@@ -21,7 +22,7 @@ pub(crate) fn route(router: Router<ApiState>) -> Router<ApiState> {
 fn forbidden() -> ApiError {
     ApiError::new(
         StatusCode::FORBIDDEN,
-        "M_FORBIDDEN",
+        ErrorKind::Forbidden,
         "invalid username or password",
     )
 }
@@ -51,7 +52,7 @@ async fn handler(
     let LoginInfo::Password(password) = &body.login_info else {
         return Err(ApiError::new(
             StatusCode::BAD_REQUEST,
-            "M_UNKNOWN",
+            ErrorKind::Unknown,
             "only m.login.password is supported",
         ));
     };
@@ -62,7 +63,7 @@ async fn handler(
         _ => {
             return Err(ApiError::new(
                 StatusCode::BAD_REQUEST,
-                "M_UNKNOWN",
+                ErrorKind::Unknown,
                 "only the m.id.user identifier is supported",
             ));
         }

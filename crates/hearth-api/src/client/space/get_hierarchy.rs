@@ -2,6 +2,7 @@
 //! as far as the user may see it.
 //! <https://spec.matrix.org/v1.16/client-server-api/#get_matrixclientv1roomsroomidhierarchy>
 
+use ruma::api::error::ErrorKind;
 use std::collections::HashSet;
 
 use axum::extract::State;
@@ -35,7 +36,7 @@ pub(crate) fn route(router: Router<ApiState>) -> Router<ApiState> {
 }
 
 fn invalid(message: &str) -> ApiError {
-    ApiError::new(StatusCode::BAD_REQUEST, "M_INVALID_PARAM", message)
+    ApiError::new(StatusCode::BAD_REQUEST, ErrorKind::InvalidParam, message)
 }
 
 /// `from` tokens: `h{offset}_{max_depth}_{suggested_only}`; the spec forbids changing the
@@ -80,7 +81,7 @@ async fn handler(
     let forbidden = || {
         ApiError::new(
             StatusCode::FORBIDDEN,
-            "M_FORBIDDEN",
+            ErrorKind::Forbidden,
             "you may not view this room",
         )
     };

@@ -6,6 +6,7 @@ use axum::Router;
 use axum::extract::State;
 use axum::http::StatusCode;
 use ruma::api::client::state::get_state_event_for_key::v3::{self as endpoint, StateEventFormat};
+use ruma::api::error::ErrorKind;
 
 use crate::client::room_access::readable_state;
 use crate::extract::Ruma;
@@ -23,7 +24,13 @@ async fn handler(
     let user = &request.caller()?.user_id;
     let body = &request.body;
     let current = readable_state(&state.rooms, &body.room_id, user).await?;
-    let not_found = || ApiError::new(StatusCode::NOT_FOUND, "M_NOT_FOUND", "no such state event");
+    let not_found = || {
+        ApiError::new(
+            StatusCode::NOT_FOUND,
+            ErrorKind::NotFound,
+            "no such state event",
+        )
+    };
     let id = current
         .get(&(body.event_type.clone(), body.state_key.clone()))
         .ok_or_else(not_found)?;

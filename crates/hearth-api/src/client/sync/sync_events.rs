@@ -2,6 +2,7 @@
 //! up to `timeout` for news.
 //! <https://spec.matrix.org/v1.16/client-server-api/#get_matrixclientv3sync>
 
+use ruma::api::error::ErrorKind;
 use std::time::Duration;
 
 use axum::extract::State;
@@ -28,7 +29,7 @@ pub(crate) fn route(router: Router<ApiState>) -> Router<ApiState> {
 }
 
 fn bad(message: impl Into<String>) -> ApiError {
-    ApiError::new(StatusCode::BAD_REQUEST, "M_INVALID_PARAM", message)
+    ApiError::new(StatusCode::BAD_REQUEST, ErrorKind::InvalidParam, message)
 }
 
 pub(crate) fn sync_filter(definition: &FilterDefinition) -> SyncFilter {
@@ -89,7 +90,7 @@ async fn handler(
         Some(Filter::FilterId(id)) if id.trim_start().starts_with('{') => {
             return Err(ApiError::new(
                 StatusCode::BAD_REQUEST,
-                "M_BAD_JSON",
+                ErrorKind::BadJson,
                 "filter is neither valid filter JSON nor a filter id",
             ));
         }
@@ -127,7 +128,11 @@ impl ApiState {
         id: &str,
     ) -> Result<FilterDefinition, ApiError> {
         let json = self.rooms.store().filter(user, id).await?.ok_or_else(|| {
-            ApiError::new(StatusCode::NOT_FOUND, "M_NOT_FOUND", "unknown filter id")
+            ApiError::new(
+                StatusCode::NOT_FOUND,
+                ErrorKind::NotFound,
+                "unknown filter id",
+            )
         })?;
         serde_json::from_str(&json).map_err(ApiError::internal)
     }

@@ -5,6 +5,7 @@ use axum::Router;
 use axum::extract::State;
 use axum::http::StatusCode;
 use ruma::api::client::typing::create_typing_event::v3::{self as endpoint, Typing};
+use ruma::api::error::ErrorKind;
 
 use crate::client::room_access::require_joined;
 use crate::extract::Ruma;
@@ -26,7 +27,7 @@ async fn handler(
     if &body.user_id != user {
         return Err(ApiError::new(
             StatusCode::FORBIDDEN,
-            "M_FORBIDDEN",
+            ErrorKind::Forbidden,
             "you can only set your own typing state",
         ));
     }
