@@ -619,6 +619,18 @@ async fn room_upgrade(backend: Backend) {
             (status, errcode(&body)),
             (StatusCode::BAD_REQUEST, "M_UNSUPPORTED_ROOM_VERSION")
         );
+        // An unknown room: the caller is not in it, and may not upgrade it.
+        let (status, body) = alice
+            .post(
+                "/_matrix/client/v3/rooms/!nowhere:hearth.test/upgrade",
+                json!({"new_version": "11"}),
+            )
+            .await;
+        assert_eq!(
+            (status, errcode(&body)),
+            (StatusCode::FORBIDDEN, "M_FORBIDDEN"),
+            "{body}"
+        );
         let target = if version == "10" { "11" } else { "12" };
         let (status, body) = alice.post(&upgrade, json!({"new_version": target})).await;
         assert_eq!(status, StatusCode::OK, "{body}");
@@ -652,11 +664,24 @@ async fn room_upgrade(backend: Backend) {
         let create = alice.get_state(&new_room, "m.room.create").await;
         assert_eq!(create["room_version"], target);
         assert_eq!(create["predecessor"]["room_id"], room.as_str());
-        assert_eq!(
-            create["predecessor"].get("event_id").is_some(),
-            target != "12",
-            "v12 predecessors name no event: {create}"
-        );
+        if target == "12" {
+            assert!(
+                create["predecessor"].get("event_id").is_none(),
+                "v12 predecessors name no event: {create}"
+            );
+        } else {
+            // The predecessor event is the old room's last: its tombstone.
+            let state = alice
+                .ok(&format!("/_matrix/client/v3/rooms/{room}/state"))
+                .await;
+            let tombstone = state
+                .as_array()
+                .unwrap()
+                .iter()
+                .find(|e| e["type"] == "m.room.tombstone")
+                .unwrap();
+            assert_eq!(create["predecessor"]["event_id"], tombstone["event_id"]);
+        }
         assert_eq!(
             alice.get_state(&new_room, "m.room.name").await["name"],
             "Old name"

@@ -38,6 +38,9 @@ pub struct NewRoom {
     pub creator_join_content: Map<String, Value>,
     /// Sent as `m.room.canonical_alias` right after the power levels.
     pub canonical_alias: Option<ruma::OwnedRoomAliasId>,
+    /// The room id, chosen ahead by the caller (an upgrade names the new room in the old room's
+    /// tombstone first); only for room versions whose room ids are random.
+    pub room_id: Option<OwnedRoomId>,
 }
 
 impl NewRoom {
@@ -55,6 +58,7 @@ impl NewRoom {
             is_direct: false,
             creator_join_content: Map::new(),
             canonical_alias: None,
+            room_id: None,
         }
     }
 }
@@ -184,7 +188,12 @@ impl Rooms {
         // Refused before anything of the room exists: no half-made rooms.
         check_power_levels(&levels, &spec, &rules.authorization)?;
         let (room, _) = self
-            .create_room(&spec.version, &spec.creator, spec.creation_content.clone())
+            .create_room_as(
+                &spec.version,
+                &spec.creator,
+                spec.creation_content.clone(),
+                spec.room_id.as_deref(),
+            )
             .await?;
         let creator: &UserId = &spec.creator;
         let send = |draft: EventDraft| {

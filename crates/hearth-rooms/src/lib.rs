@@ -114,6 +114,18 @@ impl Rooms {
         creator: &UserId,
         extra: serde_json::Map<String, serde_json::Value>,
     ) -> Result<(OwnedRoomId, Appended), RoomError> {
+        self.create_room_as(version, creator, extra, None).await
+    }
+
+    /// [`Rooms::create_room`] under a room id chosen ahead (`chosen`), for the room versions
+    /// whose room ids are random; ignored where the room id is the create event's hash.
+    pub(crate) async fn create_room_as(
+        &self,
+        version: &RoomVersionId,
+        creator: &UserId,
+        extra: serde_json::Map<String, serde_json::Value>,
+        chosen: Option<&RoomId>,
+    ) -> Result<(OwnedRoomId, Appended), RoomError> {
         let rules = version
             .rules()
             .ok_or_else(|| RoomError::UnsupportedVersion(version.clone()))?;
@@ -126,7 +138,10 @@ impl Rooms {
         let room_id = if rules.authorization.room_create_event_id_as_room_id {
             None
         } else {
-            random_id = RoomId::new_v1(self.key().server_name());
+            random_id = match chosen {
+                Some(room) => room.to_owned(),
+                None => RoomId::new_v1(self.key().server_name()),
+            };
             Some(random_id.as_ref())
         };
         let frame = build::Frame {

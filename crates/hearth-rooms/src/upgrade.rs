@@ -146,17 +146,20 @@ impl Rooms {
         let pdus = self.load_pdus(&wanted).await?;
         let old = |kind: &str| get_id(kind).and_then(|id| pdus.get(&id).cloned());
 
+        // Where room ids are random, the new room's id is chosen now and the old room tombstoned
+        // first, so that the new room's create event names the tombstone as its predecessor
+        // event (the last event of the old room). From room version 12 the room id is the hash
+        // of the create event and the predecessor has no event id: the tombstone comes after.
+        let chosen = (!rules.authorization.room_create_event_id_as_room_id)
+            .then(|| RoomId::new_v1(self.key().server_name()));
+        let mut predecessor = json!({ "room_id": room });
+        if let Some(new_room) = &chosen {
+            let tombstone = self.tombstone(&room, &user, new_room).await?;
+            predecessor["event_id"] = tombstone.to_string().into();
+        }
+
         // The create event: predecessor, room type, federation.
         let mut creation = Map::new();
-        let mut predecessor = json!({ "room_id": room });
-        // From room version 12 the predecessor has no event id (the tombstone names the new
-        // room, whose id is the hash of its create event).
-        if !rules.authorization.room_create_event_id_as_room_id
-            && let Some(head) = self.store().room_head(&room).await?
-            && let Some((last, _)) = head.extremities.last()
-        {
-            predecessor["event_id"] = last.to_string().into();
-        }
         creation.insert("predecessor".into(), predecessor);
         if let Some(create) = old("m.room.create") {
             let create = content(&create);
@@ -224,13 +227,24 @@ impl Rooms {
         spec.creation_content = creation;
         spec.power_level_override = Some(initial_levels);
         spec.creator_join_content = creator_join_content;
+        spec.room_id = chosen.clone();
         for kind in TRANSFERABLE {
             if let Some(pdu) = old(kind) {
                 spec.initial_state
                     .push(EventDraft::state(*kind, "", Value::Object(content(&pdu))));
             }
         }
-        let new_room = self.create_room_with(spec).await?;
+        let new_room = match self.create_room_with(spec).await {
+            Ok(new_room) => new_room,
+            Err(e) => {
+                if let Some(new_room) = &chosen {
+                    // The tombstone is out and cannot be taken back: say so loudly.
+                    tracing::error!(%room, %new_room, error = %e,
+                        "upgrade: the old room is tombstoned but its replacement failed");
+                }
+                return Err(e);
+            }
+        };
 
         // Bans carry over, so that a banned user can't walk into the new room.
         for id in &bans {
@@ -267,20 +281,11 @@ impl Rooms {
             .await?;
         }
 
-        // The old room: tombstone, the canonical alias gone, then locked down.
-        self.send_as(
-            &room,
-            &user,
-            EventDraft::state(
-                TimelineEventType::RoomTombstone,
-                "",
-                json!({
-                    "body": "This room has been replaced",
-                    "replacement_room": new_room,
-                }),
-            ),
-        )
-        .await?;
+        // The old room: tombstone (unless sent already), the canonical alias gone, then
+        // locked down.
+        if chosen.is_none() {
+            self.tombstone(&room, &user, &new_room).await?;
+        }
         if old("m.room.canonical_alias").is_some_and(|p| !content(&p).is_empty()) {
             // "If possible": a user who may tombstone but not edit aliases leaves it.
             self.try_send_as(
@@ -311,6 +316,34 @@ impl Rooms {
             .await?;
         }
         Ok(new_room)
+    }
+
+    /// `m.room.tombstone` in `room`, pointing at `replacement`.
+    async fn tombstone(
+        &self,
+        room: &RoomId,
+        user: &UserId,
+        replacement: &RoomId,
+    ) -> Result<ruma::OwnedEventId, RoomError> {
+        let draft = EventDraft::state(
+            TimelineEventType::RoomTombstone,
+            "",
+            json!({
+                "body": "This room has been replaced",
+                "replacement_room": replacement,
+            }),
+        );
+        let appended = self
+            .append(
+                room,
+                Append {
+                    sender: user.to_owned(),
+                    draft,
+                    txn: None,
+                },
+            )
+            .await?;
+        Ok(appended.event_id)
     }
 
     async fn send_as(
