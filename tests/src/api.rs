@@ -164,6 +164,107 @@ impl<'s> Api<'s> {
         }
         self.ok(Method::GET, &path, None).await
     }
+
+    /// One `/sync` with an inline filter (and any extra query, like `&full_state=true`),
+    /// answering at once.
+    pub async fn sync_with(&self, since: Option<&str>, filter: &Value, extra: &str) -> Value {
+        let mut path = format!(
+            "/_matrix/client/v3/sync?timeout=0&filter={}{extra}",
+            urlencode(&filter.to_string())
+        );
+        if let Some(since) = since {
+            path.push_str(&format!("&since={since}"));
+        }
+        self.ok(Method::GET, &path, None).await
+    }
+
+    /// Create a room with this `createRoom` body; returns its id.
+    pub async fn create_room_with(&self, body: Value) -> String {
+        let body = self
+            .ok(Method::POST, "/_matrix/client/v3/createRoom", Some(body))
+            .await;
+        body["room_id"].as_str().unwrap().to_owned()
+    }
+
+    /// Join a room by id (expects 200).
+    pub async fn join(&self, room: &str) {
+        let path = format!("/_matrix/client/v3/rooms/{room}/join");
+        self.ok(Method::POST, &path, Some(json!({}))).await;
+    }
+
+    /// Send an event of `kind`, with a fresh transaction id: the status and body.
+    pub async fn try_send(&self, room: &str, kind: &str, content: Value) -> (StatusCode, Value) {
+        let txn = format!("t{}", rand_suffix());
+        let path = format!("/_matrix/client/v3/rooms/{room}/send/{kind}/{txn}");
+        self.put(&path, content).await
+    }
+
+    /// Send an event of `kind` (expects 200); returns the event id.
+    pub async fn send(&self, room: &str, kind: &str, content: Value) -> String {
+        let (status, body) = self.try_send(room, kind, content).await;
+        assert_eq!(status, StatusCode::OK, "send {kind}: {body}");
+        body["event_id"].as_str().unwrap().to_owned()
+    }
+
+    /// Set a state event (expects 200); returns the event id.
+    pub async fn set_state(&self, room: &str, kind: &str, key: &str, content: Value) -> String {
+        let path = format!("/_matrix/client/v3/rooms/{room}/state/{kind}/{key}");
+        let body = self.ok(Method::PUT, &path, Some(content)).await;
+        body["event_id"].as_str().unwrap().to_owned()
+    }
+
+    /// The content of a state event (expects 200).
+    pub async fn get_state(&self, room: &str, kind: &str, key: &str) -> Value {
+        let path = format!("/_matrix/client/v3/rooms/{room}/state/{kind}/{key}");
+        self.ok(Method::GET, &path, None).await
+    }
+}
+
+/// The common start of a test: `names[0]` creates a room with `preset` and the others join it.
+/// Returns the room id and the users' clients in the order of `names`.
+pub async fn users_in_room<'s>(
+    server: &'s TestServer,
+    preset: &str,
+    names: &[&str],
+) -> (String, Vec<Api<'s>>) {
+    let mut users = Vec::new();
+    for name in names {
+        users.push(Api::user(server, name).await);
+    }
+    let room = match users.first() {
+        Some(creator) => creator.create_room(preset).await,
+        None => panic!("users_in_room needs at least one user"),
+    };
+    for user in users.iter().skip(1) {
+        if preset != "public_chat" {
+            let invitee = user_id_of(user).await;
+            let path = format!("/_matrix/client/v3/rooms/{room}/invite");
+            users[0]
+                .ok(Method::POST, &path, Some(json!({ "user_id": invitee })))
+                .await;
+        }
+        user.join(&room).await;
+    }
+    (room, users)
+}
+
+async fn user_id_of(user: &Api<'_>) -> String {
+    let whoami = user
+        .ok(Method::GET, "/_matrix/client/v3/account/whoami", None)
+        .await;
+    whoami["user_id"].as_str().unwrap_or_default().to_owned()
+}
+
+/// Percent-encode a query-string or path value.
+pub fn urlencode(s: &str) -> String {
+    s.bytes()
+        .map(|b| match b {
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => {
+                (b as char).to_string()
+            }
+            _ => format!("%{b:02X}"),
+        })
+        .collect()
 }
 
 fn rand_suffix() -> u64 {

@@ -2,7 +2,9 @@
 //! did, waits on the store's change notifier (never polls the database) until something does or
 //! the timeout passes.
 
+mod bounded;
 pub mod ignored;
+mod lazy_members;
 mod notifications;
 pub mod presence;
 pub mod push_rules;
@@ -40,8 +42,11 @@ pub enum SyncError {
 pub struct SyncFilter {
     /// Most timeline events per room (default 10).
     pub timeline_limit: usize,
-    /// Send only the member events of the timeline's senders (and the user's own).
+    /// Send only the member events of the timeline's senders (and the user's own, and the
+    /// heroes').
     pub lazy_load_members: bool,
+    /// With `lazy_load_members`: send them even when the device was sent them before.
+    pub include_redundant_members: bool,
     /// Include rooms the user has left.
     pub include_leave: bool,
     /// Only these rooms, if set.
@@ -79,6 +84,7 @@ impl Default for SyncFilter {
         Self {
             timeline_limit: 10,
             lazy_load_members: false,
+            include_redundant_members: false,
             include_leave: false,
             rooms: None,
             not_rooms: Vec::new(),
@@ -115,6 +121,7 @@ pub struct Syncer {
     typing: Typing,
     presence: Presence,
     unread_cache: unread::UnreadCache,
+    sent_members: lazy_members::SentMembers,
 }
 
 /// What one pass found.
@@ -131,6 +138,7 @@ impl Syncer {
             typing,
             presence,
             unread_cache: unread::UnreadCache::default(),
+            sent_members: lazy_members::SentMembers::default(),
         }
     }
 

@@ -106,58 +106,119 @@ async fn client_events(
     Ok(events)
 }
 
-/// State events to send: `state` minus what the client has (`known`) and minus what the
-/// timeline carries (the spec's `state` ends where the timeline starts; the create event's
-/// stored "state before" holds the create event itself), lazily filtered.
+/// What a lazy-loading sync must send of a room's members: those of the timeline's senders,
+/// the syncing user's own, and the heroes of the summary it carries.
+struct Wanted<'a> {
+    members: BTreeSet<&'a str>,
+    /// Record what is sent (joined rooms), to leave it out next time; for rooms whose record
+    /// is not kept (left rooms), everything wanted is sent.
+    record_at: Option<i64>,
+}
+
+/// State events to send: `state` minus what the client has (`known`: the state at its token;
+/// `None` when it has nothing) and minus what the timeline carries (the spec's `state` ends
+/// where the timeline starts; the create event's stored "state before" holds the create event
+/// itself).
+///
+/// Lazily loaded members follow the spec's rules instead: the `wanted` ones, and those whose
+/// membership changed in a gap, less those the device was already sent (unless the filter
+/// asks for redundant members).
 async fn state_events(
     syncer: &Syncer,
     request: &SyncRequest,
+    room: &RoomId,
     state: &StateIds,
     known: Option<&StateIds>,
     timeline: &[Arc<Pdu>],
+    wanted: &Wanted<'_>,
 ) -> Result<Vec<Value>, SyncError> {
-    let senders: BTreeSet<String> = timeline
-        .iter()
-        .map(|p| p.sender().to_string())
-        .chain(std::iter::once(request.user.to_string()))
-        .collect();
+    let filter = &request.filter;
+    let dedupe = !filter.include_redundant_members && wanted.record_at.is_some();
     let in_timeline: BTreeSet<&EventId> = timeline.iter().map(|p| p.event_id()).collect();
+    let mut members = Vec::new();
     let ids: Vec<OwnedEventId> = state
         .iter()
-        .filter(|(key, id)| known.is_none_or(|k| k.get(*key) != Some(*id)))
         .filter(|(_, id)| !in_timeline.contains(&***id))
-        .filter(|((kind, key), _)| {
-            !request.filter.lazy_load_members
-                || *kind != StateEventType::RoomMember
-                || senders.contains(key)
+        .filter(|(state_key, id)| {
+            let changed = known.is_none_or(|k| k.get(*state_key) != Some(*id));
+            let (kind, key) = state_key;
+            if !filter.lazy_load_members || *kind != StateEventType::RoomMember {
+                return changed;
+            }
+            let needed = wanted.members.contains(key.as_str()) || (known.is_some() && changed);
+            let send = needed && !(dedupe && syncer.sent_members.known(request, room, key, id));
+            if send {
+                members.push((key.as_str(), (*id).clone()));
+            }
+            send
         })
         .map(|(_, id)| id.clone())
         .collect();
+    if let Some(at) = wanted.record_at {
+        for (member, id) in members {
+            syncer.sent_members.record(request, room, member, id, at);
+        }
+        if filter.lazy_load_members {
+            for pdu in timeline.iter().filter(|p| p.membership().is_some()) {
+                if let Some(member) = pdu.state_key() {
+                    let id = pdu.owned_event_id().clone();
+                    syncer.sent_members.record(request, room, member, id, at);
+                }
+            }
+        }
+    }
     let pdus = syncer.rooms.load_pdus(&ids).await?;
     let mut events: Vec<Arc<Pdu>> = ids.iter().filter_map(|id| pdus.get(id).cloned()).collect();
     events.sort_by_key(|p| (p.kind().to_string(), p.state_key().map(str::to_owned)));
     Ok(syncer.rooms.client_events(&events).await?)
 }
 
+/// The room summary, and its heroes. As the spec's summary rules say: heroes only when the
+/// room has neither a name nor a canonical alias; the first five joined or invited members
+/// by stream order, never the user; when there are none, those who left or were banned.
 async fn summary(
     syncer: &Syncer,
     request: &SyncRequest,
     room: &RoomId,
-) -> Result<Value, SyncError> {
-    let members = syncer.store.room_members(room, None).await?;
+) -> Result<(Value, Vec<String>), SyncError> {
+    let mut members = syncer.store.room_members(room, None).await?;
+    members.sort_by_key(|m| m.stream_ordering);
     let count = |m: &str| members.iter().filter(|x| x.membership == m).count();
-    let heroes: Vec<String> = members
-        .iter()
-        .filter(|m| {
-            (m.membership == "join" || m.membership == "invite") && m.user_id != request.user
-        })
-        .take(5)
-        .map(|m| m.user_id.to_string())
-        .collect();
-    Ok(json!({
-        "m.heroes": heroes,
+    let mut summary = json!({
         "m.joined_member_count": count("join"),
         "m.invited_member_count": count("invite"),
+    });
+    if named(syncer, room).await? {
+        return Ok((summary, Vec::new()));
+    }
+    let pick = |memberships: &[&str]| -> Vec<String> {
+        members
+            .iter()
+            .filter(|m| memberships.contains(&m.membership.as_str()) && m.user_id != request.user)
+            .take(5)
+            .map(|m| m.user_id.to_string())
+            .collect()
+    };
+    let mut heroes = pick(&["join", "invite"]);
+    if heroes.is_empty() {
+        heroes = pick(&["leave", "ban"]);
+    }
+    summary["m.heroes"] = json!(heroes);
+    Ok((summary, heroes))
+}
+
+/// Whether the room has a non-empty `m.room.name` or `m.room.canonical_alias`.
+async fn named(syncer: &Syncer, room: &RoomId) -> Result<bool, SyncError> {
+    let state = syncer.rooms.current_state(room).await?;
+    let ids: Vec<OwnedEventId> = [StateEventType::RoomName, StateEventType::RoomCanonicalAlias]
+        .into_iter()
+        .filter_map(|kind| state.get(&(kind, String::new())).cloned())
+        .collect();
+    let pdus = syncer.rooms.load_pdus(&ids).await?;
+    Ok(pdus.values().any(|pdu| {
+        let content = pdu.content_json();
+        let set = |key: &str| content[key].as_str().is_some_and(|v| !v.is_empty());
+        set("name") || set("alias")
     }))
 }
 
@@ -201,10 +262,11 @@ pub(crate) async fn joined(
 ) -> Result<Option<Value>, SyncError> {
     let room = &membership.room_id;
     let limit = request.filter.timeline_limit;
-    // A room is sent whole on an initial sync, on full_state, and when the user has just joined.
+    // A room's history is sent from its end on an initial sync and when the user has just
+    // joined; its state is sent whole then, and on full_state (whose timeline still starts at
+    // the token, as the spec says).
     let fresh = match request.since {
         None => true,
-        Some(_) if request.full_state => true,
         Some(since) if membership.stream_ordering > since.events => {
             let before = syncer.rooms.state_before(&membership.event_id).await?;
             match before.get(&(StateEventType::RoomMember, request.user.to_string())) {
@@ -222,6 +284,7 @@ pub(crate) async fn joined(
         }
         Some(_) => false,
     };
+    let whole = fresh || request.full_state;
     let after = if fresh {
         0
     } else {
@@ -240,7 +303,7 @@ pub(crate) async fn joined(
         request.since.map_or(0, |s| s.receipts)
     };
     let receipts = receipts(syncer, request, room, since_receipts, now.receipts).await?;
-    if !fresh && stored.is_empty() && typing.is_none() && !has_account_data && receipts.is_none() {
+    if !whole && stored.is_empty() && typing.is_none() && !has_account_data && receipts.is_none() {
         return Ok(None);
     }
     let limited = stored.len() > limit;
@@ -259,19 +322,65 @@ pub(crate) async fn joined(
         timeline.retain(|pdu| !crate::ignored::hides(ignored, pdu));
     }
 
-    let state = match (fresh, limited, timeline.first()) {
+    // The summary only changes with membership: send it when the client may not have it yet or
+    // a member event arrives (the spec lets servers omit unchanged summaries).
+    let membership_changed = whole
+        || limited
+        || timeline
+            .iter()
+            .any(|p| *p.kind() == ruma::events::TimelineEventType::RoomMember);
+    let (summary, heroes) = if membership_changed {
+        summary(syncer, request, room).await?
+    } else {
+        (json!({}), Vec::new())
+    };
+    let lazy = request.filter.lazy_load_members;
+    let wanted = Wanted {
+        members: timeline
+            .iter()
+            .map(|p| p.sender().as_str())
+            .chain(std::iter::once(request.user.as_str()))
+            .chain(heroes.iter().map(String::as_str))
+            .collect(),
+        record_at: Some(now.events),
+    };
+    let state = match (whole, limited, timeline.first()) {
         (true, _, Some(first)) => {
             let before = syncer.rooms.state_before(first.event_id()).await?;
-            state_events(syncer, request, &before, None, &timeline).await?
+            state_events(syncer, request, room, &before, None, &timeline, &wanted).await?
         }
         (true, _, None) => {
             let at = state_at(syncer, room, now.events).await?;
-            state_events(syncer, request, &at, None, &timeline).await?
+            state_events(syncer, request, room, &at, None, &timeline, &wanted).await?
         }
         (false, true, Some(first)) => {
             let known = state_at(syncer, room, after).await?;
             let before = syncer.rooms.state_before(first.event_id()).await?;
-            state_events(syncer, request, &before, Some(&known), &timeline).await?
+            state_events(
+                syncer,
+                request,
+                room,
+                &before,
+                Some(&known),
+                &timeline,
+                &wanted,
+            )
+            .await?
+        }
+        // No gap: the client has the state, but a lazy-loading one may lack the members of
+        // the timeline's senders.
+        (false, false, Some(first)) if lazy => {
+            let before = syncer.rooms.state_before(first.event_id()).await?;
+            state_events(
+                syncer,
+                request,
+                room,
+                &before,
+                Some(&before),
+                &timeline,
+                &wanted,
+            )
+            .await?
         }
         (false, _, _) => Vec::new(),
     };
@@ -284,18 +393,6 @@ pub(crate) async fn joined(
         ephemeral.push(json!({"type": "m.typing", "content": {"user_ids": users}}));
     }
     ephemeral.extend(receipts);
-    // The summary only changes with membership: send it when the client may not have it yet or
-    // a member event arrives (the spec lets servers omit unchanged summaries).
-    let membership_changed = fresh
-        || limited
-        || timeline
-            .iter()
-            .any(|p| *p.kind() == ruma::events::TimelineEventType::RoomMember);
-    let summary = if membership_changed {
-        summary(syncer, request, room).await?
-    } else {
-        json!({})
-    };
     Ok(Some(json!({
         "timeline": {
             "events": client_events(syncer, request, &timeline, now.events).await?,
@@ -373,7 +470,24 @@ pub(crate) async fn left(
                 None => None,
             };
             let before = syncer.rooms.state_before(first.event_id()).await?;
-            state_events(syncer, request, &before, known.as_ref(), &timeline).await?
+            let wanted = Wanted {
+                members: timeline
+                    .iter()
+                    .map(|p| p.sender().as_str())
+                    .chain(std::iter::once(request.user.as_str()))
+                    .collect(),
+                record_at: None,
+            };
+            state_events(
+                syncer,
+                request,
+                room,
+                &before,
+                known.as_ref(),
+                &timeline,
+                &wanted,
+            )
+            .await?
         }
         _ => Vec::new(),
     };

@@ -16,8 +16,7 @@
 //! are evaluated against the room in the state after the newest counted event.
 
 use std::collections::{BTreeMap, HashMap, HashSet};
-use std::hash::Hash;
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 
 use hearth_rooms::{Pdu, StateIds};
 use hearth_store::{ReadReceipts, StoredEvent};
@@ -33,6 +32,7 @@ use serde_json::value::RawValue;
 use serde_json::{Value, json};
 use tokio::sync::OnceCell;
 
+use crate::bounded::Bounded;
 use crate::threads::{EventHead, Thread, head};
 use crate::{SyncError, Syncer, push_rules};
 
@@ -105,39 +105,6 @@ impl ReadMarks {
             Some(root) => self.threads.get(root).copied().unwrap_or(0),
         };
         self.unthreaded.max(threaded)
-    }
-}
-
-/// A map kept in memory between syncs that starts over when it is full: a miss only costs
-/// the work it saves.
-#[derive(Debug, Clone)]
-struct Bounded<K, V> {
-    map: Arc<Mutex<HashMap<K, V>>>,
-    capacity: usize,
-}
-
-impl<K: Eq + Hash, V: Clone> Bounded<K, V> {
-    fn new(capacity: usize) -> Self {
-        Self {
-            map: Arc::default(),
-            capacity,
-        }
-    }
-
-    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<K, V>> {
-        self.map.lock().unwrap_or_else(|p| p.into_inner())
-    }
-
-    fn get(&self, key: &K) -> Option<V> {
-        self.lock().get(key).cloned()
-    }
-
-    fn put(&self, key: K, value: V) {
-        let mut map = self.lock();
-        if map.len() >= self.capacity && !map.contains_key(&key) {
-            map.clear();
-        }
-        map.insert(key, value);
     }
 }
 

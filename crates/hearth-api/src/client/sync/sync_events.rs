@@ -35,6 +35,14 @@ fn bad(message: impl Into<String>) -> ApiError {
 pub(crate) fn sync_filter(definition: &FilterDefinition) -> SyncFilter {
     let room = &definition.room;
     let lazy = |options: &LazyLoadOptions| matches!(options, LazyLoadOptions::Enabled { .. });
+    let redundant = |options: &LazyLoadOptions| {
+        matches!(
+            options,
+            LazyLoadOptions::Enabled {
+                include_redundant_members: true
+            }
+        )
+    };
     SyncFilter {
         timeline_limit: room
             .timeline
@@ -45,6 +53,8 @@ pub(crate) fn sync_filter(definition: &FilterDefinition) -> SyncFilter {
             .min(MAX_TIMELINE_LIMIT),
         lazy_load_members: lazy(&room.state.lazy_load_options)
             || lazy(&room.timeline.lazy_load_options),
+        include_redundant_members: redundant(&room.state.lazy_load_options)
+            || redundant(&room.timeline.lazy_load_options),
         include_leave: room.include_leave,
         rooms: room.rooms.clone(),
         not_rooms: room.not_rooms.clone(),
