@@ -2,6 +2,7 @@
 //! notification counts of `/sync`, over real HTTP, on SQLite and PostgreSQL.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
+use hearth_tests::api::{Api, errcode, users_in_room};
 use hearth_tests::{Backend, TestServer, on_both_backends};
 use reqwest::{Method, StatusCode};
 use serde_json::{Value, json};
@@ -10,77 +11,16 @@ const RULES: &str = "/_matrix/client/v3/pushrules/";
 const GLOBAL: &str = "/_matrix/client/v3/pushrules/global";
 const BOB: &str = "@bob:hearth.test";
 
-/// A registered user talking to the server.
-struct Api<'s> {
-    server: &'s TestServer,
-    token: String,
-    http: reqwest::Client,
-}
-
-impl<'s> Api<'s> {
-    async fn user(server: &'s TestServer, name: &str) -> Self {
-        Self {
-            server,
-            token: server.register(name).await.unwrap(),
-            http: reqwest::Client::new(),
-        }
-    }
-
-    async fn call(&self, method: Method, path: &str, body: Option<Value>) -> (StatusCode, Value) {
-        let mut request = self
-            .http
-            .request(method, self.server.url(path))
-            .bearer_auth(&self.token);
-        if let Some(body) = body {
-            request = request.json(&body);
-        }
-        let response = request.send().await.unwrap();
-        let status = response.status();
-        let text = response.text().await.unwrap();
-        (
-            status,
-            serde_json::from_str(&text).unwrap_or(Value::String(text)),
-        )
-    }
-
-    /// Expect 200 and return the body.
-    async fn ok(&self, method: Method, path: &str, body: Option<Value>) -> Value {
-        let (status, body) = self.call(method, path, body).await;
-        assert_eq!(status, StatusCode::OK, "{path}: {body}");
-        body
-    }
-
-    async fn get(&self, path: &str) -> Value {
-        self.ok(Method::GET, path, None).await
-    }
-
-    async fn put(&self, path: &str, body: Value) -> Value {
-        self.ok(Method::PUT, path, Some(body)).await
-    }
-
-    /// Expect an error and return `(status, errcode)`.
-    async fn fails(&self, method: Method, path: &str, body: Option<Value>) -> (StatusCode, String) {
-        let (status, body) = self.call(method, path, body).await;
-        assert_ne!(status, StatusCode::OK, "{path}: {body}");
-        (
-            status,
-            body["errcode"].as_str().unwrap_or("<none>").to_owned(),
-        )
-    }
-
-    async fn sync(&self, since: Option<&str>) -> Value {
-        let path = match since {
-            Some(since) => format!("/_matrix/client/v3/sync?timeout=0&since={since}"),
-            None => "/_matrix/client/v3/sync".to_owned(),
-        };
-        self.get(&path).await
-    }
-
-    async fn send(&self, room: &str, txn: &str, content: Value) -> String {
-        let path = format!("/_matrix/client/v3/rooms/{room}/send/m.room.message/{txn}");
-        let body = self.put(&path, content).await;
-        body["event_id"].as_str().unwrap().to_owned()
-    }
+/// Expect an error and return `(status, errcode)`.
+async fn fails(
+    api: &Api<'_>,
+    method: Method,
+    path: &str,
+    body: Option<Value>,
+) -> (StatusCode, String) {
+    let (status, body) = api.call(method, path, body).await;
+    assert_ne!(status, StatusCode::OK, "{path}: {body}");
+    (status, errcode(&body).to_owned())
 }
 
 fn ids(rules: &Value) -> Vec<&str> {
@@ -108,7 +48,7 @@ async fn defaults_and_editing(backend: Backend) {
     let bob = Api::user(&server, "bob").await;
 
     // The spec's predefined rules (as ruma has them), before anything was changed.
-    let all = alice.get(RULES).await;
+    let all = alice.ok(Method::GET, RULES, None).await;
     let global = &all["global"];
     let overrides = ids(&global["override"]);
     assert_eq!(overrides[0], ".m.rule.master", "{global}");
@@ -138,9 +78,16 @@ async fn defaults_and_editing(backend: Backend) {
     let master = &global["override"][0];
     assert_eq!(master["enabled"], false);
     assert_eq!(master["default"], true);
-    assert_eq!(alice.get(&format!("{GLOBAL}/")).await, *global);
+    assert_eq!(
+        alice.ok(Method::GET, &format!("{GLOBAL}/"), None).await,
+        *global
+    );
     let mention = alice
-        .get(&format!("{GLOBAL}/override/.m.rule.is_user_mention"))
+        .ok(
+            Method::GET,
+            &format!("{GLOBAL}/override/.m.rule.is_user_mention"),
+            None,
+        )
         .await;
     assert_eq!(mention["enabled"], true);
     assert!(
@@ -157,7 +104,7 @@ async fn defaults_and_editing(backend: Backend) {
     );
 
     // The initial sync carries the whole ruleset as m.push_rules, every kind present.
-    let first = alice.sync(None).await;
+    let first = alice.sync(None, 0).await;
     let synced = synced_rules(&first).expect("m.push_rules in the initial sync");
     assert_eq!(ids(&synced["global"]["override"])[0], ".m.rule.master");
     for kind in ["override", "content", "room", "sender", "underride"] {
@@ -165,46 +112,53 @@ async fn defaults_and_editing(backend: Backend) {
     }
     let since = first["next_batch"].as_str().unwrap().to_owned();
     // ... once: an incremental sync has nothing new.
-    assert_eq!(synced_rules(&alice.sync(Some(&since)).await), None);
+    assert_eq!(synced_rules(&alice.sync(Some(&since), 0).await), None);
 
     // User-defined content rules: a new rule goes first; `before` and `after` place it.
     let actions = json!(["notify", {"set_tweak": "sound", "value": "default"}]);
     alice
-        .put(
+        .ok(
+            Method::PUT,
             &format!("{GLOBAL}/content/cake"),
-            json!({"pattern": "cake*lie", "actions": actions}),
+            Some(json!({"pattern": "cake*lie", "actions": actions})),
         )
         .await;
     alice
-        .put(
+        .ok(
+            Method::PUT,
             &format!("{GLOBAL}/content/pie?before=cake"),
-            json!({"pattern": "pie", "actions": []}),
+            Some(json!({"pattern": "pie", "actions": []})),
         )
         .await;
     alice
-        .put(
+        .ok(
+            Method::PUT,
             &format!("{GLOBAL}/content/tart?after=pie"),
-            json!({"pattern": "tart", "actions": []}),
+            Some(json!({"pattern": "tart", "actions": []})),
         )
         .await;
     alice
-        .put(
+        .ok(
+            Method::PUT,
             &format!("{GLOBAL}/content/scone"),
-            json!({"pattern": "scone", "actions": []}),
+            Some(json!({"pattern": "scone", "actions": []})),
         )
         .await;
-    let content = alice.get(RULES).await["global"]["content"].clone();
+    let content = alice.ok(Method::GET, RULES, None).await["global"]["content"].clone();
     assert_eq!(ids(&content), ["scone", "pie", "tart", "cake"]);
     // Moving an existing rule below another.
     alice
-        .put(
+        .ok(
+            Method::PUT,
             &format!("{GLOBAL}/content/scone?after=cake"),
-            json!({"pattern": "scone", "actions": []}),
+            Some(json!({"pattern": "scone", "actions": []})),
         )
         .await;
-    let content = alice.get(RULES).await["global"]["content"].clone();
+    let content = alice.ok(Method::GET, RULES, None).await["global"]["content"].clone();
     assert_eq!(ids(&content), ["pie", "tart", "cake", "scone"]);
-    let cake = alice.get(&format!("{GLOBAL}/content/cake")).await;
+    let cake = alice
+        .ok(Method::GET, &format!("{GLOBAL}/content/cake"), None)
+        .await;
     assert_eq!(
         cake,
         json!({"rule_id": "cake", "pattern": "cake*lie", "actions": actions,
@@ -212,7 +166,7 @@ async fn defaults_and_editing(backend: Backend) {
     );
 
     // The change reaches /sync as new m.push_rules account data.
-    let synced = synced_rules(&alice.sync(Some(&since)).await).expect("changed rules synced");
+    let synced = synced_rules(&alice.sync(Some(&since), 0).await).expect("changed rules synced");
     assert_eq!(
         ids(&synced["global"]["content"]),
         ["pie", "tart", "cake", "scone"]
@@ -255,51 +209,84 @@ async fn defaults_and_editing(backend: Backend) {
             (StatusCode::BAD_REQUEST, "M_INVALID_PARAM"),
         ),
     ] {
-        let (status, errcode) = alice.fails(Method::PUT, &path, Some(rule.clone())).await;
+        let (status, errcode) = fails(&alice, Method::PUT, &path, Some(rule.clone())).await;
         assert_eq!((status, errcode.as_str()), expected, "{path}");
     }
     // A content rule needs its pattern.
-    let (status, errcode) = alice
-        .fails(
-            Method::PUT,
-            &format!("{GLOBAL}/content/new"),
-            Some(json!({"actions": []})),
-        )
-        .await;
+    let (status, errcode) = fails(
+        &alice,
+        Method::PUT,
+        &format!("{GLOBAL}/content/new"),
+        Some(json!({"actions": []})),
+    )
+    .await;
     assert_eq!(
         (status, errcode.as_str()),
         (StatusCode::BAD_REQUEST, "M_BAD_JSON")
     );
     // Nothing was half-written.
-    let content = alice.get(RULES).await["global"]["content"].clone();
+    let content = alice.ok(Method::GET, RULES, None).await["global"]["content"].clone();
     assert_eq!(ids(&content), ["pie", "tart", "cake", "scone"]);
 
     // Server-default rules can be disabled and enabled, and their actions changed...
     let enabled = format!("{GLOBAL}/underride/.m.rule.message/enabled");
-    assert_eq!(alice.get(&enabled).await, json!({"enabled": true}));
-    alice.put(&enabled, json!({"enabled": false})).await;
-    assert_eq!(alice.get(&enabled).await, json!({"enabled": false}));
+    assert_eq!(
+        alice.ok(Method::GET, &enabled, None).await,
+        json!({"enabled": true})
+    );
+    alice
+        .ok(Method::PUT, &enabled, Some(json!({"enabled": false})))
+        .await;
+    assert_eq!(
+        alice.ok(Method::GET, &enabled, None).await,
+        json!({"enabled": false})
+    );
     let master = format!("{GLOBAL}/override/.m.rule.master/enabled");
-    alice.put(&master, json!({"enabled": true})).await;
-    assert_eq!(alice.get(&master).await, json!({"enabled": true}));
-    alice.put(&master, json!({"enabled": false})).await;
-    assert_eq!(alice.get(&master).await, json!({"enabled": false}));
-    alice.put(&enabled, json!({"enabled": true})).await;
-    assert_eq!(alice.get(&enabled).await, json!({"enabled": true}));
+    alice
+        .ok(Method::PUT, &master, Some(json!({"enabled": true})))
+        .await;
+    assert_eq!(
+        alice.ok(Method::GET, &master, None).await,
+        json!({"enabled": true})
+    );
+    alice
+        .ok(Method::PUT, &master, Some(json!({"enabled": false})))
+        .await;
+    assert_eq!(
+        alice.ok(Method::GET, &master, None).await,
+        json!({"enabled": false})
+    );
+    alice
+        .ok(Method::PUT, &enabled, Some(json!({"enabled": true})))
+        .await;
+    assert_eq!(
+        alice.ok(Method::GET, &enabled, None).await,
+        json!({"enabled": true})
+    );
 
     let message_actions = format!("{GLOBAL}/underride/.m.rule.message/actions");
     assert_eq!(
-        alice.get(&message_actions).await,
+        alice.ok(Method::GET, &message_actions, None).await,
         json!({"actions": ["notify"]})
     );
     let loud = json!(["notify", {"set_tweak": "highlight"}]);
-    alice.put(&message_actions, json!({"actions": loud})).await;
+    alice
+        .ok(
+            Method::PUT,
+            &message_actions,
+            Some(json!({"actions": loud})),
+        )
+        .await;
     assert_eq!(
-        alice.get(&message_actions).await,
+        alice.ok(Method::GET, &message_actions, None).await,
         json!({"actions": ["notify", {"set_tweak": "highlight"}]})
     );
     let message = alice
-        .get(&format!("{GLOBAL}/underride/.m.rule.message"))
+        .ok(
+            Method::GET,
+            &format!("{GLOBAL}/underride/.m.rule.message"),
+            None,
+        )
         .await;
     assert_eq!(message["default"], true);
     assert_eq!(
@@ -308,18 +295,22 @@ async fn defaults_and_editing(backend: Backend) {
     );
     // ... and a user rule's too, without touching its pattern or place.
     alice
-        .put(
+        .ok(
+            Method::PUT,
             &format!("{GLOBAL}/content/tart/enabled"),
-            json!({"enabled": false}),
+            Some(json!({"enabled": false})),
         )
         .await;
     alice
-        .put(
+        .ok(
+            Method::PUT,
             &format!("{GLOBAL}/content/tart/actions"),
-            json!({"actions": ["notify"]}),
+            Some(json!({"actions": ["notify"]})),
         )
         .await;
-    let tart = alice.get(&format!("{GLOBAL}/content/tart")).await;
+    let tart = alice
+        .ok(Method::GET, &format!("{GLOBAL}/content/tart"), None)
+        .await;
     assert_eq!(
         tart,
         json!({"rule_id": "tart", "pattern": "tart", "actions": ["notify"],
@@ -327,41 +318,48 @@ async fn defaults_and_editing(backend: Backend) {
     );
     // Replacing a rule keeps whether it is enabled.
     alice
-        .put(
+        .ok(
+            Method::PUT,
             &format!("{GLOBAL}/content/tart"),
-            json!({"pattern": "tarte", "actions": []}),
+            Some(json!({"pattern": "tarte", "actions": []})),
         )
         .await;
-    let tart = alice.get(&format!("{GLOBAL}/content/tart")).await;
+    let tart = alice
+        .ok(Method::GET, &format!("{GLOBAL}/content/tart"), None)
+        .await;
     assert_eq!(
         (tart["pattern"].clone(), tart["enabled"].clone()),
         (json!("tarte"), json!(false))
     );
-    let content = alice.get(RULES).await["global"]["content"].clone();
+    let content = alice.ok(Method::GET, RULES, None).await["global"]["content"].clone();
     assert_eq!(ids(&content), ["pie", "tart", "cake", "scone"]);
 
     // Server-default rules can't be deleted; user rules can, once.
-    let (status, errcode) = alice
-        .fails(
-            Method::DELETE,
-            &format!("{GLOBAL}/override/.m.rule.master"),
-            None,
-        )
-        .await;
+    let (status, errcode) = fails(
+        &alice,
+        Method::DELETE,
+        &format!("{GLOBAL}/override/.m.rule.master"),
+        None,
+    )
+    .await;
     assert_eq!(
         (status, errcode.as_str()),
         (StatusCode::BAD_REQUEST, "M_INVALID_PARAM")
     );
     assert_eq!(
         alice
-            .get(&format!("{GLOBAL}/override/.m.rule.master"))
+            .ok(
+                Method::GET,
+                &format!("{GLOBAL}/override/.m.rule.master"),
+                None
+            )
             .await["rule_id"],
         ".m.rule.master"
     );
     alice
         .ok(Method::DELETE, &format!("{GLOBAL}/content/cake"), None)
         .await;
-    let content = alice.get(RULES).await["global"]["content"].clone();
+    let content = alice.ok(Method::GET, RULES, None).await["global"]["content"].clone();
     assert_eq!(ids(&content), ["pie", "tart", "scone"]);
 
     // Unknown rules: 404 M_NOT_FOUND everywhere.
@@ -392,7 +390,7 @@ async fn defaults_and_editing(backend: Backend) {
             None,
         ),
     ] {
-        let (status, errcode) = alice.fails(method.clone(), &path, body).await;
+        let (status, errcode) = fails(&alice, method.clone(), &path, body).await;
         assert_eq!(
             (status, errcode.as_str()),
             (StatusCode::NOT_FOUND, "M_NOT_FOUND"),
@@ -402,7 +400,7 @@ async fn defaults_and_editing(backend: Backend) {
     // A kind that does not exist is a malformed path, not a missing rule.
     {
         let path = format!("{GLOBAL}/nonsense/.m.rule.master");
-        let (status, errcode) = alice.fails(Method::GET, &path, None).await;
+        let (status, errcode) = fails(&alice, Method::GET, &path, None).await;
         assert_eq!(
             (status, errcode.as_str()),
             (StatusCode::BAD_REQUEST, "M_UNRECOGNIZED")
@@ -411,14 +409,17 @@ async fn defaults_and_editing(backend: Backend) {
 
     // Room and sender rules, keyed by their ids.
     let room_rule = format!("{GLOBAL}/room/!quiet:hearth.test");
-    alice.put(&room_rule, json!({"actions": []})).await;
     alice
-        .put(
+        .ok(Method::PUT, &room_rule, Some(json!({"actions": []})))
+        .await;
+    alice
+        .ok(
+            Method::PUT,
             &format!("{GLOBAL}/sender/{BOB}"),
-            json!({"actions": ["notify"]}),
+            Some(json!({"actions": ["notify"]})),
         )
         .await;
-    let global = alice.get(RULES).await["global"].clone();
+    let global = alice.ok(Method::GET, RULES, None).await["global"].clone();
     assert_eq!(ids(&global["room"]), ["!quiet:hearth.test"]);
     assert_eq!(ids(&global["sender"]), [BOB]);
 
@@ -427,15 +428,16 @@ async fn defaults_and_editing(backend: Backend) {
         let alice = &alice;
         async move {
             alice
-                .put(
+                .ok(
+                    Method::PUT,
                     &format!("{GLOBAL}/override/concurrent{i}"),
-                    json!({"conditions": [], "actions": []}),
+                    Some(json!({"conditions": [], "actions": []})),
                 )
                 .await
         }
     });
     hearth_tests::join_all(puts).await;
-    let overrides = alice.get(RULES).await["global"]["override"].clone();
+    let overrides = alice.ok(Method::GET, RULES, None).await["global"]["override"].clone();
     for i in 0..8 {
         assert!(
             ids(&overrides).contains(&format!("concurrent{i}").as_str()),
@@ -447,15 +449,23 @@ async fn defaults_and_editing(backend: Backend) {
     assert!(ids(&overrides)[1].starts_with("concurrent"));
 
     // Everyone has their own rules.
-    let bobs = bob.get(RULES).await["global"].clone();
+    let bobs = bob.ok(Method::GET, RULES, None).await["global"].clone();
     assert_eq!(bobs["content"], json!([]));
     assert_eq!(
-        bob.get(&format!("{GLOBAL}/underride/.m.rule.message/actions"))
-            .await,
+        bob.ok(
+            Method::GET,
+            &format!("{GLOBAL}/underride/.m.rule.message/actions"),
+            None
+        )
+        .await,
         json!({"actions": ["notify"]})
     );
     let bob_mention = bob
-        .get(&format!("{GLOBAL}/override/.m.rule.is_user_mention"))
+        .ok(
+            Method::GET,
+            &format!("{GLOBAL}/override/.m.rule.is_user_mention"),
+            None,
+        )
         .await;
     assert_eq!(bob_mention["conditions"][0]["value"], BOB);
 }
@@ -474,55 +484,33 @@ fn unread(sync: &Value, room: &str) -> (u64, u64) {
 
 async fn unread_counts(backend: Backend) {
     let server = TestServer::start(backend).await;
-    let alice = Api::user(&server, "alice").await;
-    let bob = Api::user(&server, "bob").await;
-
-    let room = alice
-        .ok(
-            Method::POST,
-            "/_matrix/client/v3/createRoom",
-            Some(json!({"preset": "public_chat"})),
-        )
-        .await["room_id"]
-        .as_str()
-        .unwrap()
-        .to_owned();
-    bob.ok(
-        Method::POST,
-        &format!("/_matrix/client/v3/rooms/{room}/join"),
-        Some(json!({})),
-    )
-    .await;
-    let first = bob.sync(None).await;
+    let (room, users) = users_in_room(&server, "public_chat", &["alice", "bob"]).await;
+    let (alice, bob) = (&users[0], &users[1]);
+    let first = bob.sync(None, 0).await;
     assert_eq!(unread(&first, &room), (0, 0));
     let mut since = first["next_batch"].as_str().unwrap().to_owned();
 
     // Two plain messages and one that mentions bob: in a two-member room every message notifies
     // (.m.rule.room_one_to_one), the mention also highlights (.m.rule.is_user_mention).
-    alice
-        .send(&room, "t1", json!({"msgtype": "m.text", "body": "hello"}))
-        .await;
+    alice.send_text(&room, "hello").await;
     alice
         .send(
             &room,
-            "t2",
+            "m.room.message",
             json!({"msgtype": "m.text", "body": "bob: look",
                    "m.mentions": {"user_ids": [BOB]}}),
         )
         .await;
-    alice
-        .send(&room, "t3", json!({"msgtype": "m.text", "body": "anyone?"}))
-        .await;
-    let sync = bob.sync(Some(&since)).await;
+    alice.send_text(&room, "anyone?").await;
+    let sync = bob.sync(Some(&since), 0).await;
     assert_eq!(unread(&sync, &room), (3, 1), "{sync}");
     since = sync["next_batch"].as_str().unwrap().to_owned();
     // Alice's own messages don't count for her.
-    assert_eq!(unread(&alice.sync(None).await, &room), (0, 0));
+    assert_eq!(unread(&alice.sync(None, 0).await, &room), (0, 0));
 
     // Bob writing means he read what came before.
-    bob.send(&room, "b1", json!({"msgtype": "m.text", "body": "here"}))
-        .await;
-    let sync = bob.sync(Some(&since)).await;
+    bob.send_text(&room, "here").await;
+    let sync = bob.sync(Some(&since), 0).await;
     assert_eq!(unread(&sync, &room), (0, 0), "{sync}");
     since = sync["next_batch"].as_str().unwrap().to_owned();
 
@@ -531,88 +519,56 @@ async fn unread_counts(backend: Backend) {
     alice
         .send(
             &room,
-            "t4",
+            "m.room.message",
             json!({"msgtype": "m.notice", "body": "bot says"}),
         )
         .await;
     alice
         .send(
             &room,
-            "t5",
+            "m.room.message",
             json!({"msgtype": "m.text", "body": "@room hi", "m.mentions": {"room": true}}),
         )
         .await;
-    let sync = bob.sync(Some(&since)).await;
+    let sync = bob.sync(Some(&since), 0).await;
     assert_eq!(unread(&sync, &room), (1, 1), "{sync}");
     since = sync["next_batch"].as_str().unwrap().to_owned();
 
     // A third member: plain messages still notify (.m.rule.message) but no longer through the
     // one-to-one rule; and bob's own rules decide: with .m.rule.message off they don't count.
     let carol = Api::user(&server, "carol").await;
-    carol
-        .ok(
-            Method::POST,
-            &format!("/_matrix/client/v3/rooms/{room}/join"),
-            Some(json!({})),
-        )
-        .await;
-    bob.put(
+    carol.join(&room).await;
+    bob.ok(
+        Method::PUT,
         &format!("{GLOBAL}/underride/.m.rule.message/enabled"),
-        json!({"enabled": false}),
+        Some(json!({"enabled": false})),
     )
     .await;
-    carol
-        .send(&room, "c1", json!({"msgtype": "m.text", "body": "hi all"}))
-        .await;
-    let sync = bob.sync(Some(&since)).await;
+    carol.send_text(&room, "hi all").await;
+    let sync = bob.sync(Some(&since), 0).await;
     assert_eq!(unread(&sync, &room), (1, 1), "{sync}");
     since = sync["next_batch"].as_str().unwrap().to_owned();
 
     // With the master rule on, nothing notifies.
-    bob.put(
+    bob.ok(
+        Method::PUT,
         &format!("{GLOBAL}/override/.m.rule.master/enabled"),
-        json!({"enabled": true}),
+        Some(json!({"enabled": true})),
     )
     .await;
-    carol
-        .send(
-            &room,
-            "c2",
-            json!({"msgtype": "m.text", "body": "still there?"}),
-        )
-        .await;
-    let sync = bob.sync(Some(&since)).await;
+    carol.send_text(&room, "still there?").await;
+    let sync = bob.sync(Some(&since), 0).await;
     assert_eq!(unread(&sync, &room), (0, 0), "{sync}");
 }
 on_both_backends!(unread_counts);
 
 async fn read_receipts_reset_unread_counts(backend: Backend) {
     let server = TestServer::start(backend).await;
-    let alice = Api::user(&server, "alice").await;
-    let bob = Api::user(&server, "bob").await;
-    let room = alice
-        .ok(
-            Method::POST,
-            "/_matrix/client/v3/createRoom",
-            Some(json!({"preset": "public_chat"})),
-        )
-        .await["room_id"]
-        .as_str()
-        .unwrap()
-        .to_owned();
-    bob.ok(
-        Method::POST,
-        &format!("/_matrix/client/v3/rooms/{room}/join"),
-        Some(json!({})),
-    )
-    .await;
-    let first = alice
-        .send(&room, "t1", json!({"msgtype": "m.text", "body": "one"}))
-        .await;
-    alice
-        .send(&room, "t2", json!({"msgtype": "m.text", "body": "two"}))
-        .await;
-    let sync = bob.sync(None).await;
+    let (room, users) = users_in_room(&server, "public_chat", &["alice", "bob"]).await;
+    let (alice, bob) = (&users[0], &users[1]);
+    let first = alice.send_text(&room, "one").await;
+    alice.send_text(&room, "two").await;
+    let sync = bob.sync(None, 0).await;
     assert_eq!(unread(&sync, &room), (2, 0), "{sync}");
     let since = sync["next_batch"].as_str().unwrap().to_owned();
 
@@ -623,21 +579,19 @@ async fn read_receipts_reset_unread_counts(backend: Backend) {
         Some(json!({})),
     )
     .await;
-    let sync = bob.sync(Some(&since)).await;
+    let sync = bob.sync(Some(&since), 0).await;
     assert_eq!(unread(&sync, &room), (1, 0), "{sync}");
     let since = sync["next_batch"].as_str().unwrap().to_owned();
 
     // A private receipt on the newest one: none left.
-    let newest = alice
-        .send(&room, "t3", json!({"msgtype": "m.text", "body": "three"}))
-        .await;
+    let newest = alice.send_text(&room, "three").await;
     bob.ok(
         Method::POST,
         &format!("/_matrix/client/v3/rooms/{room}/receipt/m.read.private/{newest}"),
         Some(json!({})),
     )
     .await;
-    let sync = bob.sync(Some(&since)).await;
+    let sync = bob.sync(Some(&since), 0).await;
     assert_eq!(unread(&sync, &room), (0, 0), "{sync}");
 }
 on_both_backends!(read_receipts_reset_unread_counts);
@@ -647,42 +601,33 @@ on_both_backends!(read_receipts_reset_unread_counts);
 /// thread; an unthreaded receipt clears everything before it.
 async fn thread_notification_counts(backend: Backend) {
     let server = TestServer::start(backend).await;
-    let alice = Api::user(&server, "alice").await;
-    let bob = Api::user(&server, "bob").await;
-    let room = alice
-        .ok(
-            Method::POST,
-            "/_matrix/client/v3/createRoom",
-            Some(json!({"preset": "public_chat"})),
-        )
-        .await["room_id"]
-        .as_str()
-        .unwrap()
-        .to_owned();
-    bob.ok(
-        Method::POST,
-        &format!("/_matrix/client/v3/rooms/{room}/join"),
-        Some(json!({})),
-    )
-    .await;
-    let text = |body: &str| json!({"msgtype": "m.text", "body": body});
+    let (room, users) = users_in_room(&server, "public_chat", &["alice", "bob"]).await;
+    let (alice, bob) = (&users[0], &users[1]);
     let related = |body: &str, rel_type: &str, parent: &str| {
         json!({"msgtype": "m.text", "body": body,
                "m.relates_to": {"rel_type": rel_type, "event_id": parent}})
     };
-    alice.send(&room, "m1", text("main one")).await;
-    let root = alice.send(&room, "root", text("a thread starts")).await;
+    alice.send_text(&room, "main one").await;
+    let root = alice.send_text(&room, "a thread starts").await;
     let first = alice
-        .send(&room, "t1", related("first reply", "m.thread", &root))
+        .send(
+            &room,
+            "m.room.message",
+            related("first reply", "m.thread", &root),
+        )
         .await;
     let second = alice
-        .send(&room, "t2", related("second reply", "m.thread", &root))
+        .send(
+            &room,
+            "m.room.message",
+            related("second reply", "m.thread", &root),
+        )
         .await;
     // In the thread through the reply it references.
     alice
         .send(
             &room,
-            "ref",
+            "m.room.message",
             related("about the first", "m.reference", &first),
         )
         .await;
@@ -707,7 +652,7 @@ async fn thread_notification_counts(backend: Backend) {
         ))
     };
 
-    let sync = bob.get(&threaded).await;
+    let sync = bob.ok(Method::GET, &threaded, None).await;
     assert_eq!(
         unread(&sync, &room),
         (2, 0),
@@ -715,7 +660,7 @@ async fn thread_notification_counts(backend: Backend) {
     );
     assert_eq!(thread_counts(&sync), Some((3, 0)), "{sync}");
     // Without the filter flag: one count for the room.
-    assert_eq!(unread(&bob.sync(None).await, &room), (5, 0));
+    assert_eq!(unread(&bob.sync(None, 0).await, &room), (5, 0));
 
     // A threaded receipt on the second reply leaves what came after it in the thread.
     let receipt = |event: &str, thread: &str| {
@@ -726,7 +671,7 @@ async fn thread_notification_counts(backend: Backend) {
     };
     let (path, body) = receipt(&second, &root);
     bob.ok(Method::POST, &path, Some(body)).await;
-    let sync = bob.get(&threaded).await;
+    let sync = bob.ok(Method::GET, &threaded, None).await;
     assert_eq!(
         (unread(&sync, &room), thread_counts(&sync)),
         ((2, 0), Some((1, 0))),
@@ -735,7 +680,7 @@ async fn thread_notification_counts(backend: Backend) {
     // A main-timeline receipt on the root clears the main timeline only.
     let (path, body) = receipt(&root, "main");
     bob.ok(Method::POST, &path, Some(body)).await;
-    let sync = bob.get(&threaded).await;
+    let sync = bob.ok(Method::GET, &threaded, None).await;
     assert_eq!(
         (unread(&sync, &room), thread_counts(&sync)),
         ((0, 0), Some((1, 0))),
@@ -744,12 +689,20 @@ async fn thread_notification_counts(backend: Backend) {
 
     // Bob replying in the thread has read it; the main timeline is not affected by that.
     alice
-        .send(&room, "t3", related("third reply", "m.thread", &root))
+        .send(
+            &room,
+            "m.room.message",
+            related("third reply", "m.thread", &root),
+        )
         .await;
-    alice.send(&room, "m2", text("main two")).await;
-    bob.send(&room, "b1", related("bob replies", "m.thread", &root))
-        .await;
-    let sync = bob.get(&threaded).await;
+    alice.send_text(&room, "main two").await;
+    bob.send(
+        &room,
+        "m.room.message",
+        related("bob replies", "m.thread", &root),
+    )
+    .await;
+    let sync = bob.ok(Method::GET, &threaded, None).await;
     assert_eq!(
         (unread(&sync, &room), thread_counts(&sync)),
         ((1, 0), None),
@@ -758,34 +711,48 @@ async fn thread_notification_counts(backend: Backend) {
 
     // A threaded receipt must name the event's thread; a main one, a main-timeline event.
     let (path, body) = receipt(&second, "main");
-    let (status, _) = bob.fails(Method::POST, &path, Some(body)).await;
+    let (status, _) = fails(bob, Method::POST, &path, Some(body)).await;
     assert_eq!(status, StatusCode::BAD_REQUEST);
     let (path, body) = receipt(&root, &first);
-    let (status, _) = bob.fails(Method::POST, &path, Some(body)).await;
+    let (status, _) = fails(bob, Method::POST, &path, Some(body)).await;
     assert_eq!(status, StatusCode::BAD_REQUEST);
     // A "thread" off an event that does not exist counts in the main timeline, where a
     // main-timeline receipt clears it.
     let phantom = alice
-        .send(&room, "ph", related("nowhere", "m.thread", "$not-an-event"))
+        .send(
+            &room,
+            "m.room.message",
+            related("nowhere", "m.thread", "$not-an-event"),
+        )
         .await;
-    let sync = bob.get(&threaded).await;
+    let sync = bob.ok(Method::GET, &threaded, None).await;
     assert_eq!(unread(&sync, &room), (2, 0), "{sync}");
     let (path, body) = receipt(&phantom, "main");
     bob.ok(Method::POST, &path, Some(body)).await;
-    assert_eq!(unread(&bob.get(&threaded).await, &room), (0, 0));
+    assert_eq!(
+        unread(&bob.ok(Method::GET, &threaded, None).await, &room),
+        (0, 0)
+    );
 
     // An unthreaded receipt on the newest event reads everything.
     let newest = alice
-        .send(&room, "t4", related("fourth reply", "m.thread", &root))
+        .send(
+            &room,
+            "m.room.message",
+            related("fourth reply", "m.thread", &root),
+        )
         .await;
-    assert_eq!(thread_counts(&bob.get(&threaded).await), Some((1, 0)));
+    assert_eq!(
+        thread_counts(&bob.ok(Method::GET, &threaded, None).await),
+        Some((1, 0))
+    );
     bob.ok(
         Method::POST,
         &format!("/_matrix/client/v3/rooms/{room}/receipt/m.read/{newest}"),
         Some(json!({})),
     )
     .await;
-    let sync = bob.get(&threaded).await;
+    let sync = bob.ok(Method::GET, &threaded, None).await;
     assert_eq!(
         (unread(&sync, &room), thread_counts(&sync)),
         ((0, 0), None),
@@ -798,37 +765,18 @@ on_both_backends!(thread_notification_counts);
 /// actions, the read flag from receipts, `only=highlight` and pages.
 async fn notifications_list(backend: Backend) {
     let server = TestServer::start(backend).await;
-    let alice = Api::user(&server, "alice").await;
-    let bob = Api::user(&server, "bob").await;
-    let room = alice
-        .ok(
-            Method::POST,
-            "/_matrix/client/v3/createRoom",
-            Some(json!({"preset": "public_chat"})),
-        )
-        .await["room_id"]
-        .as_str()
-        .unwrap()
-        .to_owned();
-    bob.ok(
-        Method::POST,
-        &format!("/_matrix/client/v3/rooms/{room}/join"),
-        Some(json!({})),
-    )
-    .await;
-    let plain = alice
-        .send(&room, "n1", json!({"msgtype": "m.text", "body": "hello"}))
-        .await;
+    let (room, users) = users_in_room(&server, "public_chat", &["alice", "bob"]).await;
+    let (alice, bob) = (&users[0], &users[1]);
+    let plain = alice.send_text(&room, "hello").await;
     let mention = alice
         .send(
             &room,
-            "n2",
+            "m.room.message",
             json!({"msgtype": "m.text", "body": "bob, look",
                    "m.mentions": {"user_ids": ["@bob:hearth.test"]}}),
         )
         .await;
-    bob.send(&room, "b1", json!({"msgtype": "m.text", "body": "mine"}))
-        .await;
+    bob.send_text(&room, "mine").await;
 
     let ids = |page: &Value| -> Vec<String> {
         page["notifications"]
@@ -838,7 +786,9 @@ async fn notifications_list(backend: Backend) {
             .map(|n| n["event"]["event_id"].as_str().unwrap().to_owned())
             .collect()
     };
-    let all = bob.get("/_matrix/client/v3/notifications").await;
+    let all = bob
+        .ok(Method::GET, "/_matrix/client/v3/notifications", None)
+        .await;
     assert_eq!(ids(&all), [mention.as_str(), plain.as_str()], "{all}");
     let first = &all["notifications"][0];
     assert_eq!(first["room_id"], room.as_str());
@@ -853,49 +803,53 @@ async fn notifications_list(backend: Backend) {
     // Bob wrote after both: he has read them.
     assert_eq!(first["read"], true);
     let highlights = bob
-        .get("/_matrix/client/v3/notifications?only=highlight")
+        .ok(
+            Method::GET,
+            "/_matrix/client/v3/notifications?only=highlight",
+            None,
+        )
         .await;
     assert_eq!(ids(&highlights), [mention.as_str()]);
 
     // A newer one, unread; pages of one.
-    let newest = alice
-        .send(
-            &room,
-            "n3",
-            json!({"msgtype": "m.text", "body": "still there?"}),
+    let newest = alice.send_text(&room, "still there?").await;
+    let page1 = bob
+        .ok(
+            Method::GET,
+            "/_matrix/client/v3/notifications?limit=1",
+            None,
         )
         .await;
-    let page1 = bob.get("/_matrix/client/v3/notifications?limit=1").await;
     assert_eq!(ids(&page1), [newest.as_str()]);
     assert_eq!(page1["notifications"][0]["read"], false);
     let token = page1["next_token"].as_str().unwrap();
     let page2 = bob
-        .get(&format!(
-            "/_matrix/client/v3/notifications?limit=1&from={token}"
-        ))
+        .ok(
+            Method::GET,
+            &format!("/_matrix/client/v3/notifications?limit=1&from={token}"),
+            None,
+        )
         .await;
     assert_eq!(ids(&page2), [mention.as_str()]);
     // Someone who joins later was not notified of what came before.
     let carol = Api::user(&server, "carol").await;
-    carol
-        .ok(
-            Method::POST,
-            &format!("/_matrix/client/v3/rooms/{room}/join"),
-            Some(json!({})),
-        )
+    carol.join(&room).await;
+    let theirs = carol
+        .ok(Method::GET, "/_matrix/client/v3/notifications", None)
         .await;
-    let theirs = carol.get("/_matrix/client/v3/notifications").await;
     assert_eq!(ids(&theirs), Vec::<String>::new(), "{theirs}");
     // Alice is not notified of her own messages.
-    let hers = alice.get("/_matrix/client/v3/notifications").await;
-    assert!(!ids(&hers).contains(&plain), "{hers}");
-    let (status, _) = bob
-        .fails(
-            Method::GET,
-            "/_matrix/client/v3/notifications?from=nonsense",
-            None,
-        )
+    let hers = alice
+        .ok(Method::GET, "/_matrix/client/v3/notifications", None)
         .await;
+    assert!(!ids(&hers).contains(&plain), "{hers}");
+    let (status, _) = fails(
+        bob,
+        Method::GET,
+        "/_matrix/client/v3/notifications?from=nonsense",
+        None,
+    )
+    .await;
     assert_eq!(status, StatusCode::BAD_REQUEST);
 }
 on_both_backends!(notifications_list);
@@ -907,48 +861,24 @@ async fn notifications_behind_quiet_stretches(backend: Backend) {
     let bob = Api::user(&server, "bob").await;
     let mut rooms = Vec::new();
     for _ in 0..2 {
-        let room = alice
-            .ok(
-                Method::POST,
-                "/_matrix/client/v3/createRoom",
-                Some(json!({"preset": "public_chat"})),
-            )
-            .await["room_id"]
-            .as_str()
-            .unwrap()
-            .to_owned();
-        bob.ok(
-            Method::POST,
-            &format!("/_matrix/client/v3/rooms/{room}/join"),
-            Some(json!({})),
-        )
-        .await;
+        let room = alice.create_room("public_chat").await;
+        bob.join(&room).await;
         rooms.push(room);
     }
-    let old = alice
-        .send(
-            &rooms[0],
-            "old",
-            json!({"msgtype": "m.text", "body": "old news"}),
-        )
-        .await;
+    let old = alice.send_text(&rooms[0], "old news").await;
     // More quiet events (topic changes notify nobody) than a page looks at per room.
     for i in 0..110 {
         alice
-            .put(
-                &format!("/_matrix/client/v3/rooms/{}/state/m.room.topic/", rooms[0]),
+            .set_state(
+                &rooms[0],
+                "m.room.topic",
+                "",
                 json!({"topic": format!("topic {i}")}),
             )
             .await;
     }
-    for i in 0..3 {
-        alice
-            .send(
-                &rooms[1],
-                &format!("b{i}"),
-                json!({"msgtype": "m.text", "body": "busy"}),
-            )
-            .await;
+    for _ in 0..3 {
+        alice.send_text(&rooms[1], "busy").await;
     }
     let mut seen = Vec::new();
     let mut from: Option<String> = None;
@@ -957,7 +887,7 @@ async fn notifications_behind_quiet_stretches(backend: Backend) {
             Some(token) => format!("/_matrix/client/v3/notifications?limit=20&from={token}"),
             None => "/_matrix/client/v3/notifications?limit=20".to_owned(),
         };
-        let page = bob.get(&path).await;
+        let page = bob.ok(Method::GET, &path, None).await;
         for n in page["notifications"].as_array().unwrap() {
             seen.push(n["event"]["event_id"].as_str().unwrap().to_owned());
         }

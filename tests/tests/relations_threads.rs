@@ -2,121 +2,10 @@
 //! bundled aggregations in every rendering, `/context`, and room upgrades.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
+use hearth_tests::api::{Api, errcode, urlencode, users_in_room};
 use hearth_tests::{Backend, TestServer, on_both_backends};
 use reqwest::{Method, StatusCode};
 use serde_json::{Value, json};
-
-/// A logged-in client.
-struct Api<'s> {
-    server: &'s TestServer,
-    token: String,
-    http: reqwest::Client,
-    txn: std::sync::atomic::AtomicU64,
-}
-
-impl<'s> Api<'s> {
-    async fn user(server: &'s TestServer, name: &str) -> Self {
-        Self {
-            server,
-            token: server.register(name).await.unwrap(),
-            http: reqwest::Client::new(),
-            txn: 0.into(),
-        }
-    }
-
-    async fn call(&self, method: Method, path: &str, body: Option<Value>) -> (StatusCode, Value) {
-        let mut request = self
-            .http
-            .request(method, self.server.url(path))
-            .bearer_auth(&self.token);
-        if let Some(body) = body {
-            request = request.json(&body);
-        }
-        let response = request.send().await.unwrap();
-        let status = response.status();
-        let text = response.text().await.unwrap();
-        (
-            status,
-            serde_json::from_str(&text).unwrap_or(Value::String(text)),
-        )
-    }
-
-    async fn get(&self, path: &str) -> (StatusCode, Value) {
-        self.call(Method::GET, path, None).await
-    }
-
-    /// GET that must succeed.
-    async fn ok(&self, path: &str) -> Value {
-        let (status, body) = self.get(path).await;
-        assert_eq!(status, StatusCode::OK, "GET {path}: {body}");
-        body
-    }
-
-    async fn post(&self, path: &str, body: Value) -> (StatusCode, Value) {
-        self.call(Method::POST, path, Some(body)).await
-    }
-
-    async fn put(&self, path: &str, body: Value) -> (StatusCode, Value) {
-        self.call(Method::PUT, path, Some(body)).await
-    }
-
-    /// Send a message-like event; returns its id.
-    async fn send(&self, room: &str, kind: &str, content: Value) -> String {
-        let (status, body) = self.try_send(room, kind, content).await;
-        assert_eq!(status, StatusCode::OK, "send {kind}: {body}");
-        body["event_id"].as_str().unwrap().to_owned()
-    }
-
-    async fn try_send(&self, room: &str, kind: &str, content: Value) -> (StatusCode, Value) {
-        let txn = self.txn.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-        self.put(
-            &format!("/_matrix/client/v3/rooms/{room}/send/{kind}/t{txn}"),
-            content,
-        )
-        .await
-    }
-
-    async fn text(&self, room: &str, body: &str) -> String {
-        self.send(
-            room,
-            "m.room.message",
-            json!({"msgtype": "m.text", "body": body}),
-        )
-        .await
-    }
-
-    async fn state(&self, room: &str, kind: &str, content: Value) {
-        let (status, body) = self
-            .put(
-                &format!("/_matrix/client/v3/rooms/{room}/state/{kind}/"),
-                content,
-            )
-            .await;
-        assert_eq!(status, StatusCode::OK, "state {kind}: {body}");
-    }
-
-    async fn get_state(&self, room: &str, kind: &str) -> Value {
-        self.ok(&format!("/_matrix/client/v3/rooms/{room}/state/{kind}/"))
-            .await
-    }
-
-    async fn create_room(&self, body: Value) -> String {
-        let (status, body) = self.post("/_matrix/client/v3/createRoom", body).await;
-        assert_eq!(status, StatusCode::OK, "{body}");
-        body["room_id"].as_str().unwrap().to_owned()
-    }
-
-    async fn join(&self, room: &str) {
-        let (status, body) = self
-            .post(&format!("/_matrix/client/v3/rooms/{room}/join"), json!({}))
-            .await;
-        assert_eq!(status, StatusCode::OK, "{body}");
-    }
-}
-
-fn errcode(body: &Value) -> &str {
-    body["errcode"].as_str().unwrap_or("<none>")
-}
 
 /// The event ids of a chunk, comparable with `[&id, ...]`.
 #[derive(Debug)]
@@ -151,32 +40,13 @@ fn edit(original: &str, body: &str) -> Value {
            "m.relates_to": {"rel_type": "m.replace", "event_id": original}})
 }
 
-fn urlencode(s: &str) -> String {
-    s.bytes()
-        .map(|b| match b {
-            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => {
-                (b as char).to_string()
-            }
-            _ => format!("%{b:02X}"),
-        })
-        .collect()
-}
-
-/// A public room of alice's that bob has joined.
-async fn shared_room<'s>(server: &'s TestServer) -> (Api<'s>, Api<'s>, String) {
-    let alice = Api::user(server, "alice").await;
-    let bob = Api::user(server, "bob").await;
-    let room = alice.create_room(json!({"preset": "public_chat"})).await;
-    bob.join(&room).await;
-    (alice, bob, room)
-}
-
 /// Listing children: all of them, by rel_type, by event type, paginated both ways, recursing,
 /// and what is no relation (plain replies, other rooms, redacted children).
 async fn relations_listing_and_pagination(backend: Backend) {
     let server = TestServer::start(backend).await;
-    let (alice, bob, room) = shared_room(&server).await;
-    let root = alice.text(&room, "root").await;
+    let (room, users) = users_in_room(&server, "public_chat", &["alice", "bob"]).await;
+    let (alice, bob) = (&users[0], &users[1]);
+    let root = alice.send_text(&room, "root").await;
     let t1 = bob
         .send(&room, "m.room.message", thread_reply(&root, "t1"))
         .await;
@@ -204,7 +74,7 @@ async fn relations_listing_and_pagination(backend: Backend) {
         .await;
     let edit_t1 = bob.send(&room, "m.room.message", edit(&t1, "t1!")).await;
     // The same parent id claimed from another room is no child of this room's event.
-    let elsewhere = alice.create_room(json!({"preset": "public_chat"})).await;
+    let elsewhere = alice.create_room("public_chat").await;
     alice
         .send(
             &elsewhere,
@@ -214,7 +84,7 @@ async fn relations_listing_and_pagination(backend: Backend) {
         .await;
 
     let base = format!("/_matrix/client/v1/rooms/{room}/relations/{root}");
-    let all = alice.ok(&base).await;
+    let all = alice.ok(Method::GET, &base, None).await;
     assert_eq!(
         ids(&all["chunk"]),
         [&reference, &t3, &t2, &t1],
@@ -223,40 +93,70 @@ async fn relations_listing_and_pagination(backend: Backend) {
     assert!(all.get("next_batch").is_none() && all.get("recursion_depth").is_none());
     assert_eq!(all["chunk"][1]["content"]["body"], "t3");
 
-    let threads = alice.ok(&format!("{base}/m.thread")).await;
+    let threads = alice
+        .ok(Method::GET, &format!("{base}/m.thread"), None)
+        .await;
     assert_eq!(ids(&threads["chunk"]), [&t3, &t2, &t1]);
-    let typed = alice.ok(&format!("{base}/m.thread/m.room.message")).await;
+    let typed = alice
+        .ok(
+            Method::GET,
+            &format!("{base}/m.thread/m.room.message"),
+            None,
+        )
+        .await;
     assert_eq!(ids(&typed["chunk"]), [&t3, &t2, &t1]);
-    let none = alice.ok(&format!("{base}/m.thread/m.reaction")).await;
+    let none = alice
+        .ok(Method::GET, &format!("{base}/m.thread/m.reaction"), None)
+        .await;
     assert_eq!(ids(&none["chunk"]), NONE);
-    let refs = alice.ok(&format!("{base}/m.reference")).await;
+    let refs = alice
+        .ok(Method::GET, &format!("{base}/m.reference"), None)
+        .await;
     assert_eq!(ids(&refs["chunk"]), [&reference]);
 
     // Backwards in pages of two, then forwards.
-    let page1 = alice.ok(&format!("{base}/m.thread?limit=2")).await;
+    let page1 = alice
+        .ok(Method::GET, &format!("{base}/m.thread?limit=2"), None)
+        .await;
     assert_eq!(ids(&page1["chunk"]), [&t3, &t2]);
     let next = page1["next_batch"].as_str().unwrap().to_owned();
     let page2 = alice
-        .ok(&format!("{base}/m.thread?limit=2&from={next}"))
+        .ok(
+            Method::GET,
+            &format!("{base}/m.thread?limit=2&from={next}"),
+            None,
+        )
         .await;
     assert_eq!(ids(&page2["chunk"]), [&t1]);
     assert!(page2.get("next_batch").is_none(), "{page2}");
     assert_eq!(page2["prev_batch"].as_str(), Some(next.as_str()));
-    let upto = alice.ok(&format!("{base}/m.thread?to={next}")).await;
+    let upto = alice
+        .ok(Method::GET, &format!("{base}/m.thread?to={next}"), None)
+        .await;
     assert_eq!(ids(&upto["chunk"]), [&t3, &t2], "`to` stops the page");
-    let forward = alice.ok(&format!("{base}/m.thread?dir=f&limit=2")).await;
+    let forward = alice
+        .ok(Method::GET, &format!("{base}/m.thread?dir=f&limit=2"), None)
+        .await;
     assert_eq!(ids(&forward["chunk"]), [&t1, &t2]);
     let next = forward["next_batch"].as_str().unwrap();
     let forward2 = alice
-        .ok(&format!("{base}/m.thread?dir=f&limit=2&from={next}"))
+        .ok(
+            Method::GET,
+            &format!("{base}/m.thread?dir=f&limit=2&from={next}"),
+            None,
+        )
         .await;
     assert_eq!(ids(&forward2["chunk"]), [&t3]);
 
     // Recursing reaches the edit of a thread reply; a rel_type filter applies at every level.
-    let deep = alice.ok(&format!("{base}?recurse=true")).await;
+    let deep = alice
+        .ok(Method::GET, &format!("{base}?recurse=true"), None)
+        .await;
     assert_eq!(ids(&deep["chunk"]), [&edit_t1, &reference, &t3, &t2, &t1]);
     assert_eq!(deep["recursion_depth"], 3);
-    let deep_threads = alice.ok(&format!("{base}/m.thread?recurse=true")).await;
+    let deep_threads = alice
+        .ok(Method::GET, &format!("{base}/m.thread?recurse=true"), None)
+        .await;
     assert_eq!(ids(&deep_threads["chunk"]), [&t3, &t2, &t1]);
 
     // A redacted child is no child any more.
@@ -267,7 +167,9 @@ async fn relations_listing_and_pagination(backend: Backend) {
         )
         .await;
     assert_eq!(status, StatusCode::OK, "{body}");
-    let threads = alice.ok(&format!("{base}/m.thread")).await;
+    let threads = alice
+        .ok(Method::GET, &format!("{base}/m.thread"), None)
+        .await;
     assert_eq!(ids(&threads["chunk"]), [&t3, &t1]);
 
     // Unknown parents and outsiders get 404; bad tokens 400.
@@ -295,24 +197,28 @@ on_both_backends!(relations_listing_and_pagination);
 /// The threads list, and the aggregations bundled with events wherever they are served.
 async fn threads_and_bundled_aggregations(backend: Backend) {
     let server = TestServer::start(backend).await;
-    let (alice, bob, room) = shared_room(&server).await;
+    let (room, users) = users_in_room(&server, "public_chat", &["alice", "bob"]).await;
+    let (alice, bob) = (&users[0], &users[1]);
     let carol = Api::user(&server, "carol").await;
     carol.join(&room).await;
 
-    let a = alice.text(&room, "thread A").await;
+    let a = alice.send_text(&room, "thread A").await;
     let a1 = bob
         .send(&room, "m.room.message", thread_reply(&a, "a1"))
         .await;
-    let b = carol.text(&room, "thread B").await;
+    let b = carol.send_text(&room, "thread B").await;
     let b1 = carol
         .send(&room, "m.room.message", thread_reply(&b, "b1"))
         .await;
     let threads = format!("/_matrix/client/v1/rooms/{room}/threads");
-    assert_eq!(ids(&alice.ok(&threads).await["chunk"]), [&b, &a]);
+    assert_eq!(
+        ids(&alice.ok(Method::GET, &threads, None).await["chunk"]),
+        [&b, &a]
+    );
     let a2 = alice
         .send(&room, "m.room.message", thread_reply(&a, "a2"))
         .await;
-    let list = alice.ok(&threads).await;
+    let list = alice.ok(Method::GET, &threads, None).await;
     assert_eq!(ids(&list["chunk"]), [&a, &b], "newest activity first");
     let summary = &list["chunk"][0]["unsigned"]["m.relations"]["m.thread"];
     assert_eq!(summary["count"], 2);
@@ -321,19 +227,37 @@ async fn threads_and_bundled_aggregations(backend: Backend) {
     assert_eq!(summary["current_user_participated"], true);
 
     // Participation: the root's sender or a replier.
-    let mine = bob.ok(&format!("{threads}?include=participated")).await;
+    let mine = bob
+        .ok(
+            Method::GET,
+            &format!("{threads}?include=participated"),
+            None,
+        )
+        .await;
     assert_eq!(ids(&mine["chunk"]), [&a]);
-    let mine = carol.ok(&format!("{threads}?include=participated")).await;
+    let mine = carol
+        .ok(
+            Method::GET,
+            &format!("{threads}?include=participated"),
+            None,
+        )
+        .await;
     assert_eq!(ids(&mine["chunk"]), [&b]);
 
     // Pages of one.
-    let page1 = alice.ok(&format!("{threads}?limit=1")).await;
+    let page1 = alice
+        .ok(Method::GET, &format!("{threads}?limit=1"), None)
+        .await;
     assert_eq!(ids(&page1["chunk"]), [&a]);
     let next = page1["next_batch"].as_str().unwrap();
-    let page2 = alice.ok(&format!("{threads}?limit=1&from={next}")).await;
+    let page2 = alice
+        .ok(Method::GET, &format!("{threads}?limit=1&from={next}"), None)
+        .await;
     assert_eq!(ids(&page2["chunk"]), [&b]);
     let next = page2["next_batch"].as_str().unwrap();
-    let page3 = alice.ok(&format!("{threads}?limit=1&from={next}")).await;
+    let page3 = alice
+        .ok(Method::GET, &format!("{threads}?limit=1&from={next}"), None)
+        .await;
     assert_eq!(ids(&page3["chunk"]), NONE);
     assert!(page3.get("next_batch").is_none());
 
@@ -388,14 +312,20 @@ async fn threads_and_bundled_aggregations(backend: Backend) {
     };
     // /event
     let event = alice
-        .ok(&format!("/_matrix/client/v3/rooms/{room}/event/{a}"))
+        .ok(
+            Method::GET,
+            &format!("/_matrix/client/v3/rooms/{room}/event/{a}"),
+            None,
+        )
         .await;
     check(&event);
     // /messages
     let messages = bob
-        .ok(&format!(
-            "/_matrix/client/v3/rooms/{room}/messages?dir=b&limit=100"
-        ))
+        .ok(
+            Method::GET,
+            &format!("/_matrix/client/v3/rooms/{room}/messages?dir=b&limit=100"),
+            None,
+        )
         .await;
     let from_messages = messages["chunk"]
         .as_array()
@@ -406,17 +336,19 @@ async fn threads_and_bundled_aggregations(backend: Backend) {
     check(from_messages);
     // Carol's view: she took no part in thread A.
     let event = carol
-        .ok(&format!("/_matrix/client/v3/rooms/{room}/event/{a}"))
+        .ok(
+            Method::GET,
+            &format!("/_matrix/client/v3/rooms/{room}/event/{a}"),
+            None,
+        )
         .await;
     assert_eq!(
         event["unsigned"]["m.relations"]["m.thread"]["current_user_participated"],
         false
     );
     // /sync
-    let filter = urlencode(&json!({"room": {"timeline": {"limit": 100}}}).to_string());
-    let sync = alice
-        .ok(&format!("/_matrix/client/v3/sync?filter={filter}"))
-        .await;
+    let filter = json!({"room": {"timeline": {"limit": 100}}});
+    let sync = alice.sync_with(None, &filter, "").await;
     let timeline = &sync["rooms"]["join"][&room]["timeline"]["events"];
     let from_sync = timeline
         .as_array()
@@ -440,9 +372,7 @@ async fn threads_and_bundled_aggregations(backend: Backend) {
     let b2 = bob
         .send(&room, "m.room.message", thread_reply(&b, "b2"))
         .await;
-    let later = alice
-        .ok(&format!("/_matrix/client/v3/sync?since={since}&timeout=0"))
-        .await;
+    let later = alice.sync(Some(&since), 0).await;
     assert_eq!(
         ids(&later["rooms"]["join"][&room]["timeline"]["events"]),
         [&b2]
@@ -457,7 +387,11 @@ async fn threads_and_bundled_aggregations(backend: Backend) {
         .await;
     assert_eq!(status, StatusCode::OK, "{body}");
     let event = alice
-        .ok(&format!("/_matrix/client/v3/rooms/{room}/event/{a}"))
+        .ok(
+            Method::GET,
+            &format!("/_matrix/client/v3/rooms/{room}/event/{a}"),
+            None,
+        )
         .await;
     let relations = &event["unsigned"]["m.relations"];
     assert!(relations.get("m.replace").is_none(), "{event}");
@@ -470,17 +404,24 @@ on_both_backends!(threads_and_bundled_aggregations);
 /// last event (lazily loaded on request), and bundled aggregations.
 async fn context_around_an_event(backend: Backend) {
     let server = TestServer::start(backend).await;
-    let (alice, bob, room) = shared_room(&server).await;
+    let (room, users) = users_in_room(&server, "public_chat", &["alice", "bob"]).await;
+    let (alice, bob) = (&users[0], &users[1]);
     let mut messages = Vec::new();
     for i in 0..10 {
-        messages.push(alice.text(&room, &format!("m{i}")).await);
+        messages.push(alice.send_text(&room, &format!("m{i}")).await);
     }
     let reply = bob
         .send(&room, "m.room.message", thread_reply(&messages[5], "r"))
         .await;
     let base = format!("/_matrix/client/v3/rooms/{room}/context");
 
-    let context = alice.ok(&format!("{base}/{}?limit=4", messages[5])).await;
+    let context = alice
+        .ok(
+            Method::GET,
+            &format!("{base}/{}?limit=4", messages[5]),
+            None,
+        )
+        .await;
     assert_eq!(context["event"]["event_id"], messages[5].as_str());
     assert_eq!(ids(&context["events_before"]), [&messages[4], &messages[3]]);
     assert_eq!(ids(&context["events_after"]), [&messages[6], &messages[7]]);
@@ -501,22 +442,30 @@ async fn context_around_an_event(backend: Backend) {
     let start = context["start"].as_str().unwrap();
     let end = context["end"].as_str().unwrap();
     let older = alice
-        .ok(&format!(
-            "/_matrix/client/v3/rooms/{room}/messages?dir=b&limit=2&from={start}"
-        ))
+        .ok(
+            Method::GET,
+            &format!("/_matrix/client/v3/rooms/{room}/messages?dir=b&limit=2&from={start}"),
+            None,
+        )
         .await;
     assert_eq!(ids(&older["chunk"]), [&messages[2], &messages[1]]);
     let newer = alice
-        .ok(&format!(
-            "/_matrix/client/v3/rooms/{room}/messages?dir=f&limit=2&from={end}"
-        ))
+        .ok(
+            Method::GET,
+            &format!("/_matrix/client/v3/rooms/{room}/messages?dir=f&limit=2&from={end}"),
+            None,
+        )
         .await;
     assert_eq!(ids(&newer["chunk"]), [&messages[8], &messages[9]]);
 
     // Lazy loading: only the members of the senders shown.
     let filter = urlencode(&json!({"lazy_load_members": true}).to_string());
     let lazy = alice
-        .ok(&format!("{base}/{}?limit=2&filter={filter}", messages[2]))
+        .ok(
+            Method::GET,
+            &format!("{base}/{}?limit=2&filter={filter}", messages[2]),
+            None,
+        )
         .await;
     let members: Vec<_> = lazy["state"]
         .as_array()
@@ -529,7 +478,11 @@ async fn context_around_an_event(backend: Backend) {
     // A type filter applies to the context events but not to the event itself.
     let filter = urlencode(&json!({"not_types": ["m.room.message"]}).to_string());
     let filtered = alice
-        .ok(&format!("{base}/{}?limit=4&filter={filter}", messages[5]))
+        .ok(
+            Method::GET,
+            &format!("{base}/{}?limit=4&filter={filter}", messages[5]),
+            None,
+        )
         .await;
     assert_eq!(filtered["event"]["event_id"], messages[5].as_str());
     assert!(
@@ -552,11 +505,11 @@ async fn context_around_an_event(backend: Backend) {
     );
     // History visibility: a room whose history is hidden from later joiners.
     let hidden = alice
-        .create_room(json!({"preset": "public_chat",
+        .create_room_with(json!({"preset": "public_chat",
             "initial_state": [{"type": "m.room.history_visibility",
                                "content": {"history_visibility": "joined"}}]}))
         .await;
-    let secret = alice.text(&hidden, "before carol").await;
+    let secret = alice.send_text(&hidden, "before carol").await;
     carol.join(&hidden).await;
     let (status, body) = carol
         .get(&format!(
@@ -588,7 +541,7 @@ async fn room_upgrade(backend: Backend) {
     for version in ["10", "12"] {
         let alias = format!("upg{version}");
         let room = alice
-            .create_room(json!({
+            .create_room_with(json!({
                 "preset": "public_chat", "visibility": "public", "room_version": version,
                 "name": "Old name", "topic": "Old topic", "room_alias_name": alias,
                 "initial_state": [{"type": "m.room.encryption",
@@ -596,9 +549,11 @@ async fn room_upgrade(backend: Backend) {
             }))
             .await;
         bob.join(&room).await;
-        let mut levels = alice.get_state(&room, "m.room.power_levels").await;
+        let mut levels = alice.get_state(&room, "m.room.power_levels", "").await;
         levels["users"]["@carol:hearth.test"] = json!(50);
-        alice.state(&room, "m.room.power_levels", levels).await;
+        alice
+            .set_state(&room, "m.room.power_levels", "", levels)
+            .await;
         let (status, body) = alice
             .post(
                 &format!("/_matrix/client/v3/rooms/{room}/ban"),
@@ -638,9 +593,9 @@ async fn room_upgrade(backend: Backend) {
         assert_ne!(new_room, room);
 
         // The old room: tombstone, locked down, alias gone.
-        let tombstone = alice.get_state(&room, "m.room.tombstone").await;
+        let tombstone = alice.get_state(&room, "m.room.tombstone", "").await;
         assert_eq!(tombstone["replacement_room"], new_room.as_str());
-        let old_levels = alice.get_state(&room, "m.room.power_levels").await;
+        let old_levels = alice.get_state(&room, "m.room.power_levels", "").await;
         assert!(
             old_levels["events_default"].as_i64().unwrap() >= 50,
             "{old_levels}"
@@ -657,11 +612,11 @@ async fn room_upgrade(backend: Backend) {
             (status, errcode(&body)),
             (StatusCode::FORBIDDEN, "M_FORBIDDEN")
         );
-        let old_alias = alice.get_state(&room, "m.room.canonical_alias").await;
+        let old_alias = alice.get_state(&room, "m.room.canonical_alias", "").await;
         assert!(old_alias.get("alias").is_none(), "{old_alias}");
 
         // The new room: predecessor, copied state, levels, bans.
-        let create = alice.get_state(&new_room, "m.room.create").await;
+        let create = alice.get_state(&new_room, "m.room.create", "").await;
         assert_eq!(create["room_version"], target);
         assert_eq!(create["predecessor"]["room_id"], room.as_str());
         if target == "12" {
@@ -672,7 +627,11 @@ async fn room_upgrade(backend: Backend) {
         } else {
             // The predecessor event is the old room's last: its tombstone.
             let state = alice
-                .ok(&format!("/_matrix/client/v3/rooms/{room}/state"))
+                .ok(
+                    Method::GET,
+                    &format!("/_matrix/client/v3/rooms/{room}/state"),
+                    None,
+                )
                 .await;
             let tombstone = state
                 .as_array()
@@ -683,27 +642,29 @@ async fn room_upgrade(backend: Backend) {
             assert_eq!(create["predecessor"]["event_id"], tombstone["event_id"]);
         }
         assert_eq!(
-            alice.get_state(&new_room, "m.room.name").await["name"],
+            alice.get_state(&new_room, "m.room.name", "").await["name"],
             "Old name"
         );
         assert_eq!(
-            alice.get_state(&new_room, "m.room.topic").await["topic"],
+            alice.get_state(&new_room, "m.room.topic", "").await["topic"],
             "Old topic"
         );
         assert_eq!(
-            alice.get_state(&new_room, "m.room.join_rules").await["join_rule"],
+            alice.get_state(&new_room, "m.room.join_rules", "").await["join_rule"],
             "public"
         );
         assert_eq!(
-            alice.get_state(&new_room, "m.room.encryption").await["algorithm"],
+            alice.get_state(&new_room, "m.room.encryption", "").await["algorithm"],
             "m.megolm.v1.aes-sha2"
         );
         let alias_id = format!("#{alias}:hearth.test");
         assert_eq!(
-            alice.get_state(&new_room, "m.room.canonical_alias").await["alias"],
+            alice
+                .get_state(&new_room, "m.room.canonical_alias", "")
+                .await["alias"],
             alias_id.as_str()
         );
-        let new_levels = alice.get_state(&new_room, "m.room.power_levels").await;
+        let new_levels = alice.get_state(&new_room, "m.room.power_levels", "").await;
         assert_eq!(new_levels["users"]["@carol:hearth.test"], 50);
         assert_eq!(
             new_levels["users"].get("@alice:hearth.test").is_some(),
@@ -712,30 +673,38 @@ async fn room_upgrade(backend: Backend) {
         );
         assert_eq!(new_levels["events_default"], 0, "the new room is open");
         let mallory = alice
-            .ok(&format!(
-                "/_matrix/client/v3/rooms/{new_room}/state/m.room.member/@mallory:hearth.test"
-            ))
+            .ok(
+                Method::GET,
+                &format!(
+                    "/_matrix/client/v3/rooms/{new_room}/state/m.room.member/@mallory:hearth.test"
+                ),
+                None,
+            )
             .await;
         assert_eq!(mallory["membership"], "ban");
 
         // Aliases and the directory entry moved.
         let resolved = alice
-            .ok(&format!(
-                "/_matrix/client/v3/directory/room/{}",
-                urlencode(&alias_id)
-            ))
+            .ok(
+                Method::GET,
+                &format!("/_matrix/client/v3/directory/room/{}", urlencode(&alias_id)),
+                None,
+            )
             .await;
         assert_eq!(resolved["room_id"], new_room.as_str());
         let visibility = |r: &str| format!("/_matrix/client/v3/directory/list/room/{r}");
         assert_eq!(
-            alice.ok(&visibility(&new_room)).await["visibility"],
+            alice.ok(Method::GET, &visibility(&new_room), None).await["visibility"],
             "public"
         );
-        assert_eq!(alice.ok(&visibility(&room)).await["visibility"], "private");
+        assert_eq!(
+            alice.ok(Method::GET, &visibility(&room), None).await["visibility"],
+            "private"
+        );
 
         // Bob follows and can talk there.
         bob.join(&new_room).await;
-        bob.text(&new_room, "made it").await;
+        bob.send_text(&new_room, "made it").await;
     }
 }
 on_both_backends!(room_upgrade);
@@ -748,19 +717,19 @@ async fn threads_skip_roots_the_reader_cannot_see(backend: Backend) {
     let alice = Api::user(&server, "alice").await;
     let bob = Api::user(&server, "bob").await;
     let room = alice
-        .create_room(json!({"preset": "public_chat", "initial_state": [{
+        .create_room_with(json!({"preset": "public_chat", "initial_state": [{
             "type": "m.room.history_visibility", "state_key": "",
             "content": {"history_visibility": "joined"}}]}))
         .await;
     let hidden: Vec<String> = {
         let mut roots = Vec::new();
         for i in 0..3 {
-            roots.push(alice.text(&room, &format!("before bob {i}")).await);
+            roots.push(alice.send_text(&room, &format!("before bob {i}")).await);
         }
         roots
     };
     bob.join(&room).await;
-    let seen = alice.text(&room, "after bob joined").await;
+    let seen = alice.send_text(&room, "after bob joined").await;
     alice
         .send(&room, "m.room.message", thread_reply(&seen, "reply"))
         .await;
@@ -771,11 +740,20 @@ async fn threads_skip_roots_the_reader_cannot_see(backend: Backend) {
             .await;
     }
     let threads = format!("/_matrix/client/v1/rooms/{room}/threads");
-    assert_eq!(ids(&alice.ok(&threads).await["chunk"]).0.len(), 4);
-    let page = bob.ok(&format!("{threads}?limit=1")).await;
+    assert_eq!(
+        ids(&alice.ok(Method::GET, &threads, None).await["chunk"])
+            .0
+            .len(),
+        4
+    );
+    let page = bob
+        .ok(Method::GET, &format!("{threads}?limit=1"), None)
+        .await;
     assert_eq!(ids(&page["chunk"]), [&seen], "{page}");
     let next = page["next_batch"].as_str().unwrap();
-    let rest = bob.ok(&format!("{threads}?limit=1&from={next}")).await;
+    let rest = bob
+        .ok(Method::GET, &format!("{threads}?limit=1&from={next}"), None)
+        .await;
     assert_eq!(ids(&rest["chunk"]), NONE);
 
     // Alice pages one by one; the oldest thread gets a reply meanwhile. It keeps its place
@@ -787,7 +765,7 @@ async fn threads_skip_roots_the_reader_cannot_see(backend: Backend) {
             Some(token) => format!("{threads}?limit=1&from={token}"),
             None => format!("{threads}?limit=1"),
         };
-        let page = alice.ok(&path).await;
+        let page = alice.ok(Method::GET, &path, None).await;
         seen_pages.extend(ids(&page["chunk"]).0);
         if page_number == 0 {
             alice
