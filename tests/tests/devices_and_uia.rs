@@ -431,6 +431,69 @@ async fn deactivate(backend: Backend) {
 }
 on_both_backends!(deactivate);
 
+/// `erase: true`: who joins afterwards sees the erased user's messages redacted; who was in
+/// the room when they were sent still sees them.
+async fn deactivate_with_erase(backend: Backend) {
+    let server = TestServer::start(backend).await;
+    let (room, users) =
+        hearth_tests::api::users_in_room(&server, "public_chat", &["alice", "bob"]).await;
+    let (alice, bob) = (&users[0], &users[1]);
+    let said = alice.send_text(&room, "forget me").await;
+    let path = "/_matrix/client/v3/account/deactivate";
+    let (status, body) = alice.post(path, json!({})).await;
+    let session = challenge_session(status, &body, &["m.login.password"]);
+    let auth = password_auth("alice", PASSWORD, Some(&session));
+    alice
+        .ok(
+            Method::POST,
+            path,
+            Some(json!({"auth": auth, "erase": true})),
+        )
+        .await;
+
+    let event = format!("/_matrix/client/v3/rooms/{room}/event/{said}");
+    let messages = format!("/_matrix/client/v3/rooms/{room}/messages?dir=b&limit=20");
+    let body_of = |chunk: &Value| -> Vec<Value> {
+        chunk["chunk"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|e| e["event_id"] == said.as_str())
+            .map(|e| e["content"]["body"].clone())
+            .collect()
+    };
+    // Bob was there: unchanged.
+    assert_eq!(
+        bob.ok(Method::GET, &event, None).await["content"]["body"],
+        "forget me"
+    );
+    assert_eq!(
+        body_of(&bob.ok(Method::GET, &messages, None).await),
+        [json!("forget me")]
+    );
+
+    // Carol comes later (the room shows its history to members): redacted everywhere.
+    let carol = Api::user(&server, "carol").await;
+    carol.join(&room).await;
+    let seen = carol.ok(Method::GET, &event, None).await;
+    assert_eq!(seen["content"], json!({}), "{seen}");
+    assert_eq!(
+        body_of(&carol.ok(Method::GET, &messages, None).await),
+        [Value::Null]
+    );
+    let sync = carol.sync(None, 0).await;
+    let timeline = sync["rooms"]["join"][&room]["timeline"]["events"].clone();
+    let in_sync = timeline
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|e| e["event_id"] == said.as_str())
+        .cloned()
+        .unwrap_or(Value::Null);
+    assert_eq!(in_sync["content"], json!({}), "{timeline}");
+}
+on_both_backends!(deactivate_with_erase);
+
 async fn registration_tokens(backend: Backend) {
     let server = TestServer::start_with(backend, |config| {
         config.registration.token_required = true;

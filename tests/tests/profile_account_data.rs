@@ -124,13 +124,29 @@ async fn profiles_and_member_events(backend: Backend) {
         json!({"displayname": "Alice Liddell", "avatar_url": "mxc://hearth.test/rabbit"})
     );
 
-    // Bad values are refused.
-    let (status, body) = alice
-        .put(
-            &format!("{}/avatar_url", profile(ALICE)),
-            json!({"avatar_url": "https://example.org/a.png"}),
+    // Any URI is an avatar URL, as the spec has it, not only mxc:// ones.
+    let avatar = format!("{}/avatar_url", profile(ALICE));
+    alice
+        .ok(
+            Method::PUT,
+            &avatar,
+            Some(json!({"avatar_url": "https://example.org/a.png"})),
         )
         .await;
+    assert_eq!(
+        anon.ok(Method::GET, &avatar, None).await["avatar_url"],
+        "https://example.org/a.png"
+    );
+    alice
+        .ok(
+            Method::PUT,
+            &avatar,
+            Some(json!({"avatar_url": "mxc://hearth.test/rabbit"})),
+        )
+        .await;
+
+    // Bad values are refused.
+    let (status, body) = alice.put(&avatar, json!({"avatar_url": "not a uri"})).await;
     assert_eq!(
         (status, errcode(&body)),
         (StatusCode::BAD_REQUEST, "M_INVALID_PARAM")

@@ -58,7 +58,9 @@ async fn full_state(backend: Backend) {
 
     // The whole state, but a timeline that still starts at the token.
     let filter = json!({});
-    let full = bob.sync_with(Some(&since), &filter, "&full_state=true").await;
+    let full = bob
+        .sync_with(Some(&since), &filter, "&full_state=true")
+        .await;
     let entry = joined(&full, &room);
     assert_eq!(bodies(entry), ["after"], "{entry}");
     assert_eq!(entry["timeline"]["limited"], false);
@@ -73,7 +75,9 @@ async fn full_state(backend: Backend) {
 
     // With nothing new, the room still comes with its state.
     let since = next(&full);
-    let quiet = bob.sync_with(Some(&since), &filter, "&full_state=true").await;
+    let quiet = bob
+        .sync_with(Some(&since), &filter, "&full_state=true")
+        .await;
     let entry = joined(&quiet, &room);
     assert!(bodies(entry).is_empty(), "{entry}");
     assert!(state_types(entry).contains(&"m.room.create"), "{entry}");
@@ -109,7 +113,10 @@ async fn lazy_members_in_incremental_syncs(backend: Backend) {
 
     // Initial: only the members of the timeline's senders (and the user's own).
     let initial = alice.sync_with(None, &lazy, "").await;
-    assert_eq!(state_members(joined(&initial, &room)), ["@alice:hearth.test"]);
+    assert_eq!(
+        state_members(joined(&initial, &room)),
+        ["@alice:hearth.test"]
+    );
     let t1 = next(&initial);
 
     // Incremental, no gap: a new speaker's member comes with their message.

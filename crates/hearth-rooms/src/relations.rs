@@ -7,7 +7,7 @@
 //! `m.replace` (the most recent valid edit, as a whole event) and `m.reference` (a chunk of
 //! ids). `m.annotation` is not aggregated by servers (the spec says so explicitly).
 //!
-//! NOTSPEC: children from ignored users are not left out yet (Hearth has no ignore list), and
+//! NOTSPEC: children from ignored users are not left out of the aggregations yet, and
 //! children are bounded by the reader's stream position rather than checked one by one
 //! against history visibility.
 
@@ -113,10 +113,41 @@ impl Rooms {
         pdus: &[Arc<Pdu>],
     ) -> Result<Vec<Value>, RoomError> {
         let mut events = self.client_events(pdus).await?;
+        self.redact_erased(reader, pdus, &mut events).await?;
         self.bundle_edits_and_references(reader, pdus, &mut events)
             .await?;
         self.bundle_threads(reader, pdus, &mut events).await?;
         Ok(events)
+    }
+
+    /// What erased users sent, as a redacted copy for a reader who was not in the room when it
+    /// was sent (the spec's `erase` on deactivation: those who join afterwards do not see it).
+    async fn redact_erased(
+        &self,
+        reader: Reader<'_>,
+        pdus: &[Arc<Pdu>],
+        events: &mut [Value],
+    ) -> Result<(), RoomError> {
+        let erased = self.store().erased_users().await?;
+        if erased.is_empty() {
+            return Ok(());
+        }
+        for (pdu, event) in pdus.iter().zip(events.iter_mut()) {
+            if !erased.contains(pdu.sender()) || pdu.sender() == reader.user {
+                continue;
+            }
+            let before = self.state_before(pdu.event_id()).await?;
+            let joined = match before.get(&crate::member_key(reader.user)) {
+                Some(id) => {
+                    self.pdu(id).await?.and_then(|p| p.membership()).as_deref() == Some("join")
+                }
+                None => false,
+            };
+            if !joined {
+                *event = pdu.redacted()?.to_client_event();
+            }
+        }
+        Ok(())
     }
 
     /// `m.replace` and `m.reference` aggregations.

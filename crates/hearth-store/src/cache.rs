@@ -33,6 +33,8 @@ pub(crate) struct Caches {
     pub(crate) account_data_bounds: Bounds<OwnedUserId>,
     /// Per room, a position no receipt in it is newer than.
     pub(crate) receipt_bounds: Bounds<OwnedRoomId>,
+    /// The erased users (see `erased.rs`: not a cache that forgets, the whole set).
+    pub(crate) erased: crate::erased::ErasedSet,
 }
 
 impl Default for Caches {
@@ -45,6 +47,7 @@ impl Default for Caches {
             account_data: Cache::new(4_096),
             account_data_bounds: Bounds::new(100_000),
             receipt_bounds: Bounds::new(100_000),
+            erased: Default::default(),
         }
     }
 }

@@ -10,6 +10,7 @@ mod accounts;
 mod cache;
 mod db;
 mod directory;
+mod erased;
 mod error;
 mod events;
 mod filters;

@@ -281,7 +281,17 @@ const MIGRATIONS: &[Migration] = &[
         sqlite: PUSHERS,
         postgres: PUSHERS,
     },
+    Migration {
+        version: 17,
+        name: "erased users",
+        sqlite: ERASED,
+        postgres: ERASED,
+    },
 ];
+
+/// Users who deactivated with `erase: true`: those who join a room later see their events
+/// redacted.
+const ERASED: &str = "ALTER TABLE users ADD COLUMN erased BIGINT NOT NULL DEFAULT 0;";
 
 /// Full-text search over message bodies, room names and topics (`POST /search`), filled by the
 /// event writer; a redaction removes the event's entries. SQLite: an FTS5 table. PostgreSQL: a

@@ -34,8 +34,11 @@ async fn handler(
     leave_all_rooms(&state, &user).await?;
     // Removes the password, every device and every access token.
     state.accounts.deactivate(&user).await?;
+    if body.erase {
+        // Who joins a room from now on sees what the user sent there redacted.
+        state.rooms.store().set_erased(&user).await?;
+    }
     authorized.finish();
-    // `erase` is accepted, but nothing beyond the account itself is erased yet.
     Ok(RumaResponse(endpoint::Response::new(
         ThirdPartyIdRemovalStatus::NoSupport,
     )))

@@ -41,8 +41,13 @@ async fn handler(
                 "avatar URLs are at most {MAX_AVATAR_URL_BYTES} bytes"
             )));
         }
-        url.validate()
-            .map_err(|e| invalid(format!("avatar_url must be an mxc:// URI: {e}")))?;
+        // The spec asks for a URI (`format: uri`); clients set mxc:// ones, but others are
+        // allowed, and kept as they are.
+        if !is_uri(url.as_str()) {
+            return Err(invalid(
+                "avatar_url must be a URI, like mxc://server/media".into(),
+            ));
+        }
     }
     state
         .rooms
@@ -51,4 +56,44 @@ async fn handler(
         .await?;
     propagate(&state, &body.user_id).await?;
     Ok(RumaResponse(endpoint::Response::new()))
+}
+
+/// An absolute URI as RFC 3986 has it, roughly: a scheme (a letter, then letters, digits, `+`,
+/// `-` or `.`), a colon, and a rest without spaces or control characters.
+fn is_uri(url: &str) -> bool {
+    let Some((scheme, rest)) = url.split_once(':') else {
+        return false;
+    };
+    let mut scheme_chars = scheme.chars();
+    scheme_chars.next().is_some_and(|c| c.is_ascii_alphabetic())
+        && scheme_chars.all(|c| c.is_ascii_alphanumeric() || matches!(c, '+' | '-' | '.'))
+        && !rest.is_empty()
+        && !rest.chars().any(|c| c.is_whitespace() || c.is_control())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::is_uri;
+
+    #[test]
+    fn uris() {
+        for good in [
+            "mxc://hearth.test/rabbit",
+            "https://example.org/a.png",
+            "urn:isbn:0451450523",
+        ] {
+            assert!(is_uri(good), "{good}");
+        }
+        for bad in [
+            "rabbit",
+            "://x",
+            "1x:y",
+            "mxc:",
+            "mxc://a b",
+            "mxc://a\nb",
+            "",
+        ] {
+            assert!(!is_uri(bad), "{bad}");
+        }
+    }
 }
