@@ -5,6 +5,7 @@
 //! which `hearth-api` maps to a Matrix error.
 
 mod error;
+mod openid;
 mod password;
 mod registration_tokens;
 mod secrets;
@@ -15,6 +16,7 @@ use ruma::{DeviceId, OwnedDeviceId, OwnedServerName, OwnedUserId, ServerName, Us
 use tokio::sync::OnceCell;
 
 pub use error::AccountError;
+pub use openid::{OPENID_TOKEN_LIFETIME, OpenIdTokens};
 pub use password::PasswordHashing;
 pub use registration_tokens::{RegistrationToken, is_registration_token_syntax};
 pub use secrets::hash_access_token;
@@ -93,6 +95,8 @@ pub struct Accounts {
     /// A hash of a random password, verified against when a login names no usable account so
     /// that such a login takes as long as a wrong password (no user enumeration by timing).
     decoy: std::sync::Arc<OnceCell<String>>,
+    /// Live OpenID tokens.
+    openid: OpenIdTokens,
 }
 
 impl Accounts {
@@ -102,7 +106,13 @@ impl Accounts {
             server_name,
             hasher: Hasher::new(hashing),
             decoy: std::sync::Arc::default(),
+            openid: OpenIdTokens::default(),
         }
+    }
+
+    /// The OpenID tokens users hand to third parties.
+    pub fn openid(&self) -> &OpenIdTokens {
+        &self.openid
     }
 
     /// The server whose accounts these are.

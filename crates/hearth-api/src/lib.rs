@@ -6,6 +6,7 @@ mod client;
 mod cors;
 mod error;
 mod extract;
+mod federation;
 mod federation_discovery;
 pub mod fuzzing;
 mod json_limits;
@@ -140,6 +141,8 @@ pub fn router(state: ApiState) -> Router {
         discovery::get_capabilities::route,
         discovery::discover_homeserver::route,
         federation_discovery::discover_homeserver::route,
+        federation::get_openid_userinfo::route,
+        account::request_openid_token::route,
         client::profile::get_profile::route,
         client::profile::get_display_name::route,
         client::profile::set_display_name::route,
