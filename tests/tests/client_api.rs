@@ -586,6 +586,44 @@ async fn user_directory(backend: Backend) {
         (status, errcode(&body)),
         (StatusCode::BAD_REQUEST, "M_BAD_JSON")
     );
+
+    // Users come and go as their rooms change join rules and history visibility.
+    let public = public["room_id"].as_str().unwrap();
+    carol
+        .set_state(
+            public,
+            "m.room.join_rules",
+            "",
+            json!({"join_rule": "invite"}),
+        )
+        .await;
+    assert!(
+        search(&alice, "carol").await.is_empty(),
+        "the room is no longer public"
+    );
+    let dave_room = dave.create_room("private_chat").await;
+    assert!(search(&alice, "dave").await.is_empty());
+    dave.set_state(
+        &dave_room,
+        "m.room.history_visibility",
+        "",
+        json!({"history_visibility": "world_readable"}),
+    )
+    .await;
+    assert_eq!(
+        search(&alice, "dave").await,
+        ["@dave:hearth.test"],
+        "a world-readable room is public"
+    );
+    carol
+        .set_state(
+            public,
+            "m.room.join_rules",
+            "",
+            json!({"join_rule": "public"}),
+        )
+        .await;
+    assert_eq!(search(&alice, "carol").await, ["@carol:hearth.test"]);
 }
 on_both_backends!(user_directory);
 

@@ -287,7 +287,17 @@ const MIGRATIONS: &[Migration] = &[
         sqlite: ERASED,
         postgres: ERASED,
     },
+    Migration {
+        version: 18,
+        name: "current state by event type",
+        sqlite: CURRENT_STATE_BY_TYPE,
+        postgres: CURRENT_STATE_BY_TYPE,
+    },
 ];
+
+/// The user directory finds public rooms by their current join rules and history visibility.
+const CURRENT_STATE_BY_TYPE: &str =
+    "CREATE INDEX current_state_by_type ON current_state (event_type, state_key, room_id);";
 
 /// Users who deactivated with `erase: true`: those who join a room later see their events
 /// redacted.
