@@ -1224,5 +1224,35 @@ async fn ignored_users_are_not_heard(backend: Backend) {
         )
         .await;
     assert!(members["joined"].get("@bob:hearth.test").is_some());
+
+    // What bob says does not count as unread (in a room of two, it would notify).
+    let since = sync["next_batch"].as_str().unwrap().to_owned();
+    bob.send_text(&room, "still talking").await;
+    let later = alice.sync(Some(&since), 0).await;
+    let unread = &later["rooms"]["join"][&room]["unread_notifications"];
+    assert!(
+        unread.is_null() || unread["notification_count"] == 0,
+        "{later}"
+    );
+
+    // Un-ignored: bob is heard again from then on, without what he said meanwhile.
+    let since = later["next_batch"].as_str().unwrap().to_owned();
+    alice
+        .ok(
+            Method::PUT,
+            "/_matrix/client/v3/user/@alice:hearth.test/account_data/m.ignored_user_list",
+            Some(json!({"ignored_users": {}})),
+        )
+        .await;
+    bob.send_text(&room, "back").await;
+    let heard = alice.sync(Some(&since), 0).await;
+    let entry = &heard["rooms"]["join"][&room];
+    assert_eq!(bodies(&entry["timeline"]["events"]), vec!["back"]);
+    // Counted from the unread events as they are now: what bob said while ignored is unread
+    // too, and counts again.
+    assert_eq!(
+        entry["unread_notifications"]["notification_count"], 2,
+        "{entry}"
+    );
 }
 on_both_backends!(ignored_users_are_not_heard);

@@ -15,6 +15,7 @@ mod typing;
 mod unread;
 
 use std::collections::{BTreeMap, BTreeSet};
+use std::sync::Arc;
 use std::time::Duration;
 
 use hearth_rooms::{RoomError, Rooms};
@@ -210,8 +211,8 @@ impl Syncer {
         let mut invite = BTreeMap::new();
         let mut knock = BTreeMap::new();
         let mut leave = BTreeMap::new();
-        let unread = unread::Unread::new(self, &request.user);
         let ignored = ignored::ignored_users(&self.store, &request.user).await?;
+        let unread = unread::Unread::new(self, &request.user, Arc::new(ignored.clone()));
         for membership in memberships.iter() {
             if !request.filter.wants(&membership.room_id) || membership.stream_ordering > now.events
             {

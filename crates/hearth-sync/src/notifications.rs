@@ -46,10 +46,10 @@ impl Syncer {
         only_highlight: bool,
     ) -> Result<NotificationsPage, SyncError> {
         let before = before.unwrap_or_else(|| self.store.current_stream().saturating_add(1));
-        let unread = Unread::new(self, user);
-        let memberships = self.store.memberships_of(user).await?;
         // Nobody is notified of what people they ignore send.
         let ignored = crate::ignored::ignored_users(&self.store, user).await?;
+        let unread = Unread::new(self, user, Arc::new(ignored.clone()));
+        let memberships = self.store.memberships_of(user).await?;
         let mut found: Vec<Found> = Vec::new();
         // The highest position down to which every room was read completely.
         let mut cutoff = 0;

@@ -14,8 +14,11 @@
 //! The scan is capped at the room's newest [`SCAN_LIMIT`] events, so a busy room the user never
 //! wrote in costs one bounded read; the counts then top out at that number. Push rule conditions
 //! are evaluated against the room in the state after the newest counted event.
+//!
+//! Events from users the reader ignores do not count while they are ignored; counted as they
+//! are now, they count again once un-ignored if still unread.
 
-use std::collections::{BTreeMap, HashMap, HashSet};
+use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 use std::sync::Arc;
 
 use hearth_rooms::{Pdu, StateIds};
@@ -87,6 +90,8 @@ pub(crate) struct UnreadCount {
     /// The push rules it was counted with: other rules (the same parse is shared while the
     /// stored rules are unchanged) mean a recount.
     rules: Arc<Ruleset>,
+    /// The users ignored when it was counted: their events do not count.
+    ignored: Arc<BTreeSet<OwnedUserId>>,
     counts: Counts,
 }
 
@@ -137,14 +142,21 @@ pub(crate) struct Unread<'a> {
     syncer: &'a Syncer,
     user: &'a UserId,
     rules: OnceCell<Arc<Ruleset>>,
+    /// Whose events never count (`m.ignored_user_list`).
+    ignored: Arc<BTreeSet<OwnedUserId>>,
 }
 
 impl<'a> Unread<'a> {
-    pub(crate) fn new(syncer: &'a Syncer, user: &'a UserId) -> Self {
+    pub(crate) fn new(
+        syncer: &'a Syncer,
+        user: &'a UserId,
+        ignored: Arc<BTreeSet<OwnedUserId>>,
+    ) -> Self {
         Self {
             syncer,
             user,
             rules: OnceCell::new(),
+            ignored,
         }
     }
 
@@ -184,9 +196,12 @@ impl<'a> Unread<'a> {
         let cached = self.syncer.unread_cache.counts.get(&key);
         // Only the events since the last count are new, as long as the user's read position
         // and push rules haven't changed: each sync then evaluates a handful of events.
-        if let Some(cached) =
-            cached.filter(|c| c.read == read && c.upto <= upto && Arc::ptr_eq(&c.rules, rules))
-        {
+        if let Some(cached) = cached.filter(|c| {
+            c.read == read
+                && c.upto <= upto
+                && Arc::ptr_eq(&c.rules, rules)
+                && c.ignored == self.ignored
+        }) {
             let fresh = self
                 .syncer
                 .store
@@ -233,6 +248,7 @@ impl<'a> Unread<'a> {
                 upto,
                 read,
                 rules,
+                ignored: self.ignored.clone(),
                 counts,
             },
         );
@@ -384,6 +400,13 @@ impl<'a> Unread<'a> {
             .context(room, &newest.room_version, newest.state_group_after)
             .await?;
         for (event, thread) in unread {
+            if !self.ignored.is_empty()
+                && head(event).is_some_and(|(sender, _)| {
+                    self.ignored.iter().any(|u| u.as_str() == sender.as_str())
+                })
+            {
+                continue;
+            }
             let Ok(raw) = RawValue::from_string(event.json.clone()) else {
                 continue;
             };
