@@ -143,6 +143,8 @@ pub fn router(state: ApiState) -> Router {
         federation_discovery::discover_homeserver::route,
         federation::get_openid_userinfo::route,
         account::request_openid_token::route,
+        client::peeking::get_current_state::route,
+        client::peeking::listen_to_new_events::route,
         client::profile::get_profile::route,
         client::profile::get_display_name::route,
         client::profile::set_display_name::route,

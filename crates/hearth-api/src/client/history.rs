@@ -61,19 +61,51 @@ pub(crate) fn token(value: &str) -> Result<PaginationToken, ApiError> {
 }
 
 /// The user as a reader of the room; `None` if they never had a membership in it, or forgot
-/// the room (spec: a forgotten room's history can no longer be retrieved).
+/// the room (spec: a forgotten room's history can no longer be retrieved), unless the room is
+/// `world_readable` now: then anyone may read it up to now, each event still judged by the
+/// history visibility it was sent under.
 pub(crate) async fn history_reader(
     state: &ApiState,
     room: &RoomId,
     user: &UserId,
 ) -> Result<Option<HistoryReader>, ApiError> {
     let store = state.rooms.store();
+    let now = store.current_stream();
     // The membership index (in memory), which the event writer keeps with the room's state.
     let memberships = store.memberships_of(user).await?;
-    Ok(memberships
+    let reader = memberships
         .iter()
         .find(|m| m.room_id == room)
-        .map(|current| HistoryReader::of(current, store.current_stream())))
+        .map(|current| HistoryReader::of(current, now));
+    if reader.as_ref().is_some_and(|r| r.horizon == now) {
+        return Ok(reader);
+    }
+    if world_readable(state, room).await? {
+        return Ok(Some(HistoryReader {
+            user: user.to_owned(),
+            joined: false,
+            horizon: now,
+        }));
+    }
+    Ok(reader)
+}
+
+/// Whether the room's current history visibility is `world_readable` (false for unknown
+/// rooms).
+pub(crate) async fn world_readable(state: &ApiState, room: &RoomId) -> Result<bool, ApiError> {
+    let current = match state.rooms.current_state(room).await {
+        Ok(current) => current,
+        Err(hearth_rooms::RoomError::UnknownRoom(_)) => return Ok(false),
+        Err(e) => return Err(e.into()),
+    };
+    let visibility = crate::client::room_access::state_content(
+        &state.rooms,
+        &current,
+        ruma::events::StateEventType::RoomHistoryVisibility,
+        "",
+    )
+    .await?;
+    Ok(visibility["history_visibility"] == "world_readable")
 }
 
 impl HistoryReader {

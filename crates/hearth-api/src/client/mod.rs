@@ -11,6 +11,7 @@ mod history;
 pub(crate) mod knock;
 pub(crate) mod membership;
 pub(crate) mod message;
+pub(crate) mod peeking;
 pub(crate) mod presence;
 pub(crate) mod profile;
 pub(crate) mod push;

@@ -1,0 +1,135 @@
+//! World-readable rooms and room previews, as Element Web peeks at a room before joining:
+//! anyone reads `/messages`, `/event`, `/context` and `/members` of a `world_readable` room,
+//! `initialSync` gives its state and latest messages and `/events?room_id=` its new events;
+//! each event is still judged by the history visibility it was sent under. On SQLite and
+//! PostgreSQL.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+use std::time::Duration;
+
+use hearth_tests::api::{Api, errcode};
+use hearth_tests::{Backend, TestServer, on_both_backends};
+use reqwest::{Method, StatusCode};
+use serde_json::{Value, json};
+
+fn bodies(events: &Value) -> Vec<&str> {
+    events
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter_map(|e| e["content"]["body"].as_str())
+        .collect()
+}
+
+async fn world_readable_rooms_are_previewed(backend: Backend) {
+    let server = TestServer::start(backend).await;
+    let alice = Api::user(&server, "alice").await;
+    let stranger = Api::user(&server, "stranger").await;
+    let room = alice.create_room("public_chat").await;
+    alice.send_text(&room, "secret").await;
+    let shut = format!("/_matrix/client/v3/rooms/{room}/initialSync");
+    let (status, body) = stranger.get(&shut).await;
+    assert_eq!(
+        (status, errcode(&body)),
+        (StatusCode::FORBIDDEN, "M_FORBIDDEN"),
+        "not world-readable yet: {body}"
+    );
+    let (status, _) = stranger
+        .get(&format!("/_matrix/client/v3/rooms/{room}/messages?dir=b"))
+        .await;
+    assert_eq!(status, StatusCode::FORBIDDEN);
+
+    alice
+        .set_state(
+            &room,
+            "m.room.history_visibility",
+            "",
+            json!({"history_visibility": "world_readable"}),
+        )
+        .await;
+    let hello = alice.send_text(&room, "hello").await;
+
+    // The history endpoints, for someone who never joined.
+    let messages = stranger
+        .ok(
+            Method::GET,
+            &format!("/_matrix/client/v3/rooms/{room}/messages?dir=b"),
+            None,
+        )
+        .await;
+    assert_eq!(
+        bodies(&messages["chunk"]),
+        ["hello"],
+        "what was sent while the history was shared stays hidden"
+    );
+    let event = stranger
+        .ok(
+            Method::GET,
+            &format!("/_matrix/client/v3/rooms/{room}/event/{hello}"),
+            None,
+        )
+        .await;
+    assert_eq!(event["content"]["body"], "hello");
+    let context = stranger
+        .ok(
+            Method::GET,
+            &format!("/_matrix/client/v3/rooms/{room}/context/{hello}"),
+            None,
+        )
+        .await;
+    assert_eq!(context["event"]["event_id"], hello.as_str());
+    let members = stranger
+        .ok(
+            Method::GET,
+            &format!("/_matrix/client/v3/rooms/{room}/members"),
+            None,
+        )
+        .await;
+    assert!(members.to_string().contains("@alice:hearth.test"), "{members}");
+
+    // initialSync: state, latest messages, no membership.
+    let preview = stranger.ok(Method::GET, &shut, None).await;
+    assert_eq!(preview["room_id"], room.as_str());
+    assert_eq!(bodies(&preview["messages"]["chunk"]), ["hello"]);
+    assert!(preview.get("membership").is_none(), "{preview}");
+    assert_eq!(preview["visibility"], "private");
+    let types: Vec<&str> = preview["state"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|e| e["type"].as_str())
+        .collect();
+    for kind in ["m.room.create", "m.room.history_visibility", "m.room.member"] {
+        assert!(types.contains(&kind), "{kind} missing from {types:?}");
+    }
+    let end = preview["messages"]["end"].as_str().unwrap().to_owned();
+
+    // /events: nothing new within the timeout, then a new event wakes the wait.
+    let events = |from: &str, timeout: u64| {
+        format!("/_matrix/client/v3/events?room_id={room}&from={from}&timeout={timeout}")
+    };
+    let quiet = stranger.ok(Method::GET, &events(&end, 100), None).await;
+    assert!(bodies(&quiet["chunk"]).is_empty(), "{quiet}");
+    assert_eq!(quiet["end"], end.as_str());
+    let long_poll = events(&end, 10_000);
+    let waiting = stranger.ok(Method::GET, &long_poll, None);
+    let sending = async {
+        tokio::time::sleep(Duration::from_millis(200)).await;
+        alice.send_text(&room, "live").await
+    };
+    let (woken, _) = tokio::join!(waiting, sending);
+    assert_eq!(bodies(&woken["chunk"]), ["live"], "{woken}");
+    let next = woken["end"].as_str().unwrap();
+    let after = stranger.ok(Method::GET, &events(next, 100), None).await;
+    assert!(bodies(&after["chunk"]).is_empty(), "read once: {after}");
+
+    // A member gets their membership too.
+    let own = alice.ok(Method::GET, &shut, None).await;
+    assert_eq!(own["membership"], "join");
+    assert_eq!(bodies(&own["messages"]["chunk"]), ["secret", "hello", "live"]);
+
+    // The deprecated event stream without a room is not served.
+    let (status, _) = stranger.get("/_matrix/client/v3/events").await;
+    assert_eq!(status, StatusCode::BAD_REQUEST);
+}
+on_both_backends!(world_readable_rooms_are_previewed);
