@@ -85,7 +85,10 @@ async fn world_readable_rooms_are_previewed(backend: Backend) {
             None,
         )
         .await;
-    assert!(members.to_string().contains("@alice:hearth.test"), "{members}");
+    assert!(
+        members.to_string().contains("@alice:hearth.test"),
+        "{members}"
+    );
 
     // initialSync: state, latest messages, no membership.
     let preview = stranger.ok(Method::GET, &shut, None).await;
@@ -99,7 +102,11 @@ async fn world_readable_rooms_are_previewed(backend: Backend) {
         .iter()
         .filter_map(|e| e["type"].as_str())
         .collect();
-    for kind in ["m.room.create", "m.room.history_visibility", "m.room.member"] {
+    for kind in [
+        "m.room.create",
+        "m.room.history_visibility",
+        "m.room.member",
+    ] {
         assert!(types.contains(&kind), "{kind} missing from {types:?}");
     }
     let end = preview["messages"]["end"].as_str().unwrap().to_owned();
@@ -126,10 +133,109 @@ async fn world_readable_rooms_are_previewed(backend: Backend) {
     // A member gets their membership too.
     let own = alice.ok(Method::GET, &shut, None).await;
     assert_eq!(own["membership"], "join");
-    assert_eq!(bodies(&own["messages"]["chunk"]), ["secret", "hello", "live"]);
+    assert_eq!(
+        bodies(&own["messages"]["chunk"]),
+        ["secret", "hello", "live"]
+    );
 
     // The deprecated event stream without a room is not served.
     let (status, _) = stranger.get("/_matrix/client/v3/events").await;
     assert_eq!(status, StatusCode::BAD_REQUEST);
 }
 on_both_backends!(world_readable_rooms_are_previewed);
+
+/// Guests: off by default; when on, a guest account with no password reads world-readable
+/// rooms, joins only rooms with `guest_access: can_join`, calls only the guest endpoints, and
+/// is made to leave when the room stops letting guests in.
+async fn guest_access(backend: Backend) {
+    let closed = TestServer::start(backend).await;
+    let (status, body) = Api::new(&closed, None)
+        .post("/_matrix/client/v3/register?kind=guest", json!({}))
+        .await;
+    assert_eq!(
+        (status, errcode(&body)),
+        (StatusCode::FORBIDDEN, "M_GUEST_ACCESS_FORBIDDEN")
+    );
+
+    // Guests have their own switch: with registration closed, they still get in.
+    let guests_only = TestServer::start_with(backend, |c| {
+        c.registration.enabled = false;
+        c.registration.guests = true;
+    })
+    .await;
+    let (status, body) = Api::new(&guests_only, None)
+        .post("/_matrix/client/v3/register?kind=guest", json!({}))
+        .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    let (status, _) = Api::new(&guests_only, None)
+        .post(
+            "/_matrix/client/v3/register",
+            json!({"username": "x", "password": "y", "auth": {"type": "m.login.dummy"}}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::FORBIDDEN);
+
+    let server = TestServer::start_with(backend, |c| c.registration.guests = true).await;
+    let alice = Api::user(&server, "alice").await;
+    // No body at all, as a minimal client sends it.
+    let (status, guest) = Api::new(&server, None)
+        .raw(
+            Method::POST,
+            "/_matrix/client/v3/register?kind=guest",
+            Vec::new(),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{guest}");
+    let guest_id = guest["user_id"].as_str().unwrap().to_owned();
+    let guest = Api::new(&server, guest["access_token"].as_str());
+    let whoami = guest
+        .ok(Method::GET, "/_matrix/client/v3/account/whoami", None)
+        .await;
+    assert_eq!(whoami["user_id"], guest_id.as_str());
+
+    // Not on the guest list: refused.
+    let (status, body) = guest.post("/_matrix/client/v3/createRoom", json!({})).await;
+    assert_eq!(
+        (status, errcode(&body)),
+        (StatusCode::FORBIDDEN, "M_GUEST_ACCESS_FORBIDDEN")
+    );
+
+    // A public room forbids guests by default; a room that allows them can be joined.
+    let public = alice.create_room("public_chat").await;
+    let (status, body) = guest
+        .post(
+            &format!("/_matrix/client/v3/rooms/{public}/join"),
+            json!({}),
+        )
+        .await;
+    assert_eq!(
+        (status, errcode(&body)),
+        (StatusCode::FORBIDDEN, "M_FORBIDDEN"),
+        "{body}"
+    );
+    alice
+        .set_state(
+            &public,
+            "m.room.guest_access",
+            "",
+            json!({"guest_access": "can_join"}),
+        )
+        .await;
+    guest.join(&public).await;
+    guest.send_text(&public, "hi, guest here").await;
+    let sync = guest.sync(None, 0).await;
+    assert!(sync["rooms"]["join"].get(&public).is_some(), "{sync}");
+
+    // The room stops letting guests in: the guest is made to leave.
+    alice
+        .set_state(
+            &public,
+            "m.room.guest_access",
+            "",
+            json!({"guest_access": "forbidden"}),
+        )
+        .await;
+    let member = alice.member_event(&public, &guest_id).await;
+    assert_eq!(member["membership"], "leave", "{member}");
+}
+on_both_backends!(guest_access);

@@ -65,6 +65,8 @@ pub struct Authenticated {
     pub user_id: OwnedUserId,
     pub device_id: OwnedDeviceId,
     pub is_admin: bool,
+    /// A guest account (`kind=guest`): the API limits what it may call.
+    pub is_guest: bool,
 }
 
 /// One of a user's devices.
@@ -149,6 +151,7 @@ impl Accounts {
             user_id: user_id.clone(),
             password_hash,
             is_admin: admin,
+            is_guest: false,
         };
         match self.store.create_user(&user, new_session.as_ref()).await {
             Ok(()) => {}
@@ -157,6 +160,37 @@ impl Accounts {
         }
         tracing::info!(%user_id, admin, "registered user");
         Ok(Registered { user_id, session })
+    }
+
+    /// Register a guest account (`kind=guest`): no password, a generated user id, and a
+    /// signed-in device.
+    pub async fn register_guest(&self, device: DeviceRequest) -> Result<Registered, AccountError> {
+        // A generated name may (rarely) be taken: try a few.
+        for _ in 0..5 {
+            let localpart = format!("guest-{}", secrets::new_guest_suffix());
+            let user_id = username::new_user_id(&localpart, &self.server_name)?;
+            let (new, session) = new_session(&user_id, device.clone());
+            let user = NewUser {
+                user_id: user_id.clone(),
+                password_hash: None,
+                is_admin: false,
+                is_guest: true,
+            };
+            match self.store.create_user(&user, Some(&new)).await {
+                Ok(()) => {
+                    tracing::info!(%user_id, "registered guest");
+                    return Ok(Registered {
+                        user_id,
+                        session: Some(session),
+                    });
+                }
+                Err(StoreError::Conflict(_)) => continue,
+                Err(e) => return Err(e.into()),
+            }
+        }
+        Err(AccountError::Internal(
+            "no free guest user id after five tries".into(),
+        ))
     }
 
     /// Whether `@localpart:server_name` is free to register.
@@ -213,6 +247,7 @@ impl Accounts {
                     user_id: owner.user_id,
                     device_id: owner.device_id,
                     is_admin: owner.is_admin,
+                    is_guest: owner.is_guest,
                 })
             }
             _ => Err(AccountError::UnknownToken),

@@ -42,6 +42,15 @@ pub(crate) fn new_device_id() -> OwnedDeviceId {
     id.into()
 }
 
+/// The random part of a guest's user id: 12 lowercase letters and digits.
+pub(crate) fn new_guest_suffix() -> String {
+    const ALPHABET: &[u8] = b"abcdefghijklmnopqrstuvwxyz0123456789";
+    let mut rng = rand::rng();
+    (0..12)
+        .map(|_| char::from(ALPHABET[rng.random_range(0..ALPHABET.len())]))
+        .collect()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -57,6 +57,8 @@ pub struct Caller {
     pub user_id: ruma::OwnedUserId,
     pub device_id: ruma::OwnedDeviceId,
     pub is_admin: bool,
+    /// A guest account: only the spec's guest endpoints answer it (see `guest.rs`).
+    pub is_guest: bool,
     /// The access token, for endpoints that act on the session itself (logout).
     pub access_token: String,
 }
@@ -151,6 +153,15 @@ where
             }
             _ => None,
         };
+        if caller.as_ref().is_some_and(|c| c.is_guest)
+            && !crate::guest::may_call(&T::METHOD, T::PATH_BUILDER.all_paths())
+        {
+            return Err(ApiError::new(
+                StatusCode::FORBIDDEN,
+                ErrorKind::GuestAccessForbidden,
+                "guest accounts may not call this endpoint",
+            ));
+        }
 
         let (mut parts, body) = request.into_parts();
         let path = RawPathParams::from_request_parts(&mut parts, state)

@@ -9,6 +9,7 @@ mod extract;
 mod federation;
 mod federation_discovery;
 pub mod fuzzing;
+mod guest;
 mod json_limits;
 mod key;
 mod rate_limit;
@@ -39,6 +40,8 @@ pub struct ApiState {
     pub registration_enabled: bool,
     /// `[registration] token_required`: registering needs a registration token.
     pub registration_token_required: bool,
+    /// `[registration] guests`: guest accounts may be created.
+    pub guests_enabled: bool,
     /// `[rate_limits]`.
     pub rate_limits: RateLimits,
     /// User-interactive authentication sessions in progress.
@@ -60,6 +63,7 @@ impl ApiState {
             user_id: who.user_id,
             device_id: who.device_id,
             is_admin: who.is_admin,
+            is_guest: who.is_guest,
             access_token: token.to_owned(),
         })
     }

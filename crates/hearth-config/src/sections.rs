@@ -205,6 +205,10 @@ pub struct RegistrationConfig {
     /// With `enabled`: registering needs a registration token (`m.login.registration_token`)
     /// from `hearth admin registration-token create`.
     pub token_required: bool,
+    /// Let anyone create a guest account (`kind=guest`, no password), whether or not
+    /// `enabled` is set. Guests may only call the spec's guest endpoints, and join only rooms
+    /// whose `m.room.guest_access` is `can_join`.
+    pub guests: bool,
 }
 
 /// A token bucket: `per_second` requests on average, up to `burst` at once.

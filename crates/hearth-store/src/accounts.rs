@@ -169,12 +169,14 @@ impl Store {
         let written = with_writer!(&self.db, |pool| {
             let mut tx = pool.begin().await?;
             sqlx::query(
-                "INSERT INTO users (user_id, password_hash, is_admin, deactivated, created_at_ms)
-                 VALUES ($1, $2, $3, 0, $4)",
+                "INSERT INTO users
+                 (user_id, password_hash, is_admin, is_guest, deactivated, created_at_ms)
+                 VALUES ($1, $2, $3, $4, 0, $5)",
             )
             .bind(user_id)
             .bind(user.password_hash.as_deref())
             .bind(i64::from(user.is_admin))
+            .bind(i64::from(user.is_guest))
             .bind(now)
             .execute(&mut *tx)
             .await
@@ -197,7 +199,7 @@ impl Store {
     pub async fn user(&self, user_id: &UserId) -> Result<Option<StoredUser>, StoreError> {
         with_reader!(&self.db, |pool| {
             let Some(row) = sqlx::query(
-                "SELECT user_id, password_hash, is_admin, deactivated, created_at_ms
+                "SELECT user_id, password_hash, is_admin, is_guest, deactivated, created_at_ms
                  FROM users WHERE user_id = $1",
             )
             .bind(user_id.as_str())
@@ -210,6 +212,7 @@ impl Store {
                 user_id: parse_user_id(row.try_get("user_id")?)?,
                 password_hash: row.try_get("password_hash")?,
                 is_admin: row.try_get::<i64, _>("is_admin")? != 0,
+                is_guest: row.try_get::<i64, _>("is_guest")? != 0,
                 deactivated: row.try_get::<i64, _>("deactivated")? != 0,
                 created_at_ms: row.try_get("created_at_ms")?,
             }))
@@ -631,7 +634,7 @@ impl Store {
         with_reader!(&self.db, |pool| {
             let Some(row) = sqlx::query(
                 "SELECT t.user_id, t.device_id, t.expires_at_ms, t.parent_refresh_hash,
-                        u.is_admin, u.deactivated
+                        u.is_admin, u.is_guest, u.deactivated
                  FROM access_tokens t JOIN users u ON u.user_id = t.user_id
                  WHERE t.token_hash = $1",
             )
@@ -646,6 +649,7 @@ impl Store {
                 user_id: parse_user_id(row.try_get("user_id")?)?,
                 device_id: device_id.into(),
                 is_admin: row.try_get::<i64, _>("is_admin")? != 0,
+                is_guest: row.try_get::<i64, _>("is_guest")? != 0,
                 deactivated: row.try_get::<i64, _>("deactivated")? != 0,
                 expires_at_ms: row.try_get("expires_at_ms")?,
                 retires_refresh: row

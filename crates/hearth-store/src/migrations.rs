@@ -293,7 +293,16 @@ const MIGRATIONS: &[Migration] = &[
         sqlite: CURRENT_STATE_BY_TYPE,
         postgres: CURRENT_STATE_BY_TYPE,
     },
+    Migration {
+        version: 19,
+        name: "guest accounts",
+        sqlite: GUESTS,
+        postgres: GUESTS,
+    },
 ];
+
+/// Guest accounts (`kind=guest`), who may call only the spec's guest endpoints.
+const GUESTS: &str = "ALTER TABLE users ADD COLUMN is_guest BIGINT NOT NULL DEFAULT 0;";
 
 /// The user directory finds public rooms by their current join rules and history visibility.
 const CURRENT_STATE_BY_TYPE: &str =

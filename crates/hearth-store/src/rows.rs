@@ -128,6 +128,7 @@ pub struct StoredUser {
     /// An argon2id PHC string, `None` for an account without a password (or a deactivated one).
     pub password_hash: Option<String>,
     pub is_admin: bool,
+    pub is_guest: bool,
     pub deactivated: bool,
     pub created_at_ms: i64,
 }
@@ -148,6 +149,7 @@ pub struct TokenOwner {
     pub user_id: OwnedUserId,
     pub device_id: OwnedDeviceId,
     pub is_admin: bool,
+    pub is_guest: bool,
     pub deactivated: bool,
     /// When the token expires, if it does.
     pub expires_at_ms: Option<i64>,
@@ -162,6 +164,7 @@ pub struct NewUser {
     pub user_id: OwnedUserId,
     pub password_hash: Option<String>,
     pub is_admin: bool,
+    pub is_guest: bool,
 }
 
 /// A signed-in device: the device (created if new) and the hash of its fresh access token.

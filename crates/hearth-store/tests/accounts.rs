@@ -25,6 +25,7 @@ fn user(id: OwnedUserId, admin: bool) -> NewUser {
         user_id: id,
         password_hash: Some("$argon2id$fake".into()),
         is_admin: admin,
+        is_guest: false,
     }
 }
 
@@ -66,6 +67,7 @@ async fn create_and_duplicate(test: TestStore) {
                 user_id: alice.clone(),
                 password_hash: None,
                 is_admin: false,
+                is_guest: false,
             },
             Some(&session(owned_device_id!("DEV"), None, "h-dup")),
         )

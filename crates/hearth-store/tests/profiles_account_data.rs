@@ -33,6 +33,7 @@ async fn profiles(test: TestStore) {
                 user_id: alice.clone(),
                 password_hash: None,
                 is_admin: false,
+                is_guest: false,
             },
             None,
         )

@@ -96,6 +96,7 @@ impl Server {
             .context("rooms.default_version")?,
             registration_enabled: config.registration.enabled,
             registration_token_required: config.registration.token_required,
+            guests_enabled: config.registration.guests,
             rate_limits: hearth_api::RateLimits::new(&config.rate_limits),
             uia: hearth_api::UiaSessions::default(),
             well_known_client: config.well_known.client_base_url.clone(),

@@ -5,7 +5,7 @@ use axum::Router;
 use axum::extract::State;
 use ruma::api::client::membership::join_room_by_id::v3 as endpoint;
 
-use super::set_membership;
+use super::{require_guest_access, set_membership};
 use crate::extract::Ruma;
 use crate::ruma_glue::{RumaResponse, route as route_endpoint};
 use crate::{ApiError, ApiState};
@@ -18,7 +18,11 @@ async fn handler(
     State(state): State<ApiState>,
     request: Ruma<endpoint::Request>,
 ) -> Result<RumaResponse<endpoint::Response>, ApiError> {
-    let user = request.caller()?.user_id.clone();
+    let caller = request.caller()?;
+    let user = caller.user_id.clone();
+    if caller.is_guest {
+        require_guest_access(&state, &request.body.room_id).await?;
+    }
     let body = request.body;
     // NOTSPEC: joining a room that lives only on another server needs federation (not built).
     set_membership(

@@ -112,3 +112,48 @@ pub(crate) async fn membership_of(
 pub(crate) fn refuse(why: &str) -> ApiError {
     ApiError::new(StatusCode::FORBIDDEN, ErrorKind::Forbidden, why)
 }
+
+/// Guests join only rooms whose `m.room.guest_access` is `can_join` (spec, "Guest access").
+pub(crate) async fn require_guest_access(state: &ApiState, room: &RoomId) -> Result<(), ApiError> {
+    let current = state.rooms.current_state(room).await?;
+    let access = crate::client::room_access::state_content(
+        &state.rooms,
+        &current,
+        ruma::events::StateEventType::RoomGuestAccess,
+        "",
+    )
+    .await?;
+    if access["guest_access"] == "can_join" {
+        return Ok(());
+    }
+    Err(ApiError::new(
+        StatusCode::FORBIDDEN,
+        ErrorKind::Forbidden,
+        "this room does not let guests join",
+    ))
+}
+
+/// After `m.room.guest_access` stopped letting guests in: the local guests who are joined
+/// leave, as the spec requires.
+pub(crate) async fn remove_guests(state: &ApiState, room: &RoomId) -> Result<(), ApiError> {
+    if require_guest_access(state, room).await.is_ok() {
+        return Ok(());
+    }
+    let store = state.rooms.store();
+    for member in store.room_members(room, Some("join")).await? {
+        if member.user_id.server_name() != state.server_name {
+            continue;
+        }
+        let is_guest = store
+            .user(&member.user_id)
+            .await?
+            .is_some_and(|u| u.is_guest);
+        if is_guest {
+            let user = &member.user_id;
+            if let Err(e) = set_membership(state, room, user, user, "leave", None).await {
+                tracing::warn!(%room, %user, error = %e.message, "could not remove a guest");
+            }
+        }
+    }
+    Ok(())
+}

@@ -48,5 +48,8 @@ async fn handler(
             },
         )
         .await?;
+    if body.event_type == ruma::events::StateEventType::RoomGuestAccess && !appended.duplicate {
+        crate::client::membership::remove_guests(&state, &body.room_id).await?;
+    }
     Ok(RumaResponse(endpoint::Response::new(appended.event_id)))
 }
