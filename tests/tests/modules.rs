@@ -1,5 +1,6 @@
 //! The small, still-specified modules that Element Web, widgets and calls use: OpenID tokens
-//! and the userinfo lookup a third party checks them with. On SQLite and PostgreSQL.
+//! and the userinfo lookup a third party checks them with, the support contacts, event
+//! reports. On SQLite and PostgreSQL.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use hearth_tests::api::{Api, errcode};
@@ -52,3 +53,68 @@ async fn openid_tokens(backend: Backend) {
     );
 }
 on_both_backends!(openid_tokens);
+
+/// `/.well-known/matrix/support`: 404 until configured, then the page and the contacts.
+async fn support_contacts(backend: Backend) {
+    let bare = TestServer::start(backend).await;
+    let (status, body) = Api::new(&bare, None)
+        .get("/.well-known/matrix/support")
+        .await;
+    assert_eq!(
+        (status, errcode(&body)),
+        (StatusCode::NOT_FOUND, "M_NOT_FOUND")
+    );
+    let server = TestServer::start_with(backend, |c| {
+        c.well_known.support_page = Some("https://example.org/help".into());
+        c.well_known.admin_contacts = vec!["@admin:hearth.test".into(), "admin@example.org".into()];
+        c.well_known.security_contacts = vec!["security@example.org".into()];
+    })
+    .await;
+    let support = Api::new(&server, None)
+        .ok(Method::GET, "/.well-known/matrix/support", None)
+        .await;
+    assert_eq!(
+        support,
+        serde_json::json!({
+            "support_page": "https://example.org/help",
+            "contacts": [
+                {"role": "m.role.admin", "matrix_id": "@admin:hearth.test"},
+                {"role": "m.role.admin", "email_address": "admin@example.org"},
+                {"role": "m.role.security", "email_address": "security@example.org"},
+            ],
+        })
+    );
+}
+on_both_backends!(support_contacts);
+
+/// Reporting an event: kept for the admins; 404 for an event the reporter cannot see.
+async fn event_reports(backend: Backend) {
+    let server = TestServer::start(backend).await;
+    let (room, users) =
+        hearth_tests::api::users_in_room(&server, "public_chat", &["alice", "bob"]).await;
+    let (alice, bob) = (&users[0], &users[1]);
+    let rude = alice.send_text(&room, "rude").await;
+    let report = format!("/_matrix/client/v3/rooms/{room}/report/{rude}");
+    let answer = bob
+        .ok(
+            Method::POST,
+            &report,
+            Some(serde_json::json!({"reason": "spam"})),
+        )
+        .await;
+    assert_eq!(answer, serde_json::json!({}));
+    // No body: the reason is optional.
+    let (status, _) = bob.raw(Method::POST, &report, Vec::new()).await;
+    assert_eq!(status, StatusCode::OK);
+    let stranger = Api::user(&server, "stranger").await;
+    let (status, body) = stranger.post(&report, serde_json::json!({})).await;
+    assert_eq!(
+        (status, errcode(&body)),
+        (StatusCode::NOT_FOUND, "M_NOT_FOUND"),
+        "{body}"
+    );
+    let missing = format!("/_matrix/client/v3/rooms/{room}/report/$nothing");
+    let (status, _) = bob.post(&missing, serde_json::json!({})).await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
+}
+on_both_backends!(event_reports);

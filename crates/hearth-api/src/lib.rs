@@ -53,6 +53,17 @@ pub struct ApiState {
     pub well_known_client: Option<String>,
     /// `[well_known] server`: `/.well-known/matrix/server` (404 when unset).
     pub well_known_server: Option<OwnedServerName>,
+    /// `[well_known]` support page and contacts: `/.well-known/matrix/support`.
+    pub well_known_support: SupportInfo,
+}
+
+/// What `/.well-known/matrix/support` tells (404 when none of it is set).
+#[derive(Clone, Debug, Default)]
+pub struct SupportInfo {
+    pub page: Option<String>,
+    /// Matrix user ids (`@...`) or email addresses.
+    pub admins: Vec<String>,
+    pub security: Vec<String>,
 }
 
 impl ApiState {
@@ -145,6 +156,8 @@ pub fn router(state: ApiState) -> Router {
         discovery::get_capabilities::route,
         discovery::discover_homeserver::route,
         federation_discovery::discover_homeserver::route,
+        discovery::discover_support::route,
+        room::report_content::route,
         federation::get_openid_userinfo::route,
         account::request_openid_token::route,
         client::peeking::get_current_state::route,

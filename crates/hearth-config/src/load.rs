@@ -256,6 +256,38 @@ impl Config {
         {
             problem("well_known", "server", message);
         }
+        if let Some(page) = &self.well_known.support_page
+            && !(page.starts_with("https://") || page.starts_with("http://"))
+        {
+            problem(
+                "well_known",
+                "support_page",
+                "must start with https:// or http://".into(),
+            );
+        }
+        for (key, contacts) in [
+            ("admin_contacts", &self.well_known.admin_contacts),
+            ("security_contacts", &self.well_known.security_contacts),
+        ] {
+            for contact in contacts {
+                let valid = if let Some(id) = contact.strip_prefix('@') {
+                    id.split_once(':').is_some_and(|(local, server)| {
+                        !local.is_empty()
+                            && !local.contains(char::is_whitespace)
+                            && check_server_name(server).is_ok()
+                    })
+                } else {
+                    contact.contains('@') && !contact.contains(char::is_whitespace)
+                };
+                if !valid {
+                    problem(
+                        "well_known",
+                        key,
+                        format!("{contact:?} is neither a Matrix user id nor an email address"),
+                    );
+                }
+            }
+        }
         if self.logging.level.trim().is_empty() {
             problem("logging", "level", "must not be empty".into());
         }

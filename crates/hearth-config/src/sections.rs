@@ -334,6 +334,14 @@ pub struct WellKnownConfig {
     /// Where other servers reach this one (`m.server`): `host[:port]`, e.g.
     /// `matrix.example.org:443`.
     pub server: Option<String>,
+    /// `/.well-known/matrix/support`: a page where users get help, e.g.
+    /// `https://example.org/help`.
+    pub support_page: Option<String>,
+    /// `/.well-known/matrix/support`: the server's administrators, as Matrix user ids
+    /// (`@admin:example.org`) or email addresses.
+    pub admin_contacts: Vec<String>,
+    /// `/.well-known/matrix/support`: whom to tell about security issues, likewise.
+    pub security_contacts: Vec<String>,
 }
 
 impl Config {

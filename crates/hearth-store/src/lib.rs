@@ -22,6 +22,7 @@ mod receipts;
 mod recent;
 mod registration_tokens;
 mod relations;
+mod reports;
 mod rows;
 mod search;
 mod state;

@@ -299,7 +299,25 @@ const MIGRATIONS: &[Migration] = &[
         sqlite: GUESTS,
         postgres: GUESTS,
     },
+    Migration {
+        version: 20,
+        name: "event reports",
+        sqlite: REPORTS,
+        postgres: REPORTS,
+    },
 ];
+
+/// Events users reported to the server's administrators (`POST /rooms/{roomId}/report/...`).
+const REPORTS: &str = r#"
+CREATE TABLE event_reports (
+    room_id TEXT NOT NULL,
+    event_id TEXT NOT NULL,
+    reporter TEXT NOT NULL,
+    reason TEXT,
+    reported_at_ms BIGINT NOT NULL
+);
+CREATE INDEX event_reports_by_time ON event_reports (reported_at_ms);
+"#;
 
 /// Guest accounts (`kind=guest`), who may call only the spec's guest endpoints.
 const GUESTS: &str = "ALTER TABLE users ADD COLUMN is_guest BIGINT NOT NULL DEFAULT 0;";

@@ -107,6 +107,11 @@ impl Server {
                 .map(ruma::OwnedServerName::try_from)
                 .transpose()
                 .context("well_known.server")?,
+            well_known_support: hearth_api::SupportInfo {
+                page: config.well_known.support_page.clone(),
+                admins: config.well_known.admin_contacts.clone(),
+                security: config.well_known.security_contacts.clone(),
+            },
         });
         let listener = tokio::net::TcpListener::bind(config.server.listen)
             .await
