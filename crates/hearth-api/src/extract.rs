@@ -3,7 +3,6 @@
 //! asks for (header or the deprecated `access_token` query parameter), and hands the handler a
 //! typed ruma request.
 
-use ruma::api::error::ErrorKind;
 use std::collections::HashMap;
 
 use axum::body::{Body, to_bytes};
@@ -13,6 +12,7 @@ use ruma::api::auth_scheme::{
     AccessToken, AccessTokenOptional, AppserviceToken, AppserviceTokenOptional, NoAccessToken,
     NoAuthentication,
 };
+use ruma::api::error::ErrorKind;
 use ruma::api::error::{DeserializationError, FromHttpRequestError};
 use ruma::api::path_builder::PathBuilder;
 use ruma::api::{IncomingRequest, IncomingRequestExt};

@@ -7,10 +7,10 @@
 //! so, and answers 400 instead of failing deep inside with a 500.
 //! (`serde_json`'s own "ignore this value" path checks syntax only, not numbers or escapes.)
 
-use ruma::api::error::ErrorKind;
 use std::fmt;
 
 use axum::http::StatusCode;
+use ruma::api::error::ErrorKind;
 use serde::de::{self, DeserializeSeed, Deserializer, MapAccess, SeqAccess, Visitor};
 
 use crate::ApiError;

@@ -4,7 +4,6 @@
 //! typically holds whole). Over the limit, the answer is 429 `M_LIMIT_EXCEEDED` with
 //! `retry_after_ms` and a `Retry-After` header.
 
-use ruma::api::error::ErrorKind;
 use std::collections::HashMap;
 use std::convert::Infallible;
 use std::net::{IpAddr, Ipv6Addr, SocketAddr};
@@ -15,6 +14,7 @@ use axum::extract::{ConnectInfo, FromRequestParts};
 use axum::http::StatusCode;
 use axum::http::request::Parts;
 use hearth_config::{RateLimit, RateLimitsConfig};
+use ruma::api::error::ErrorKind;
 use ruma::api::error::{LimitExceededErrorData, RetryAfter};
 use ruma::{OwnedUserId, UserId};
 

@@ -2,13 +2,13 @@
 //! visibility each event — for the endpoints that read around it (`/context`, `/relations`,
 //! `/threads`), and rendering what is read with redactions and bundled aggregations applied.
 
-use ruma::api::error::ErrorKind;
 use std::sync::Arc;
 
 use axum::http::StatusCode;
 use hearth_rooms::{Pdu, Reader, is_own_membership};
 use hearth_store::StoredEvent;
 use hearth_sync::PaginationToken;
+use ruma::api::error::ErrorKind;
 use ruma::serde::Raw;
 use ruma::{OwnedUserId, RoomId, UserId};
 

@@ -5,7 +5,6 @@
 //! Encrypted messages are not searchable here (the server cannot read them); clients search
 //! those themselves.
 
-use ruma::api::error::ErrorKind;
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
 
@@ -16,6 +15,7 @@ use hearth_rooms::Pdu;
 use hearth_store::{SearchOrder, SearchQuery, search_words};
 use hearth_sync::PaginationToken;
 use ruma::api::client::search::search_events::v3::{self as endpoint, OrderBy, SearchKeys};
+use ruma::api::error::ErrorKind;
 use ruma::{OwnedRoomId, RoomId};
 use serde_json::{Value, json};
 

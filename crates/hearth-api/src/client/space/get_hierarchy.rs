@@ -2,7 +2,6 @@
 //! as far as the user may see it.
 //! <https://spec.matrix.org/v1.16/client-server-api/#get_matrixclientv1roomsroomidhierarchy>
 
-use ruma::api::error::ErrorKind;
 use std::collections::HashSet;
 
 use axum::extract::State;
@@ -10,6 +9,7 @@ use axum::http::StatusCode;
 use axum::{Json, Router};
 use hearth_rooms::StateIds;
 use ruma::api::client::space::get_hierarchy::v1 as endpoint;
+use ruma::api::error::ErrorKind;
 use ruma::events::StateEventType;
 use ruma::{OwnedRoomId, RoomId, UserId};
 use serde_json::{Value, json};

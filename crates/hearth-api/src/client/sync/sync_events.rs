@@ -2,13 +2,13 @@
 //! up to `timeout` for news.
 //! <https://spec.matrix.org/v1.16/client-server-api/#get_matrixclientv3sync>
 
-use ruma::api::error::ErrorKind;
 use std::time::Duration;
 
 use axum::extract::State;
 use axum::http::StatusCode;
 use axum::{Json, Router};
 use hearth_sync::{SenderFilter, SyncFilter, SyncRequest, SyncToken};
+use ruma::api::error::ErrorKind;
 
 use crate::client::filter::type_matches;
 use ruma::api::client::filter::{FilterDefinition, LazyLoadOptions};
