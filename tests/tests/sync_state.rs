@@ -243,3 +243,44 @@ async fn heroes_follow_the_summary_rules(backend: Backend) {
     );
 }
 on_both_backends!(heroes_follow_the_summary_rules);
+
+/// A leave and a join in the same batch: someone else's show in the timeline; the user's own
+/// rejoin puts the room under `join`, sent whole as for a new join, and not under `leave`.
+async fn leave_and_join_in_one_batch(backend: Backend) {
+    let server = TestServer::start(backend).await;
+    let (room, users) = users_in_room(&server, "public_chat", &["alice", "bob"]).await;
+    let (alice, bob) = (&users[0], &users[1]);
+    let since = next(&bob.sync(None, 0).await);
+    let leave = format!("/_matrix/client/v3/rooms/{room}/leave");
+
+    // Alice leaves and comes back.
+    alice.ok(Method::POST, &leave, Some(json!({}))).await;
+    alice.join(&room).await;
+    let sync = bob.sync(Some(&since), 0).await;
+    let memberships: Vec<&str> = joined(&sync, &room)["timeline"]["events"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|e| e["type"] == "m.room.member")
+        .filter_map(|e| e["content"]["membership"].as_str())
+        .collect();
+    assert_eq!(memberships, ["leave", "join"]);
+    let since = next(&sync);
+
+    // Bob himself leaves and rejoins between two syncs.
+    bob.ok(Method::POST, &leave, Some(json!({}))).await;
+    alice.send_text(&room, "while bob was out").await;
+    bob.join(&room).await;
+    let sync = bob.sync(Some(&since), 0).await;
+    assert!(sync["rooms"]["leave"].get(&room).is_none(), "{sync}");
+    let entry = joined(&sync, &room);
+    assert!(
+        state_types(entry).contains(&"m.room.create"),
+        "sent whole: {entry}"
+    );
+    assert!(
+        state_members(entry).contains(&"@alice:hearth.test"),
+        "{entry}"
+    );
+}
+on_both_backends!(leave_and_join_in_one_batch);
