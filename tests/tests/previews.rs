@@ -146,7 +146,7 @@ on_both_backends!(world_readable_rooms_are_previewed);
 
 /// Guests: off by default; when on, a guest account with no password reads world-readable
 /// rooms, joins only rooms with `guest_access: can_join`, calls only the guest endpoints, and
-/// is made to leave when the room stops letting guests in.
+/// is made to leave when the room stops letting guests in; then it upgrades to a full account.
 async fn guest_access(backend: Backend) {
     let closed = TestServer::start(backend).await;
     let (status, body) = Api::new(&closed, None)
@@ -237,5 +237,57 @@ async fn guest_access(backend: Backend) {
         .await;
     let member = alice.member_event(&public, &guest_id).await;
     assert_eq!(member["membership"], "leave", "{member}");
+
+    // The guest becomes a full account under the same user id, with a password.
+    let localpart = guest_id
+        .trim_start_matches('@')
+        .split(':')
+        .next()
+        .unwrap()
+        .to_owned();
+    let guest_token = guest.token.clone().unwrap();
+    let (status, body) = Api::new(&server, None)
+        .post(
+            "/_matrix/client/v3/register",
+            json!({"guest_access_token": guest_token, "username": "someone-else",
+                   "password": "pw", "auth": {"type": "m.login.dummy"}}),
+        )
+        .await;
+    assert_eq!(
+        (status, errcode(&body)),
+        (StatusCode::BAD_REQUEST, "M_INVALID_USERNAME"),
+        "{body}"
+    );
+    let upgraded = Api::new(&server, None)
+        .ok(
+            Method::POST,
+            "/_matrix/client/v3/register",
+            Some(
+                json!({"guest_access_token": guest_token, "username": localpart,
+                        "password": "a new password", "auth": {"type": "m.login.dummy"}}),
+            ),
+        )
+        .await;
+    assert_eq!(upgraded["user_id"], guest_id.as_str());
+    let full = Api::new(&server, upgraded["access_token"].as_str());
+    full.ok(
+        Method::POST,
+        "/_matrix/client/v3/createRoom",
+        Some(json!({})),
+    )
+    .await;
+    // The old guest token is a full account's now too.
+    guest
+        .ok(
+            Method::POST,
+            "/_matrix/client/v3/createRoom",
+            Some(json!({})),
+        )
+        .await;
+    let login = json!({"type": "m.login.password",
+        "identifier": {"type": "m.id.user", "user": localpart}, "password": "a new password"});
+    Api::new(&server, None)
+        .ok(Method::POST, "/_matrix/client/v3/login", Some(login))
+        .await;
 }
 on_both_backends!(guest_access);

@@ -193,6 +193,36 @@ impl Accounts {
         ))
     }
 
+    /// Upgrade a guest account to a full one with a password (the spec's `guest_access_token`
+    /// registration), signing in a device unless `inhibit_login`. The guest's existing
+    /// sessions keep working, now as a full account's.
+    pub async fn upgrade_guest(
+        &self,
+        user_id: &UserId,
+        password: &str,
+        device: DeviceRequest,
+    ) -> Result<Registered, AccountError> {
+        let hash = self.hasher.hash(password).await?;
+        if !self.store.upgrade_guest(user_id).await? {
+            return Err(AccountError::Forbidden);
+        }
+        self.store
+            .set_password_hash(user_id, Some(&hash), RemoveDevices::None)
+            .await?;
+        let session = if device.inhibit_login {
+            None
+        } else {
+            let (new, session) = new_session(user_id, device);
+            self.store.start_session(user_id, &new).await?;
+            Some(session)
+        };
+        tracing::info!(%user_id, "guest upgraded to a full account");
+        Ok(Registered {
+            user_id: user_id.to_owned(),
+            session,
+        })
+    }
+
     /// Whether `@localpart:server_name` is free to register.
     pub async fn available(&self, localpart: &str) -> Result<bool, AccountError> {
         let user_id = username::new_user_id(localpart, &self.server_name)?;

@@ -231,6 +231,23 @@ impl Store {
         })
     }
 
+    /// Make a guest account a full one. Returns whether it was a guest.
+    pub async fn upgrade_guest(&self, user_id: &UserId) -> Result<bool, StoreError> {
+        let written = with_writer!(&self.db, |pool| {
+            Ok(
+                sqlx::query("UPDATE users SET is_guest = 0 WHERE user_id = $1 AND is_guest = 1")
+                    .bind(user_id.as_str())
+                    .execute(pool)
+                    .await?
+                    .rows_affected()
+                    > 0,
+            )
+        });
+        // Tokens carry whether their owner is a guest: forget them all.
+        self.caches.tokens.clear();
+        written
+    }
+
     /// Replace the user's password hash (`None`: no password login) and remove the named devices
     /// with their tokens, in one transaction. Returns whether the user exists.
     pub async fn set_password_hash(

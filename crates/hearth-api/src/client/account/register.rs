@@ -36,9 +36,14 @@ async fn handler(
             "registration is closed on this server",
         ));
     }
+    // Upgrading a guest: the guest's own token, and its own localpart as the username.
+    let upgrading = match &body.guest_access_token {
+        Some(token) => Some(guest_to_upgrade(&state, token, body.username.as_deref()).await?),
+        None => None,
+    };
     // A taken or invalid name is refused before the client goes through the stages (and before
     // a registration token use is reserved for it).
-    if let Some(name) = &body.username {
+    if let (Some(name), None) = (&body.username, &upgrading) {
         require_available(&state, name).await?;
     }
     // The username and password may come with any request of the session (the spec keeps
@@ -75,6 +80,7 @@ async fn handler(
         ));
     }
     if body.username.is_none()
+        && upgrading.is_none()
         && let Some(name) = &username
     {
         require_available(&state, name).await?;
@@ -92,10 +98,21 @@ async fn handler(
     };
     // On failure `authorized` is dropped and the session kept: the client may retry it, e.g.
     // with another username, without another token use.
-    let registered = state
-        .accounts
-        .register(&localpart, password.as_deref(), device, false)
-        .await?;
+    let registered = match &upgrading {
+        Some(guest) => {
+            let password = password.as_deref().unwrap_or_default();
+            state
+                .accounts
+                .upgrade_guest(guest, password, device)
+                .await?
+        }
+        None => {
+            state
+                .accounts
+                .register(&localpart, password.as_deref(), device, false)
+                .await?
+        }
+    };
     if let Some(token) = authorized.registration_token() {
         // The account exists whatever happens here; a failure only leaves the use pending
         // until the next restart.
@@ -112,6 +129,30 @@ async fn handler(
         response.expires_in = session.expires_in;
     }
     Ok(RumaResponse(response))
+}
+
+/// The guest whose `guest_access_token` this is, if `username` (when given) is its localpart.
+async fn guest_to_upgrade(
+    state: &ApiState,
+    token: &str,
+    username: Option<&str>,
+) -> Result<ruma::OwnedUserId, ApiError> {
+    let who = state.accounts.authenticate(token).await?;
+    if !who.is_guest {
+        return Err(ApiError::new(
+            StatusCode::FORBIDDEN,
+            ErrorKind::Forbidden,
+            "guest_access_token is not a guest's access token",
+        ));
+    }
+    if username.is_some_and(|name| name != who.user_id.localpart()) {
+        return Err(ApiError::new(
+            StatusCode::BAD_REQUEST,
+            ErrorKind::InvalidUsername,
+            "upgrading a guest keeps its user id: the username must be the guest's localpart",
+        ));
+    }
+    Ok(who.user_id)
 }
 
 /// `kind=guest`: a guest account with a signed-in device, no user-interactive auth, when
