@@ -3,6 +3,7 @@
 use ruma::{EventId, RoomId, UserId};
 
 use crate::db::with_writer;
+use crate::migrations::now_ms;
 use crate::{Store, StoreError};
 
 /// The longest reason kept, in bytes (the rest is cut at a character boundary).
@@ -16,7 +17,6 @@ impl Store {
         event: &EventId,
         reporter: &UserId,
         reason: Option<&str>,
-        now_ms: i64,
     ) -> Result<(), StoreError> {
         let reason = reason.map(|r| {
             let mut end = r.len().min(MAX_REASON_BYTES);
@@ -34,7 +34,7 @@ impl Store {
             .bind(event.as_str())
             .bind(reporter.as_str())
             .bind(reason)
-            .bind(now_ms)
+            .bind(now_ms())
             .execute(pool)
             .await?;
             Ok(())

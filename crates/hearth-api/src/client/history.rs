@@ -80,7 +80,8 @@ pub(crate) async fn history_reader(
     if reader.as_ref().is_some_and(|r| r.horizon == now) {
         return Ok(reader);
     }
-    if world_readable(state, room).await? {
+    let current = state.rooms.current_state(room).await?;
+    if crate::client::room_access::world_readable(&state.rooms, &current).await? {
         return Ok(Some(HistoryReader {
             user: user.to_owned(),
             joined: false,
@@ -88,24 +89,6 @@ pub(crate) async fn history_reader(
         }));
     }
     Ok(reader)
-}
-
-/// Whether the room's current history visibility is `world_readable` (false for unknown
-/// rooms).
-pub(crate) async fn world_readable(state: &ApiState, room: &RoomId) -> Result<bool, ApiError> {
-    let current = match state.rooms.current_state(room).await {
-        Ok(current) => current,
-        Err(hearth_rooms::RoomError::UnknownRoom(_)) => return Ok(false),
-        Err(e) => return Err(e.into()),
-    };
-    let visibility = crate::client::room_access::state_content(
-        &state.rooms,
-        &current,
-        ruma::events::StateEventType::RoomHistoryVisibility,
-        "",
-    )
-    .await?;
-    Ok(visibility["history_visibility"] == "world_readable")
 }
 
 impl HistoryReader {

@@ -35,6 +35,12 @@ pub(crate) async fn state_content(
     })
 }
 
+/// Whether `state` makes the room `world_readable` (an empty state, an unknown room, does not).
+pub(crate) async fn world_readable(rooms: &Rooms, state: &StateIds) -> Result<bool, ApiError> {
+    let visibility = state_content(rooms, state, StateEventType::RoomHistoryVisibility, "").await?;
+    Ok(visibility["history_visibility"] == "world_readable")
+}
+
 /// The user's membership in the room's current state, and that state.
 pub(crate) async fn membership(
     rooms: &Rooms,
@@ -59,16 +65,7 @@ pub(crate) async fn readable_state(
     user: &UserId,
 ) -> Result<StateIds, ApiError> {
     let (membership, current) = membership(rooms, room, user).await?;
-    if membership.as_deref() == Some("join") {
-        return Ok(current);
-    }
-    let visibility =
-        state_content(rooms, &current, StateEventType::RoomHistoryVisibility, "").await?;
-    if visibility
-        .get("history_visibility")
-        .and_then(|v| v.as_str())
-        == Some("world_readable")
-    {
+    if membership.as_deref() == Some("join") || world_readable(rooms, &current).await? {
         return Ok(current);
     }
     match (

@@ -5,7 +5,7 @@
 use axum::Router;
 use axum::extract::State;
 use axum::http::StatusCode;
-use hearth_accounts::DeviceRequest;
+use hearth_accounts::{DeviceRequest, Registered};
 use ruma::api::client::account::register::{RegistrationKind, v3 as endpoint};
 use ruma::api::error::ErrorKind;
 
@@ -121,6 +121,11 @@ async fn handler(
         }
     }
     authorized.finish();
+    Ok(answer(registered))
+}
+
+/// The registered user, and their session unless `inhibit_login`.
+fn answer(registered: Registered) -> RumaResponse<endpoint::Response> {
     let mut response = endpoint::Response::new(registered.user_id);
     if let Some(session) = registered.session {
         response.access_token = Some(session.access_token);
@@ -128,7 +133,7 @@ async fn handler(
         response.refresh_token = session.refresh_token;
         response.expires_in = session.expires_in;
     }
-    Ok(RumaResponse(response))
+    RumaResponse(response)
 }
 
 /// The guest whose `guest_access_token` this is, if `username` (when given) is its localpart.
@@ -176,14 +181,7 @@ async fn register_guest(
         refresh_token: body.refresh_token,
     };
     let registered = state.accounts.register_guest(device).await?;
-    let mut response = endpoint::Response::new(registered.user_id);
-    if let Some(session) = registered.session {
-        response.access_token = Some(session.access_token);
-        response.device_id = Some(session.device_id);
-        response.refresh_token = session.refresh_token;
-        response.expires_in = session.expires_in;
-    }
-    Ok(RumaResponse(response))
+    Ok(answer(registered))
 }
 
 /// 400 `M_USER_IN_USE` (or the account service's answer for an invalid name) unless the

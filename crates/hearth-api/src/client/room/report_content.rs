@@ -37,21 +37,8 @@ async fn handler(
         .await?
         .pop()
         .ok_or_else(not_found)?;
-    let now_ms = i64::try_from(
-        std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .unwrap_or_default()
-            .as_millis(),
-    )
-    .unwrap_or(i64::MAX);
     store
-        .report_event(
-            &body.room_id,
-            &body.event_id,
-            user,
-            body.reason.as_deref(),
-            now_ms,
-        )
+        .report_event(&body.room_id, &body.event_id, user, body.reason.as_deref())
         .await?;
     tracing::info!(room_id = %body.room_id, event_id = %body.event_id, reporter = %user,
         "event reported");
