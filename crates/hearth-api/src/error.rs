@@ -33,6 +33,14 @@ impl ApiError {
         }
     }
 
+    /// An error whose errcode ruma has no kind for (unstable or newer codes): built through
+    /// ruma's own parser, so that it still serializes as a typed kind.
+    pub fn custom(status: StatusCode, errcode: &str, message: impl Into<String>) -> Self {
+        let kind = serde_json::from_value(serde_json::json!({ "errcode": errcode }))
+            .unwrap_or(ErrorKind::Unknown);
+        Self::new(status, kind, message)
+    }
+
     /// The `errcode` this error answers with.
     pub fn errcode(&self) -> ErrorCode {
         self.kind.errcode()
@@ -183,6 +191,42 @@ pub(crate) async fn method_not_allowed(method: Method, uri: Uri) -> ApiError {
         ErrorKind::Unrecognized,
         format!("{method} is not supported on {}", uri.path()),
     )
+}
+
+impl From<hearth_e2ee::E2eeError> for ApiError {
+    fn from(e: hearth_e2ee::E2eeError) -> Self {
+        use hearth_e2ee::E2eeError as E;
+        match e {
+            E::InvalidParam(_) => Self::new(
+                StatusCode::BAD_REQUEST,
+                ErrorKind::InvalidParam,
+                e.to_string(),
+            ),
+            E::BadJson(_) => Self::new(StatusCode::BAD_REQUEST, ErrorKind::BadJson, e.to_string()),
+            E::InvalidSignature(_) => Self::custom(
+                StatusCode::BAD_REQUEST,
+                "M_INVALID_SIGNATURE",
+                e.to_string(),
+            ),
+            E::NotFound(_) => Self::new(StatusCode::NOT_FOUND, ErrorKind::NotFound, e.to_string()),
+            E::WrongBackupVersion {
+                current: Some(ref current),
+                ..
+            } => Self::new(
+                StatusCode::FORBIDDEN,
+                ErrorKind::WrongRoomKeysVersion(
+                    ruma::api::error::WrongRoomKeysVersionErrorData::new(current.clone()),
+                ),
+                e.to_string(),
+            ),
+            E::WrongBackupVersion { current: None, .. } => Self::new(
+                StatusCode::NOT_FOUND,
+                ErrorKind::NotFound,
+                "there is no current backup version",
+            ),
+            E::Store(s) => s.into(),
+        }
+    }
 }
 
 impl From<hearth_store::StoreError> for ApiError {

@@ -47,6 +47,8 @@ pub struct ApiState {
     /// User-interactive authentication sessions in progress.
     pub uia: UiaSessions,
     pub sync: hearth_sync::Syncer,
+    /// End-to-end encryption: keys, to-device messages, key backup.
+    pub e2ee: hearth_e2ee::E2ee,
     /// `[rooms] default_version`: what createRoom uses when the client names no version.
     pub default_room_version: ruma::RoomVersionId,
     /// `[well_known] client_base_url`: `/.well-known/matrix/client` (404 when unset).
@@ -189,6 +191,27 @@ pub fn router(state: ApiState) -> Router {
         client::push::get_pushers::route,
         client::push::set_pusher::route,
         client::admin::get_user_info::route,
+        client::keys::upload_keys::route,
+        client::keys::get_keys::route,
+        client::keys::claim_keys::route,
+        client::keys::get_key_changes::route,
+        client::keys::upload_signing_keys::route,
+        client::keys::upload_signatures::route,
+        client::to_device::send_event_to_device::route,
+        client::backup::create_backup_version::route,
+        client::backup::get_latest_backup_info::route,
+        client::backup::get_backup_info::route,
+        client::backup::update_backup_version::route,
+        client::backup::delete_backup_version::route,
+        client::backup::add_backup_keys::route,
+        client::backup::add_backup_keys_for_room::route,
+        client::backup::add_backup_keys_for_session::route,
+        client::backup::get_backup_keys::route,
+        client::backup::get_backup_keys_for_room::route,
+        client::backup::get_backup_keys_for_session::route,
+        client::backup::delete_backup_keys::route,
+        client::backup::delete_backup_keys_for_room::route,
+        client::backup::delete_backup_keys_for_session::route,
     ];
     let router = routes
         .iter()

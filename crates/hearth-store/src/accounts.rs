@@ -8,6 +8,7 @@ use ruma::{DeviceId, OwnedDeviceId, OwnedUserId, UserId};
 use sqlx::Row;
 
 use crate::db::{with_reader, with_writer};
+use crate::keys::record_device_list_change;
 use crate::migrations::now_ms;
 use crate::{
     NewSession, NewUser, RemoveDevices, Store, StoreError, StoredDevice, StoredUser, TokenOwner,
@@ -269,21 +270,24 @@ impl Store {
             if !found {
                 return Ok(false);
             }
-            match remove {
-                RemoveDevices::None => {}
-                RemoveDevices::All => {
-                    delete_user_devices!(tx, user, None);
-                }
+            let deleted = match remove {
+                RemoveDevices::None => 0,
+                RemoveDevices::All => delete_user_devices!(tx, user, None),
                 RemoveDevices::AllExcept(keep) => {
-                    delete_user_devices!(tx, user, Some(keep.as_str()));
+                    delete_user_devices!(tx, user, Some(keep.as_str()))
                 }
-            }
+            };
+            let moved = if deleted > 0 {
+                Some(record_device_list_change!(tx, user))
+            } else {
+                None
+            };
             tx.commit().await?;
-            Ok(true)
+            Ok((true, moved))
         });
         // Any account write may revoke a token (or its owner): forget them all.
         self.caches.tokens.clear();
-        written
+        self.devices_went(written)
     }
 
     /// Mark the user (de)activated. Deactivating also removes the password hash and every device
@@ -311,15 +315,16 @@ impl Store {
             if !found {
                 return Ok(false);
             }
-            if deactivated {
-                delete_user_devices!(tx, user, None);
+            let mut moved = None;
+            if deactivated && delete_user_devices!(tx, user, None) > 0 {
+                moved = Some(record_device_list_change!(tx, user));
             }
             tx.commit().await?;
-            Ok(true)
+            Ok((true, moved))
         });
         // Any account write may revoke a token (or its owner): forget them all.
         self.caches.tokens.clear();
-        written
+        self.devices_went(written)
     }
 
     /// Create a device unless it exists (a known device keeps its display name).
@@ -438,12 +443,17 @@ impl Store {
         let written = with_writer!(&self.db, |pool| {
             let mut tx = pool.begin().await?;
             let found = delete_device!(tx, user_id.as_str(), device_id.as_str());
+            let moved = if found {
+                Some(record_device_list_change!(tx, user_id.as_str()))
+            } else {
+                None
+            };
             tx.commit().await?;
-            Ok(found)
+            Ok((found, moved))
         });
         // Any account write may revoke a token (or its owner): forget them all.
         self.caches.tokens.clear();
-        written
+        self.devices_went(written)
     }
 
     /// Delete several devices with their tokens in one transaction; unknown ids are skipped.
@@ -461,12 +471,17 @@ impl Store {
                     deleted += 1;
                 }
             }
+            let moved = if deleted > 0 {
+                Some(record_device_list_change!(tx, user_id.as_str()))
+            } else {
+                None
+            };
             tx.commit().await?;
-            Ok(deleted)
+            Ok((deleted, moved))
         });
         // Any account write may revoke a token (or its owner): forget them all.
         self.caches.tokens.clear();
-        written
+        self.devices_went(written)
     }
 
     /// Delete all of a user's devices with their tokens, except `keep` if given.
@@ -479,12 +494,29 @@ impl Store {
         let written = with_writer!(&self.db, |pool| {
             let mut tx = pool.begin().await?;
             let deleted = delete_user_devices!(tx, user_id.as_str(), keep.map(DeviceId::as_str));
+            let moved = if deleted > 0 {
+                Some(record_device_list_change!(tx, user_id.as_str()))
+            } else {
+                None
+            };
             tx.commit().await?;
-            Ok(deleted)
+            Ok((deleted, moved))
         });
         // Any account write may revoke a token (or its owner): forget them all.
         self.caches.tokens.clear();
-        written
+        self.devices_went(written)
+    }
+
+    /// After devices were deleted: publish the device-list change their deletion recorded.
+    fn devices_went<T>(
+        &self,
+        written: Result<(T, Option<i64>), StoreError>,
+    ) -> Result<T, StoreError> {
+        let (answer, moved) = written?;
+        if let Some(position) = moved {
+            self.device_list_moved(position);
+        }
+        Ok(answer)
     }
 
     /// Store an access token's hash for an existing device.

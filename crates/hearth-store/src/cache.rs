@@ -7,9 +7,10 @@
 
 use std::collections::HashMap;
 use std::hash::Hash;
+use std::sync::atomic::AtomicI64;
 use std::sync::{Arc, Mutex};
 
-use ruma::{OwnedRoomId, OwnedUserId};
+use ruma::{OwnedDeviceId, OwnedRoomId, OwnedUserId};
 
 use crate::recent::Recent;
 use crate::{Membership, ReadReceipts, TokenOwner};
@@ -35,6 +36,16 @@ pub(crate) struct Caches {
     pub(crate) receipt_bounds: Bounds<OwnedRoomId>,
     /// The erased users (see `erased.rs`: not a cache that forgets, the whole set).
     pub(crate) erased: crate::erased::ErasedSet,
+    /// Each device's one-time and fallback key counts (dropped on upload and claim).
+    pub(crate) key_counts: Cache<(OwnedUserId, OwnedDeviceId), Arc<crate::KeyCounts>>,
+    /// Per device, a position no to-device message for it is newer than.
+    pub(crate) to_device_bounds: Bounds<(OwnedUserId, OwnedDeviceId)>,
+    /// Per device, the newest to-device message delivered and not yet deleted.
+    pub(crate) to_device_delivered: Delivered,
+    /// The event position of the newest committed membership change (raised by the writer
+    /// before it publishes the position; at start and after a failed commit, the last
+    /// position, which only costs a query).
+    pub(crate) memberships_moved: AtomicI64,
 }
 
 impl Default for Caches {
@@ -48,6 +59,10 @@ impl Default for Caches {
             account_data_bounds: Bounds::new(100_000),
             receipt_bounds: Bounds::new(100_000),
             erased: Default::default(),
+            key_counts: Cache::new(10_000),
+            to_device_bounds: Bounds::new(100_000),
+            to_device_delivered: Delivered::default(),
+            memberships_moved: AtomicI64::new(i64::MAX),
         }
     }
 }
@@ -260,5 +275,45 @@ mod tests {
             assert!(cache.lock().map.len() <= 3);
         }
         assert_eq!(cache.get(&9).ok(), Some(9));
+    }
+}
+
+/// Which devices were delivered to-device messages that are still stored: so that the sync
+/// which acknowledges them deletes them, and every other sync costs no write. Bounded: when
+/// full it starts over, and what it forgot is deleted with the device's next acknowledgement.
+#[derive(Debug, Default)]
+pub(crate) struct Delivered(Mutex<HashMap<(OwnedUserId, OwnedDeviceId), i64>>);
+
+impl Delivered {
+    const CAPACITY: usize = 100_000;
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<(OwnedUserId, OwnedDeviceId), i64>> {
+        self.0.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// Messages up to `position` were delivered to the device.
+    pub(crate) fn note(&self, device: (OwnedUserId, OwnedDeviceId), position: i64) {
+        let mut map = self.lock();
+        if map.len() >= Self::CAPACITY && !map.contains_key(&device) {
+            map.clear();
+        }
+        let entry = map.entry(device).or_insert(position);
+        *entry = (*entry).max(position);
+    }
+
+    /// Whether the device has delivered messages at or before `upto`; forgets them if it has
+    /// none after (the caller deletes them).
+    pub(crate) fn take_through(&self, device: &(OwnedUserId, OwnedDeviceId), upto: i64) -> bool {
+        let mut map = self.lock();
+        match map.get(device) {
+            Some(&newest) if newest <= upto => {
+                map.remove(device);
+                true
+            }
+            // Some delivered ones are older than `upto`, some newer: delete the older, keep
+            // the note for the rest.
+            Some(_) => true,
+            None => false,
+        }
     }
 }

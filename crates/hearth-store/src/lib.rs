@@ -14,6 +14,8 @@ mod erased;
 mod error;
 mod events;
 mod filters;
+mod key_backup;
+mod keys;
 mod memberships;
 mod migrations;
 mod profiles;
@@ -29,6 +31,7 @@ mod state;
 #[cfg(feature = "testing")]
 pub mod testing;
 mod timeline;
+mod to_device;
 mod user_directory;
 mod writer;
 
@@ -40,6 +43,8 @@ use hearth_config::{Config, DatabaseBackend, SqliteSynchronous};
 use tokio::sync::watch;
 
 pub use error::StoreError;
+pub use key_backup::{BackupVersion, RoomKeyRow, RoomKeyScope};
+pub use keys::{ClaimedKey, KeyCounts, KeySignature, KeyUpload, UploadConflict};
 pub use pushers::NewPusher;
 pub use receipts::{ReadReceipts, ReceiptRow};
 pub use relations::{ChildrenQuery, RelationRow, ThreadSummary};
@@ -51,6 +56,7 @@ pub use rows::{
     StateDelta, StateRows, StoredDevice, StoredEvent, StoredUser, TokenOwner, TxnKey,
 };
 pub use search::{SearchHit, SearchOrder, SearchQuery, search_words};
+pub use to_device::{ToDeviceMessage, ToDeviceRow};
 pub use user_directory::DirectoryUser;
 pub use writer::MAX_GROUP;
 
@@ -73,6 +79,8 @@ pub struct Store {
 struct Positions {
     account_data: AtomicI64,
     receipts: AtomicI64,
+    device_lists: AtomicI64,
+    to_device: AtomicI64,
 }
 
 /// "Something a client syncs on changed": a generation counter that every committed write of
@@ -154,7 +162,12 @@ impl Store {
         let positions = Arc::new(Positions {
             account_data: AtomicI64::new(account_data::max_stream(&db).await?),
             receipts: AtomicI64::new(receipts::max_stream(&db).await?),
+            device_lists: AtomicI64::new(keys::stream_position(&db, "device_lists").await?),
+            to_device: AtomicI64::new(keys::stream_position(&db, "to_device").await?),
         });
+        caches
+            .memberships_moved
+            .store(last_stream, Ordering::Release);
         Ok(Self {
             db,
             writer,

@@ -305,7 +305,117 @@ const MIGRATIONS: &[Migration] = &[
         sqlite: REPORTS,
         postgres: REPORTS,
     },
+    Migration {
+        version: 21,
+        name: "end-to-end encryption",
+        sqlite: E2EE,
+        postgres: E2EE,
+    },
 ];
+
+/// End-to-end encryption: the keys devices publish, the messages they send each other, which
+/// users' device lists changed, and server-side key backups.
+///
+/// - `device_keys`, `one_time_keys`, `fallback_keys`, `to_device` and `to_device_txns` belong to
+///   a device and go with it.
+/// - `cross_signing_keys` (`master`, `self_signing`, `user_signing`) and `key_signatures`
+///   (signatures uploaded separately, merged in when keys are queried) belong to the user.
+/// - `device_list_changes` and `to_device` are streams: their positions come from a counter
+///   in `stream_positions`, taken in the writing transaction (to-device rows are deleted once
+///   delivered, so the newest row cannot tell the last position).
+/// - `room_key_backups` keeps deleted versions (`deleted = 1`) so that a version number is never
+///   handed out twice; `room_keys` are the sessions of a version (`key_data` the whole
+///   `KeyBackupData` object, the three columns before it copied out to compare sessions).
+const E2EE: &str = r#"
+CREATE TABLE stream_positions (
+    stream TEXT PRIMARY KEY,
+    position BIGINT NOT NULL
+);
+INSERT INTO stream_positions (stream, position) VALUES ('device_lists', 0), ('to_device', 0);
+CREATE TABLE device_keys (
+    user_id TEXT NOT NULL,
+    device_id TEXT NOT NULL,
+    keys TEXT NOT NULL,
+    PRIMARY KEY (user_id, device_id),
+    FOREIGN KEY (user_id, device_id) REFERENCES devices (user_id, device_id) ON DELETE CASCADE
+);
+CREATE TABLE one_time_keys (
+    user_id TEXT NOT NULL,
+    device_id TEXT NOT NULL,
+    key_id TEXT NOT NULL,
+    algorithm TEXT NOT NULL,
+    key_json TEXT NOT NULL,
+    PRIMARY KEY (user_id, device_id, key_id),
+    FOREIGN KEY (user_id, device_id) REFERENCES devices (user_id, device_id) ON DELETE CASCADE
+);
+CREATE INDEX one_time_keys_by_algorithm ON one_time_keys (user_id, device_id, algorithm);
+CREATE TABLE fallback_keys (
+    user_id TEXT NOT NULL,
+    device_id TEXT NOT NULL,
+    algorithm TEXT NOT NULL,
+    key_id TEXT NOT NULL,
+    key_json TEXT NOT NULL,
+    used BIGINT NOT NULL DEFAULT 0,
+    PRIMARY KEY (user_id, device_id, algorithm),
+    FOREIGN KEY (user_id, device_id) REFERENCES devices (user_id, device_id) ON DELETE CASCADE
+);
+CREATE TABLE cross_signing_keys (
+    user_id TEXT NOT NULL,
+    key_type TEXT NOT NULL,
+    keys TEXT NOT NULL,
+    PRIMARY KEY (user_id, key_type)
+);
+CREATE TABLE key_signatures (
+    target_user TEXT NOT NULL,
+    target_key TEXT NOT NULL,
+    signer_user TEXT NOT NULL,
+    signer_key TEXT NOT NULL,
+    signature TEXT NOT NULL,
+    PRIMARY KEY (target_user, target_key, signer_user, signer_key)
+);
+CREATE TABLE device_list_changes (
+    stream_ordering BIGINT PRIMARY KEY,
+    user_id TEXT NOT NULL
+);
+CREATE TABLE to_device (
+    stream_ordering BIGINT PRIMARY KEY,
+    user_id TEXT NOT NULL,
+    device_id TEXT NOT NULL,
+    sender TEXT NOT NULL,
+    event_type TEXT NOT NULL,
+    content TEXT NOT NULL,
+    FOREIGN KEY (user_id, device_id) REFERENCES devices (user_id, device_id) ON DELETE CASCADE
+);
+CREATE INDEX to_device_by_device ON to_device (user_id, device_id, stream_ordering);
+CREATE TABLE to_device_txns (
+    user_id TEXT NOT NULL,
+    device_id TEXT NOT NULL,
+    txn_id TEXT NOT NULL,
+    PRIMARY KEY (user_id, device_id, txn_id),
+    FOREIGN KEY (user_id, device_id) REFERENCES devices (user_id, device_id) ON DELETE CASCADE
+);
+CREATE TABLE room_key_backups (
+    user_id TEXT NOT NULL,
+    version BIGINT NOT NULL,
+    algorithm TEXT NOT NULL,
+    auth_data TEXT NOT NULL,
+    etag BIGINT NOT NULL DEFAULT 0,
+    deleted BIGINT NOT NULL DEFAULT 0,
+    PRIMARY KEY (user_id, version)
+);
+CREATE TABLE room_keys (
+    user_id TEXT NOT NULL,
+    version BIGINT NOT NULL,
+    room_id TEXT NOT NULL,
+    session_id TEXT NOT NULL,
+    first_message_index BIGINT NOT NULL,
+    forwarded_count BIGINT NOT NULL,
+    is_verified BIGINT NOT NULL,
+    key_data TEXT NOT NULL,
+    PRIMARY KEY (user_id, version, room_id, session_id)
+);
+CREATE INDEX room_memberships_stream ON room_memberships (stream_ordering);
+"#;
 
 /// Events users reported to the server's administrators (`POST /rooms/{roomId}/report/...`).
 const REPORTS: &str = r#"

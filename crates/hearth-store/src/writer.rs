@@ -19,6 +19,7 @@ use sqlx::{Acquire, QueryBuilder};
 use tokio::sync::{mpsc, oneshot, watch};
 
 use std::sync::Arc;
+use std::sync::atomic::Ordering;
 
 use crate::cache::Caches;
 use crate::db::{Db, with_writer};
@@ -118,6 +119,11 @@ async fn run(
                         for (user, _, _) in &batch.memberships {
                             caches.memberships.invalidate(user);
                         }
+                        if !batch.memberships.is_empty()
+                            && let Some(last) = positions.last()
+                        {
+                            caches.memberships_moved.fetch_max(*last, Ordering::AcqRel);
+                        }
                     }
                 }
                 last_stream = new_last;
@@ -141,6 +147,9 @@ async fn run(
                     let _ = reply.send(Err(e.clone()));
                 }
                 last_stream = recover_position(&db, last_stream).await;
+                caches
+                    .memberships_moved
+                    .fetch_max(last_stream, Ordering::AcqRel);
                 if *persisted.borrow() != last_stream {
                     persisted.send_replace(last_stream);
                     changes.notify();

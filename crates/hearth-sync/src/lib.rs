@@ -36,6 +36,8 @@ pub enum SyncError {
     Rooms(#[from] RoomError),
     #[error(transparent)]
     Store(#[from] StoreError),
+    #[error(transparent)]
+    E2ee(#[from] hearth_e2ee::E2eeError),
 }
 
 /// The part of a sync filter Hearth applies.
@@ -123,6 +125,7 @@ pub struct Syncer {
     presence: Presence,
     unread_cache: unread::UnreadCache,
     sent_members: lazy_members::SentMembers,
+    e2ee: hearth_e2ee::E2ee,
 }
 
 /// What one pass found.
@@ -132,7 +135,13 @@ struct Pass {
 }
 
 impl Syncer {
-    pub fn new(store: Store, rooms: Rooms, typing: Typing, presence: Presence) -> Self {
+    pub fn new(
+        store: Store,
+        rooms: Rooms,
+        typing: Typing,
+        presence: Presence,
+        e2ee: hearth_e2ee::E2ee,
+    ) -> Self {
         Self {
             store,
             rooms,
@@ -140,6 +149,7 @@ impl Syncer {
             presence,
             unread_cache: unread::UnreadCache::default(),
             sent_members: lazy_members::SentMembers::default(),
+            e2ee,
         }
     }
 
@@ -199,12 +209,14 @@ impl Syncer {
                 tokio::time::sleep(Duration::from_millis(1)).await;
             }
         };
-        let now = SyncToken {
+        let mut now = SyncToken {
             events,
             typing: self.typing.serial(),
             account_data: self.store.max_account_data_stream().await?,
             receipts: self.store.max_receipt_stream().await?,
             presence: self.presence.serial(),
+            to_device: self.store.max_to_device_stream(),
+            device_lists: self.store.max_device_list_stream(),
         };
         let (global_data, mut room_data) = self.account_data(request, now).await?;
         let mut join = BTreeMap::new();
@@ -268,22 +280,73 @@ impl Syncer {
         let presence = self
             .presence_events(request, &memberships, now, joins_in(&join))
             .await?;
+        let e2ee = self.e2ee_pass(request, now).await?;
+        now.to_device = e2ee.to_device_seen;
         let has_updates = !(join.is_empty()
             && invite.is_empty()
             && leave.is_empty()
             && knock.is_empty()
             && global_data.is_empty()
-            && presence.is_empty());
+            && presence.is_empty()
+            && e2ee.to_device.is_empty()
+            && e2ee.device_lists.is_empty());
         let body = json!({
             "next_batch": now.to_string(),
             "rooms": { "join": join, "invite": invite, "leave": leave, "knock": knock },
             "account_data": { "events": global_data },
             "presence": { "events": presence },
-            "to_device": { "events": [] },
-            "device_lists": { "changed": [], "left": [] },
-            "device_one_time_keys_count": {},
+            "to_device": { "events": e2ee.to_device },
+            "device_lists": {
+                "changed": e2ee.device_lists.changed,
+                "left": e2ee.device_lists.left,
+            },
+            "device_one_time_keys_count": e2ee.one_time_key_counts,
+            "device_unused_fallback_key_types": e2ee.unused_fallback_key_types,
         });
         Ok(Pass { body, has_updates })
+    }
+
+    /// The device's E2EE news: to-device messages (acknowledging those up to the token),
+    /// device-list changes since the token (none on an initial sync), and its key counts.
+    async fn e2ee_pass(
+        &self,
+        request: &SyncRequest,
+        now: SyncToken,
+    ) -> Result<E2eePass, SyncError> {
+        let (to_device, to_device_seen) = self
+            .e2ee
+            .to_device_for(
+                &request.user,
+                &request.device,
+                request.since.map(|s| s.to_device),
+                now.to_device,
+            )
+            .await?;
+        let device_lists = match request.since {
+            Some(since) => {
+                self.e2ee
+                    .device_list_changes(
+                        &request.user,
+                        (since.events, since.device_lists),
+                        (now.events, now.device_lists),
+                    )
+                    .await?
+            }
+            None => hearth_e2ee::DeviceListChanges::default(),
+        };
+        Ok(E2eePass {
+            to_device,
+            to_device_seen,
+            device_lists,
+            one_time_key_counts: self
+                .e2ee
+                .one_time_key_counts(&request.user, &request.device)
+                .await?,
+            unused_fallback_key_types: self
+                .e2ee
+                .unused_fallback_key_types(&request.user, &request.device)
+                .await?,
+        })
     }
 
     /// `m.presence` of the users whose presence changed since the token and who share a room
@@ -401,6 +464,16 @@ impl Syncer {
         }
         Ok((global, rooms))
     }
+}
+
+/// What a pass sends of end-to-end encryption.
+struct E2eePass {
+    to_device: Vec<hearth_e2ee::ToDeviceEvent>,
+    /// The to-device position the response's token carries.
+    to_device_seen: i64,
+    device_lists: hearth_e2ee::DeviceListChanges,
+    one_time_key_counts: BTreeMap<ruma::OneTimeKeyAlgorithm, ruma::UInt>,
+    unused_fallback_key_types: Vec<ruma::OneTimeKeyAlgorithm>,
 }
 
 /// The users whose joins a response carries (as member events in the timeline or state of its

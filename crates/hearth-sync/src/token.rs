@@ -1,5 +1,5 @@
 //! Sync tokens: the position of every stream a client syncs on,
-//! `s{events}_{typing}_{account_data}_{receipts}_{presence}`. Tokens that don't parse are refused
+//! `s{events}_{typing}_{account_data}_{receipts}_{presence}_{to_device}_{device_lists}`. Tokens that don't parse are refused
 //! (M_INVALID_PARAM), not guessed at; missing trailing parts read as 0, so older tokens of
 //! this server stay valid.
 
@@ -19,14 +19,25 @@ pub struct SyncToken {
     pub receipts: i64,
     /// The presence serial (in memory, like typing's).
     pub presence: u64,
+    /// The to-device position this device has seen (syncing from it acknowledges the messages
+    /// up to it).
+    pub to_device: i64,
+    /// The device-list stream position.
+    pub device_lists: i64,
 }
 
 impl fmt::Display for SyncToken {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(
             f,
-            "s{}_{}_{}_{}_{}",
-            self.events, self.typing, self.account_data, self.receipts, self.presence
+            "s{}_{}_{}_{}_{}_{}_{}",
+            self.events,
+            self.typing,
+            self.account_data,
+            self.receipts,
+            self.presence,
+            self.to_device,
+            self.device_lists
         )
     }
 }
@@ -47,6 +58,8 @@ impl std::str::FromStr for SyncToken {
         let account_data = next()?;
         let receipts = next()?;
         let presence = u64::try_from(next()?).map_err(|_| ())?;
+        let to_device = next()?;
+        let device_lists = next()?;
         if parts.next().is_some() || events < 0 {
             return Err(());
         }
@@ -56,6 +69,8 @@ impl std::str::FromStr for SyncToken {
             account_data,
             receipts,
             presence,
+            to_device,
+            device_lists,
         })
     }
 }
@@ -100,6 +115,8 @@ mod tests {
             account_data: 3,
             receipts: 9,
             presence: 11,
+            to_device: 13,
+            device_lists: 2,
         };
         assert_eq!(token.to_string().parse::<SyncToken>(), Ok(token));
         let short = SyncToken {
@@ -108,9 +125,19 @@ mod tests {
             account_data: 0,
             receipts: 0,
             presence: 0,
+            to_device: 0,
+            device_lists: 0,
         };
         assert_eq!("s5".parse::<SyncToken>(), Ok(short));
-        for bad in ["", "s", "x5_1", "s-1_0", "s1_2_3_4_5_6", "s1_x", "s1_2_-3"] {
+        for bad in [
+            "",
+            "s",
+            "x5_1",
+            "s-1_0",
+            "s1_2_3_4_5_6_7_8",
+            "s1_x",
+            "s1_2_-3",
+        ] {
             assert!(bad.parse::<SyncToken>().is_err(), "{bad}");
         }
         assert_eq!("t9".parse::<PaginationToken>(), Ok(PaginationToken(9)));

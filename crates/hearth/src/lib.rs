@@ -83,13 +83,16 @@ impl Server {
         let rooms = Rooms::new(store.clone(), key.clone());
         let typing = hearth_sync::Typing::new(store.changes().clone());
         let presence = hearth_sync::Presence::new(store.changes().clone());
-        let sync = hearth_sync::Syncer::new(store.clone(), rooms.clone(), typing, presence);
+        let e2ee = hearth_e2ee::E2ee::new(store.clone(), server_name.to_owned());
+        let sync =
+            hearth_sync::Syncer::new(store.clone(), rooms.clone(), typing, presence, e2ee.clone());
         let app = hearth_api::router(ApiState {
             server_name: server_name.to_owned(),
             key,
             accounts,
             rooms,
             sync,
+            e2ee,
             default_room_version: ruma::RoomVersionId::try_from(
                 config.rooms.default_version.as_str(),
             )

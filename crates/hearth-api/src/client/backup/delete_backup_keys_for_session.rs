@@ -1,0 +1,35 @@
+//! `DELETE /_matrix/client/v3/room_keys/keys/{roomId}/{sessionId}?version=` — delete one session from a version.
+//! <https://spec.matrix.org/v1.16/client-server-api/#delete_matrixclientv3room_keyskeysroomidsessionid>
+
+use axum::Router;
+use axum::extract::State;
+use hearth_e2ee::RoomKeyScope;
+use ruma::api::client::backup::delete_backup_keys_for_session::v3 as endpoint;
+
+use crate::extract::Ruma;
+use crate::ruma_glue::{RumaResponse, route as route_endpoint};
+use crate::{ApiError, ApiState};
+
+pub(crate) fn route(router: Router<ApiState>) -> Router<ApiState> {
+    route_endpoint::<endpoint::Request, _, _>(router, handler)
+}
+
+async fn handler(
+    State(state): State<ApiState>,
+    request: Ruma<endpoint::Request>,
+) -> Result<RumaResponse<endpoint::Response>, ApiError> {
+    let user = request.caller()?.user_id.clone();
+    let body = request.body;
+    let (etag, count) = state
+        .e2ee
+        .delete_room_keys(
+            &user,
+            &body.version,
+            RoomKeyScope::Session(&body.room_id, &body.session_id),
+        )
+        .await?;
+    Ok(RumaResponse(endpoint::Response::new(
+        etag,
+        super::count(count),
+    )))
+}

@@ -1,0 +1,29 @@
+//! `GET /_matrix/client/v3/room_keys/keys/{roomId}?version=` — a room's sessions in a version (none is an empty map).
+//! <https://spec.matrix.org/v1.16/client-server-api/#get_matrixclientv3room_keyskeysroomid>
+
+use axum::Router;
+use axum::extract::State;
+use hearth_e2ee::RoomKeyScope;
+use ruma::api::client::backup::get_backup_keys_for_room::v3 as endpoint;
+
+use crate::extract::Ruma;
+use crate::ruma_glue::{RumaResponse, route as route_endpoint};
+use crate::{ApiError, ApiState};
+
+pub(crate) fn route(router: Router<ApiState>) -> Router<ApiState> {
+    route_endpoint::<endpoint::Request, _, _>(router, handler)
+}
+
+async fn handler(
+    State(state): State<ApiState>,
+    request: Ruma<endpoint::Request>,
+) -> Result<RumaResponse<endpoint::Response>, ApiError> {
+    let user = request.caller()?.user_id.clone();
+    let body = request.body;
+    let mut keys = state
+        .e2ee
+        .room_keys(&user, &body.version, RoomKeyScope::Room(&body.room_id))
+        .await?;
+    let sessions = keys.remove(&body.room_id).unwrap_or_default();
+    Ok(RumaResponse(endpoint::Response::new(sessions)))
+}
