@@ -229,6 +229,37 @@ impl From<hearth_e2ee::E2eeError> for ApiError {
     }
 }
 
+impl From<hearth_sync::sliding::SlidingError> for ApiError {
+    fn from(e: hearth_sync::sliding::SlidingError) -> Self {
+        use hearth_sync::sliding::SlidingError as E;
+        match e {
+            // MSC4186: an unknown or expired `pos` is a 400 the client answers by starting over.
+            E::UnknownPos => Self::new(
+                StatusCode::BAD_REQUEST,
+                ErrorKind::UnknownPos,
+                e.to_string(),
+            ),
+            E::Invalid(_) => Self::new(
+                StatusCode::BAD_REQUEST,
+                ErrorKind::InvalidParam,
+                e.to_string(),
+            ),
+            E::Sync(s) => s.into(),
+        }
+    }
+}
+
+impl From<hearth_sync::SyncError> for ApiError {
+    fn from(e: hearth_sync::SyncError) -> Self {
+        use hearth_sync::SyncError as E;
+        match e {
+            E::Rooms(r) => r.into(),
+            E::Store(s) => s.into(),
+            E::E2ee(k) => k.into(),
+        }
+    }
+}
+
 impl From<hearth_store::StoreError> for ApiError {
     fn from(e: hearth_store::StoreError) -> Self {
         if e.is_unavailable() {

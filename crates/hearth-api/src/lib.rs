@@ -110,6 +110,7 @@ pub fn router(state: ApiState) -> Router {
         session::logout_all::route,
         session::refresh_token::route,
         client::sync::sync_events::route,
+        client::sync::sync_events_v5::route,
         client::typing::create_typing_event::route,
         client::presence::get_presence::route,
         client::space::get_hierarchy::route,

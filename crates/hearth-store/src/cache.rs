@@ -46,6 +46,8 @@ pub(crate) struct Caches {
     /// before it publishes the position; at start and after a failed commit, the last
     /// position, which only costs a query).
     pub(crate) memberships_moved: AtomicI64,
+    /// Each room's latest bump event (sliding sync's recency order).
+    pub(crate) bump: crate::bump::BumpStamps,
 }
 
 impl Default for Caches {
@@ -63,6 +65,7 @@ impl Default for Caches {
             to_device_bounds: Bounds::new(100_000),
             to_device_delivered: Delivered::default(),
             memberships_moved: AtomicI64::new(i64::MAX),
+            bump: Default::default(),
         }
     }
 }

@@ -7,6 +7,7 @@
 
 mod account_data;
 mod accounts;
+mod bump;
 mod cache;
 mod db;
 mod directory;
@@ -42,6 +43,7 @@ use std::sync::atomic::{AtomicI64, Ordering};
 use hearth_config::{Config, DatabaseBackend, SqliteSynchronous};
 use tokio::sync::watch;
 
+pub use bump::BUMP_EVENT_TYPES;
 pub use error::StoreError;
 pub use key_backup::{BackupVersion, RoomKeyRow, RoomKeyScope};
 pub use keys::{ClaimedKey, KeyCounts, KeySignature, KeyUpload, UploadConflict};

@@ -311,7 +311,17 @@ const MIGRATIONS: &[Migration] = &[
         sqlite: E2EE,
         postgres: E2EE,
     },
+    Migration {
+        version: 22,
+        name: "events by room and type",
+        sqlite: EVENTS_BY_TYPE,
+        postgres: EVENTS_BY_TYPE,
+    },
 ];
+
+/// Sliding sync reads each room's latest event of the bump types once (`bump.rs`).
+const EVENTS_BY_TYPE: &str =
+    "CREATE INDEX events_room_type ON events (room_id, event_type, stream_ordering);";
 
 /// End-to-end encryption: the keys devices publish, the messages they send each other, which
 /// users' device lists changed, and server-side key backups.

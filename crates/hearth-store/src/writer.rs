@@ -119,6 +119,11 @@ async fn run(
                         for (user, _, _) in &batch.memberships {
                             caches.memberships.invalidate(user);
                         }
+                        for (event, position) in batch.events.iter().zip(positions) {
+                            if crate::BUMP_EVENT_TYPES.contains(&event.event_type.as_str()) {
+                                caches.bump.raise_known(&batch.room_id, *position);
+                            }
+                        }
                         if !batch.memberships.is_empty()
                             && let Some(last) = positions.last()
                         {
@@ -137,6 +142,7 @@ async fn run(
                 tracing::error!(error = %e, batches = group.len(), "group commit failed");
                 // What the group touched may or may not be stored: forget it, so that reads
                 // go to the database, which knows.
+                caches.bump.clear();
                 for (batch, _) in &group {
                     caches.recent.forget_room(&batch.room_id);
                     for (user, _, _) in &batch.memberships {

@@ -9,6 +9,7 @@ mod notifications;
 pub mod presence;
 pub mod push_rules;
 mod rooms;
+pub mod sliding;
 pub mod threads;
 mod token;
 mod typing;
@@ -126,6 +127,7 @@ pub struct Syncer {
     unread_cache: unread::UnreadCache,
     sent_members: lazy_members::SentMembers,
     e2ee: hearth_e2ee::E2ee,
+    connections: sliding::connection::Connections,
 }
 
 /// What one pass found.
@@ -150,6 +152,7 @@ impl Syncer {
             unread_cache: unread::UnreadCache::default(),
             sent_members: lazy_members::SentMembers::default(),
             e2ee,
+            connections: sliding::connection::Connections::default(),
         }
     }
 
@@ -193,22 +196,7 @@ impl Syncer {
     }
 
     async fn pass(&self, request: &SyncRequest) -> Result<Pass, SyncError> {
-        // The memberships must not be newer than the event position this pass answers up to:
-        // a room whose membership row is ahead would otherwise be left out of this response
-        // while its next token already covers its events. The writer publishes a position right
-        // after committing, so a newer row only means "look again in a moment".
-        let (memberships, events) = {
-            let mut attempt = 0;
-            loop {
-                let memberships = self.store.memberships_of(&request.user).await?;
-                let events = self.store.current_stream();
-                if memberships.iter().all(|m| m.stream_ordering <= events) || attempt >= 100 {
-                    break (memberships, events);
-                }
-                attempt += 1;
-                tokio::time::sleep(Duration::from_millis(1)).await;
-            }
-        };
+        let (memberships, events) = self.consistent_memberships(&request.user).await?;
         let mut now = SyncToken {
             events,
             typing: self.typing.serial(),
@@ -304,6 +292,28 @@ impl Syncer {
             "device_unused_fallback_key_types": e2ee.unused_fallback_key_types,
         });
         Ok(Pass { body, has_updates })
+    }
+
+    /// The user's memberships, and the event position they are consistent with.
+    ///
+    /// The memberships must not be newer than the event position a pass answers up to: a room
+    /// whose membership row is ahead would otherwise be left out of this response while its
+    /// next token already covers its events. The writer publishes a position right after
+    /// committing, so a newer row only means "look again in a moment".
+    pub(crate) async fn consistent_memberships(
+        &self,
+        user: &ruma::UserId,
+    ) -> Result<(Arc<Vec<hearth_store::Membership>>, i64), SyncError> {
+        let mut attempt = 0;
+        loop {
+            let memberships = self.store.memberships_of(user).await?;
+            let events = self.store.current_stream();
+            if memberships.iter().all(|m| m.stream_ordering <= events) || attempt >= 100 {
+                return Ok((memberships, events));
+            }
+            attempt += 1;
+            tokio::time::sleep(Duration::from_millis(1)).await;
+        }
     }
 
     /// The device's E2EE news: to-device messages (acknowledging those up to the token),

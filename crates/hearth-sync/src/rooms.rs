@@ -22,13 +22,13 @@ const STRIPPED_STATE: &[&str] = &[
     "m.room.encryption",
 ];
 
-fn parse(stored: &[StoredEvent]) -> Result<Vec<Arc<Pdu>>, SyncError> {
+pub(crate) fn parse(stored: &[StoredEvent]) -> Result<Vec<Arc<Pdu>>, SyncError> {
     Ok(hearth_rooms::Rooms::parse_stored(stored)?)
 }
 
 /// The events the user may see under the room's history visibility (and their own membership
 /// events, always).
-async fn visible(
+pub(crate) async fn visible(
     syncer: &Syncer,
     request: &SyncRequest,
     stored: Vec<StoredEvent>,
@@ -61,7 +61,11 @@ async fn visible(
 }
 
 /// The room's state after the last event at or before `position`.
-async fn state_at(syncer: &Syncer, room: &RoomId, position: i64) -> Result<StateIds, SyncError> {
+pub(crate) async fn state_at(
+    syncer: &Syncer,
+    room: &RoomId,
+    position: i64,
+) -> Result<StateIds, SyncError> {
     match syncer
         .store
         .room_events_backwards(room, 0, position, 1)
@@ -76,7 +80,7 @@ async fn state_at(syncer: &Syncer, room: &RoomId, position: i64) -> Result<State
 /// Client-format events, with `unsigned.transaction_id` on the requesting device's own events
 /// and the aggregations of their children up to `upto` (the position the response reaches:
 /// later children reach the client as events of their own) bundled.
-async fn client_events(
+pub(crate) async fn client_events(
     syncer: &Syncer,
     request: &SyncRequest,
     pdus: &[Arc<Pdu>],
@@ -176,7 +180,7 @@ async fn state_events(
 /// The room summary, and its heroes. As the spec's summary rules say: heroes only when the
 /// room has neither a name nor a canonical alias; the first five joined or invited members
 /// by stream order, never the user; when there are none, those who left or were banned.
-async fn summary(
+pub(crate) async fn summary(
     syncer: &Syncer,
     request: &SyncRequest,
     room: &RoomId,
@@ -224,7 +228,7 @@ async fn named(syncer: &Syncer, room: &RoomId) -> Result<bool, SyncError> {
 
 /// The room's receipts that changed in `(since, upto]` as one `m.receipt` event; others'
 /// private receipts are left out.
-async fn receipts(
+pub(crate) async fn receipts(
     syncer: &Syncer,
     request: &SyncRequest,
     room: &RoomId,
@@ -418,7 +422,10 @@ pub(crate) async fn knocked(syncer: &Syncer, membership: &Membership) -> Result<
 }
 
 /// The stripped state a would-be member may see, with their membership event last.
-async fn stripped(syncer: &Syncer, membership: &Membership) -> Result<Vec<Value>, SyncError> {
+pub(crate) async fn stripped(
+    syncer: &Syncer,
+    membership: &Membership,
+) -> Result<Vec<Value>, SyncError> {
     let state = syncer.rooms.state_before(&membership.event_id).await?;
     let mut ids: Vec<OwnedEventId> = state
         .iter()

@@ -17,8 +17,17 @@ pub(crate) fn route(router: Router<ApiState>) -> Router<ApiState> {
     route_endpoint::<endpoint::Request, _, _>(router, handler)
 }
 
+/// The unstable features Hearth serves, by the name clients look for.
+const UNSTABLE_FEATURES: &[&str] = &[
+    // Simplified sliding sync (MSC4186), which Element X requires.
+    "org.matrix.simplified_msc3575",
+];
+
 async fn handler() -> RumaResponse<endpoint::Response> {
-    RumaResponse(endpoint::Response::new(
-        VERSIONS.iter().map(|v| (*v).to_owned()).collect(),
-    ))
+    let mut response = endpoint::Response::new(VERSIONS.iter().map(|v| (*v).to_owned()).collect());
+    response.unstable_features = UNSTABLE_FEATURES
+        .iter()
+        .map(|feature| ((*feature).to_owned(), true))
+        .collect();
+    RumaResponse(response)
 }

@@ -1,1 +1,2 @@
 pub(crate) mod sync_events;
+pub(crate) mod sync_events_v5;

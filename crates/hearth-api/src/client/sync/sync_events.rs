@@ -122,11 +122,7 @@ async fn handler(
         filter,
         set_presence: body.set_presence.clone(),
     };
-    let response = state
-        .sync
-        .sync(&request)
-        .await
-        .map_err(ApiError::internal)?;
+    let response = state.sync.sync(&request).await?;
     Ok(Json(response))
 }
 

@@ -1,0 +1,254 @@
+//! One room of a sliding sync response.
+//!
+//! A room the connection has not sent yet (or sent under another configuration) is sent whole
+//! (`initial`): its latest `timeline_limit` events, all the `required_state` it asks for, its
+//! name, avatar, heroes and counts. A room sent before is sent only when it has new events: those
+//! events, and the `required_state` that changed since (the client reads room state only from
+//! `required_state`, so a new name or the user's own leave must come there).
+
+use std::collections::BTreeSet;
+use std::sync::Arc;
+
+use hearth_rooms::{Pdu, StateIds};
+use hearth_store::Membership;
+use ruma::api::client::sync::sync_events::v5::response;
+use ruma::events::StateEventType;
+use ruma::serde::Raw;
+use ruma::{OwnedEventId, OwnedMxcUri, OwnedUserId, UInt};
+use serde_json::Value;
+
+use super::RoomConfig;
+use super::connection::RoomSent;
+use crate::{PaginationToken, SyncError, SyncRequest, SyncToken, Syncer, rooms, unread};
+
+/// What rendering a room needs to know.
+pub(super) struct Context<'a> {
+    pub(super) viewer: &'a SyncRequest,
+    pub(super) membership: &'a Membership,
+    pub(super) config: &'a RoomConfig,
+    /// What the connection last sent of the room (under this configuration).
+    pub(super) sent: Option<&'a RoomSent>,
+    pub(super) now: SyncToken,
+    /// Events after this position are live (arrived since the client's `pos`).
+    pub(super) live_after: Option<i64>,
+    pub(super) bump_stamp: i64,
+    pub(super) is_dm: bool,
+    pub(super) ignored: &'a BTreeSet<OwnedUserId>,
+}
+
+/// The room's update (`None` when it has no news), and the event position the client has then
+/// seen of it.
+pub(super) async fn render(
+    syncer: &Syncer,
+    cx: &Context<'_>,
+    unread: &unread::Unread<'_>,
+) -> Result<(Option<response::Room>, i64), SyncError> {
+    let membership = cx.membership;
+    let mut out = response::Room::new();
+    out.bump_stamp = Some(uint(cx.bump_stamp));
+    out.is_dm = Some(cx.is_dm);
+    if matches!(membership.membership.as_str(), "invite" | "knock") {
+        if let Some(sent) = cx.sent.filter(|s| s.events >= membership.stream_ordering) {
+            return Ok((None, sent.events));
+        }
+        // Only the stripped state a would-be member may see; the knock is among it.
+        let stripped = rooms::stripped(syncer, membership).await?;
+        out.name = stripped
+            .iter()
+            .find(|e| e["type"] == "m.room.name")
+            .and_then(|e| e["content"]["name"].as_str().map(str::to_owned));
+        out.invite_state = Some(stripped.iter().map(raw).collect::<Result<_, _>>()?);
+        out.initial = Some(true);
+        return Ok((Some(out), membership.stream_ordering));
+    }
+
+    let room = &membership.room_id;
+    let joined = membership.membership == "join";
+    // A room the user left is shown up to the leave.
+    let upto = if joined {
+        cx.now.events
+    } else {
+        membership.stream_ordering
+    };
+    let initial = cx.sent.is_none();
+    let after = cx.sent.map_or(0, |s| s.events);
+    if !initial && after >= upto {
+        return Ok((None, after));
+    }
+    let limit = cx.config.timeline_limit;
+    let fetch = i64::try_from(limit).unwrap_or(i64::MAX).saturating_add(1);
+    let mut stored = syncer
+        .store
+        .room_events_backwards(room, after, upto, fetch)
+        .await?;
+    let limited = stored.len() > limit;
+    stored.truncate(limit);
+    stored.reverse();
+    let joined_at = joined.then_some(membership.stream_ordering);
+    let stored = rooms::visible(syncer, cx.viewer, stored, joined, joined_at).await?;
+    let mut timeline = rooms::parse(&stored)?;
+    if !cx.ignored.is_empty() {
+        timeline.retain(|pdu| !crate::ignored::hides(cx.ignored, pdu));
+    }
+    if !initial && timeline.is_empty() {
+        // Nothing the user may see happened: nothing to send, but it was looked at.
+        return Ok((None, upto));
+    }
+
+    let state_now = rooms::state_at(syncer, room, upto).await?;
+    let known = match initial {
+        true => None,
+        false => Some(rooms::state_at(syncer, room, after).await?),
+    };
+    let lazy: BTreeSet<&str> = timeline.iter().map(|p| p.sender().as_str()).collect();
+    let ids: Vec<OwnedEventId> = state_now
+        .iter()
+        .filter(|((kind, key), id)| {
+            let changed = known
+                .as_ref()
+                .is_none_or(|k| k.get(&(kind.clone(), key.clone())) != Some(*id));
+            let lazily = *kind == StateEventType::RoomMember && lazy.contains(key.as_str());
+            wanted(cx.config, kind, key, cx.viewer.user.as_str(), &lazy) && (changed || lazily)
+        })
+        .map(|(_, id)| id.clone())
+        .collect();
+    let pdus = syncer.rooms.load_pdus(&ids).await?;
+    let mut state: Vec<Arc<Pdu>> = ids.iter().filter_map(|id| pdus.get(id).cloned()).collect();
+    state.sort_by_key(|p| (p.kind().to_string(), p.state_key().map(str::to_owned)));
+    out.required_state = syncer
+        .rooms
+        .client_events(&state)
+        .await?
+        .iter()
+        .map(raw)
+        .collect::<Result<_, _>>()?;
+    out.timeline = rooms::client_events(syncer, cx.viewer, &timeline, upto)
+        .await?
+        .iter()
+        .map(raw)
+        .collect::<Result<_, _>>()?;
+    out.limited = limited;
+    out.prev_batch = stored
+        .first()
+        .map(|e| PaginationToken(e.stream_ordering).to_string());
+    out.num_live = Some(uint(match cx.live_after {
+        Some(live_after) => stored
+            .iter()
+            .filter(|e| e.stream_ordering > live_after)
+            .count() as i64,
+        None => 0,
+    }));
+    if initial {
+        out.initial = Some(true);
+    }
+
+    // Name, avatar, heroes and counts: whole rooms, and rooms whose membership moved.
+    let members_moved = timeline
+        .iter()
+        .any(|p| *p.kind() == ruma::events::TimelineEventType::RoomMember);
+    if initial || members_moved {
+        describe(syncer, cx, &state_now, &mut out).await?;
+    }
+    if joined {
+        let (counts, _) = unread.counts(room, cx.now.events, false).await?;
+        out.unread_notifications.notification_count = counts["notification_count"]
+            .as_u64()
+            .and_then(|n| UInt::try_from(n).ok());
+        out.unread_notifications.highlight_count = counts["highlight_count"]
+            .as_u64()
+            .and_then(|n| UInt::try_from(n).ok());
+    }
+    Ok((Some(out), upto))
+}
+
+/// The room's name, avatar, member counts and (for rooms without a name) heroes.
+async fn describe(
+    syncer: &Syncer,
+    cx: &Context<'_>,
+    state: &StateIds,
+    out: &mut response::Room,
+) -> Result<(), SyncError> {
+    let content = |kind: StateEventType, key: String| {
+        let id = state.get(&(kind, key)).cloned();
+        async move {
+            match id {
+                Some(id) => {
+                    Ok::<_, SyncError>(syncer.rooms.pdu(&id).await?.map(|p| p.content_json()))
+                }
+                None => Ok(None),
+            }
+        }
+    };
+    if let Some(name) = content(StateEventType::RoomName, String::new()).await? {
+        out.name = name["name"]
+            .as_str()
+            .filter(|n| !n.is_empty())
+            .map(str::to_owned);
+    }
+    out.avatar = match content(StateEventType::RoomAvatar, String::new()).await? {
+        Some(avatar) => match avatar["url"].as_str().filter(|u| !u.is_empty()) {
+            Some(url) => ruma::JsOption::Some(OwnedMxcUri::from(url)),
+            None => ruma::JsOption::Null,
+        },
+        None => ruma::JsOption::Undefined,
+    };
+    let (summary, heroes) = rooms::summary(syncer, cx.viewer, &cx.membership.room_id).await?;
+    out.joined_count = summary["m.joined_member_count"]
+        .as_u64()
+        .and_then(|n| UInt::try_from(n).ok());
+    out.invited_count = summary["m.invited_member_count"]
+        .as_u64()
+        .and_then(|n| UInt::try_from(n).ok());
+    if !heroes.is_empty() {
+        let mut list = Vec::new();
+        for hero in heroes {
+            let Ok(user) = OwnedUserId::try_from(hero.as_str()) else {
+                continue;
+            };
+            let member = content(StateEventType::RoomMember, hero.clone()).await?;
+            let mut out_hero = response::Hero::new(user);
+            if let Some(member) = member {
+                out_hero.name = member["displayname"].as_str().map(str::to_owned);
+                out_hero.avatar = member["avatar_url"].as_str().map(OwnedMxcUri::from);
+            }
+            list.push(out_hero);
+        }
+        out.heroes = Some(list);
+    }
+    Ok(())
+}
+
+/// Whether a state event is one the room's `required_state` asks for: `*` matches any type or
+/// key, `$ME` the user's own key, `$LAZY` (members) the senders of the timeline sent.
+fn wanted(
+    config: &RoomConfig,
+    kind: &StateEventType,
+    key: &str,
+    me: &str,
+    lazy: &BTreeSet<&str>,
+) -> bool {
+    let kind = kind.to_string();
+    config.required_state.iter().any(|(want_kind, want_key)| {
+        let kind_matches = want_kind == "*" || *want_kind == kind;
+        let key_matches = match want_key.as_str() {
+            "*" => true,
+            "$ME" => key == me,
+            "$LAZY" => kind == "m.room.member" && lazy.contains(key),
+            exact => exact == key,
+        };
+        kind_matches && key_matches
+    })
+}
+
+fn raw<T>(value: &Value) -> Result<Raw<T>, SyncError> {
+    serde_json::value::to_raw_value(value)
+        .map(Raw::from_json)
+        .map_err(|e| SyncError::Store(hearth_store::StoreError::Corrupt(e.to_string())))
+}
+
+fn uint(n: i64) -> UInt {
+    u64::try_from(n)
+        .ok()
+        .and_then(|n| UInt::try_from(n).ok())
+        .unwrap_or_default()
+}
