@@ -408,6 +408,28 @@ async fn incremental_answers(backend: Backend) {
     .await;
     assert_eq!((status, &error["errcode"]), (400, &json!("M_UNKNOWN_POS")));
     let _ = newest;
+
+    // Room type filters: a space is in `room_types: ["m.space"]` lists only.
+    let space: Value = reqwest::Client::new()
+        .post(server.url("/_matrix/client/v3/createRoom"))
+        .bearer_auth(&alice)
+        .json(&json!({"name": "Space", "creation_content": {"type": "m.space"}}))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let space = space["room_id"].as_str().unwrap();
+    let lists = json!({"lists": {
+        "rooms": {"ranges": [[0, 9]], "timeline_limit": 0, "filters": {"not_room_types": ["m.space"]}},
+        "spaces": {"ranges": [[0, 9]], "timeline_limit": 0, "filters": {"room_types": ["m.space"]}},
+    }});
+    let (status, body) = sliding(&server, &alice, "", &lists).await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(body["lists"]["rooms"]["count"], 2, "{body}");
+    assert_eq!(body["lists"]["spaces"]["count"], 1, "{body}");
+    assert!(body["rooms"].get(space).is_some());
 }
 on_both_backends!(incremental_answers);
 

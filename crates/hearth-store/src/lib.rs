@@ -244,6 +244,16 @@ impl Store {
         state::current(&self.db, room_id).await
     }
 
+    /// For many rooms at once: the current state events of these types with an empty state
+    /// key, as `(room, type, event)`.
+    pub async fn current_state_of_types(
+        &self,
+        rooms: &[ruma::OwnedRoomId],
+        types: &[&str],
+    ) -> Result<Vec<(ruma::OwnedRoomId, String, ruma::OwnedEventId)>, StoreError> {
+        state::current_of_types(&self.db, rooms, types).await
+    }
+
     /// Events by id (those we have; order not guaranteed).
     pub async fn events(&self, ids: &[ruma::OwnedEventId]) -> Result<Vec<StoredEvent>, StoreError> {
         let (mut found, missing) = self.caches.recent.events(ids);

@@ -48,6 +48,48 @@ pub(crate) async fn load(db: &Db, group: i64) -> Result<StateRows, StoreError> {
     })
 }
 
+/// The current `(room, type)` -> event of many rooms' state events with an empty state key of
+/// the given types, in one query per 500 rooms.
+pub(crate) async fn current_of_types(
+    db: &Db,
+    rooms: &[ruma::OwnedRoomId],
+    types: &[&str],
+) -> Result<Vec<(ruma::OwnedRoomId, String, ruma::OwnedEventId)>, StoreError> {
+    let mut out = Vec::new();
+    if types.is_empty() {
+        return Ok(out);
+    }
+    for chunk in rooms.chunks(500) {
+        with_reader!(db, |pool| {
+            let mut query = sqlx::QueryBuilder::new(
+                "SELECT room_id, event_type, event_id FROM current_state
+                 WHERE state_key = '' AND event_type IN (",
+            );
+            let mut list = query.separated(", ");
+            for kind in types {
+                list.push_bind(*kind);
+            }
+            query.push(") AND room_id IN (");
+            let mut list = query.separated(", ");
+            for room in chunk {
+                list.push_bind(room.as_str());
+            }
+            query.push(")");
+            for row in query.build().fetch_all(pool).await? {
+                let room: String = row.try_get("room_id")?;
+                let room = ruma::OwnedRoomId::try_from(room)
+                    .map_err(|e| StoreError::Corrupt(format!("room id in current_state: {e}")))?;
+                out.push((
+                    room,
+                    row.try_get("event_type")?,
+                    parse_event_id(row.try_get("event_id")?)?,
+                ));
+            }
+        });
+    }
+    Ok(out)
+}
+
 pub(crate) async fn current(db: &Db, room_id: &RoomId) -> Result<StateRows, StoreError> {
     with_reader!(db, |pool| {
         let rows = sqlx::query(

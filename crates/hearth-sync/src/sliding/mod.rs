@@ -203,12 +203,10 @@ impl Syncer {
                 f.is_encrypted.is_some() || !f.room_types.is_empty() || !f.not_room_types.is_empty()
             })
         });
-        let mut facts: HashMap<OwnedRoomId, RoomFacts> = HashMap::new();
-        if needs_facts {
-            for m in &candidates {
-                facts.insert(m.room_id.clone(), self.room_facts(&m.room_id).await?);
-            }
-        }
+        let facts = match needs_facts {
+            true => self.room_facts(&ids).await?,
+            false => HashMap::new(),
+        };
 
         let mut response = v5::Response::new(String::new());
         let mut selected: BTreeMap<OwnedRoomId, RoomConfig> = BTreeMap::new();
@@ -481,21 +479,37 @@ impl Syncer {
             .collect())
     }
 
-    async fn room_facts(&self, room: &ruma::RoomId) -> Result<RoomFacts, SyncError> {
-        let state = self.rooms.current_state(room).await?;
-        let encrypted = state.contains_key(&(StateEventType::RoomEncryption, String::new()));
-        let room_type = match state.get(&(StateEventType::RoomCreate, String::new())) {
-            Some(id) => self
-                .rooms
-                .pdu(id)
-                .await?
-                .and_then(|p| p.content_json()["type"].as_str().map(str::to_owned)),
-            None => None,
-        };
-        Ok(RoomFacts {
-            encrypted,
-            room_type,
-        })
+    /// Whether each room is encrypted, and its type: two state events per room, read for all
+    /// the rooms in one go.
+    async fn room_facts(
+        &self,
+        rooms: &[OwnedRoomId],
+    ) -> Result<HashMap<OwnedRoomId, RoomFacts>, SyncError> {
+        let rows = self
+            .store
+            .current_state_of_types(rooms, &["m.room.create", "m.room.encryption"])
+            .await?;
+        let mut facts: HashMap<OwnedRoomId, RoomFacts> = rooms
+            .iter()
+            .map(|room| (room.clone(), RoomFacts::default()))
+            .collect();
+        let mut creates = Vec::new();
+        for (room, kind, event) in rows {
+            if kind == "m.room.encryption" {
+                facts.entry(room).or_default().encrypted = true;
+            } else {
+                creates.push((room, event));
+            }
+        }
+        let ids: Vec<_> = creates.iter().map(|(_, event)| event.clone()).collect();
+        let pdus = self.rooms.load_pdus(&ids).await?;
+        for (room, event) in creates {
+            if let Some(pdu) = pdus.get(&event) {
+                facts.entry(room).or_default().room_type =
+                    pdu.content_json()["type"].as_str().map(str::to_owned);
+            }
+        }
+        Ok(facts)
     }
 }
 
