@@ -441,6 +441,59 @@ async fn incremental_answers(backend: Backend) {
     assert_eq!(body["lists"]["rooms"]["count"], 2, "{body}");
     assert_eq!(body["lists"]["spaces"]["count"], 1, "{body}");
     assert!(body["rooms"].get(space).is_some());
+
+    // To-device messages come `limit` at a time, acknowledged by the next `since`.
+    let http = reqwest::Client::new();
+    let whoami: Value = http
+        .get(server.url("/_matrix/client/v3/account/whoami"))
+        .bearer_auth(&alice)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let (me, device) = (
+        whoami["user_id"].as_str().unwrap(),
+        whoami["device_id"].as_str().unwrap(),
+    );
+    for n in 0..3 {
+        let response = http
+            .put(server.url(&format!("/_matrix/client/v3/sendToDevice/m.test/td{n}")))
+            .bearer_auth(&alice)
+            .json(&json!({"messages": { me: { device: {"n": n} } }}))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(response.status(), 200);
+    }
+    let to_device = |since: Option<&str>| {
+        let mut extension = json!({"enabled": true, "limit": 2});
+        if let Some(since) = since {
+            extension["since"] = json!(since);
+        }
+        json!({"conn_id": "to-device", "extensions": {"to_device": extension}})
+    };
+    let (status, body) = sliding(&server, &alice, "", &to_device(None)).await;
+    assert_eq!(status, 200, "{body}");
+    let batch = &body["extensions"]["to_device"];
+    let got: Vec<&Value> = batch["events"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| &e["content"]["n"])
+        .collect();
+    assert_eq!(got, vec![&json!(0), &json!(1)], "{body}");
+    let since = batch["next_batch"].as_str().unwrap().to_owned();
+    let (status, body) = sliding(&server, &alice, "", &to_device(Some(&since))).await;
+    assert_eq!(status, 200, "{body}");
+    let got: Vec<&Value> = body["extensions"]["to_device"]["events"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| &e["content"]["n"])
+        .collect();
+    assert_eq!(got, vec![&json!(2)], "{body}");
 }
 on_both_backends!(incremental_answers);
 

@@ -70,17 +70,22 @@ impl E2ee {
         Ok(())
     }
 
-    /// The device's messages after `since` up to `upto` (at most [`MAX_TO_DEVICE_BATCH`]), and
-    /// the position it has then seen (`upto`, or the last one delivered when more wait).
-    /// Messages up to `since` are deleted first: syncing from it acknowledges them.
+    /// The device's messages after `since` up to `upto` (at most `limit`, and never more than
+    /// [`MAX_TO_DEVICE_BATCH`]), and the position it has then seen (`upto`, or the last one
+    /// delivered when more wait). Messages up to `since` are deleted first: syncing from it
+    /// acknowledges them.
     pub async fn to_device_for(
         &self,
         user: &UserId,
         device: &DeviceId,
         since: Option<i64>,
         upto: i64,
+        limit: Option<usize>,
     ) -> Result<(Vec<ToDeviceEvent>, i64), E2eeError> {
         let since = since.unwrap_or(0);
+        let batch = limit
+            .unwrap_or(MAX_TO_DEVICE_BATCH)
+            .clamp(1, MAX_TO_DEVICE_BATCH);
         if since > 0 {
             self.store
                 .acknowledge_to_device(user, device, since)
@@ -88,9 +93,9 @@ impl E2ee {
         }
         let rows = self
             .store
-            .to_device_since(user, device, since, upto, MAX_TO_DEVICE_BATCH)
+            .to_device_since(user, device, since, upto, batch)
             .await?;
-        let seen = if rows.len() >= MAX_TO_DEVICE_BATCH {
+        let seen = if rows.len() >= batch {
             rows.last().map_or(upto, |r| r.stream_ordering)
         } else {
             upto

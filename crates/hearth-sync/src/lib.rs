@@ -330,6 +330,7 @@ impl Syncer {
                 &request.device,
                 request.since.map(|s| s.to_device),
                 now.to_device,
+                None,
             )
             .await?;
         let device_lists = match request.since {

@@ -329,7 +329,16 @@ impl Syncer {
                 .and_then(to_device_since);
             let (events, seen) = self
                 .e2ee
-                .to_device_for(user, device, since, now.to_device)
+                .to_device_for(
+                    user,
+                    device,
+                    since,
+                    now.to_device,
+                    extensions
+                        .to_device
+                        .limit
+                        .map(|l| usize::try_from(u64::from(l)).unwrap_or(usize::MAX)),
+                )
                 .await
                 .map_err(SyncError::from)?;
             news |= !events.is_empty();
