@@ -290,10 +290,14 @@ async fn send_text(server: &TestServer, token: &str, room: &str, body: &str, txn
 }
 
 async fn create_room(server: &TestServer, token: &str, name: &str) -> String {
+    create_room_with(server, token, &json!({ "name": name })).await
+}
+
+async fn create_room_with(server: &TestServer, token: &str, body: &Value) -> String {
     let response: Value = reqwest::Client::new()
         .post(server.url("/_matrix/client/v3/createRoom"))
         .bearer_auth(token)
-        .json(&json!({"name": name}))
+        .json(body)
         .send()
         .await
         .unwrap()
@@ -421,17 +425,12 @@ async fn incremental_answers(backend: Backend) {
     let _ = newest;
 
     // Room type filters: a space is in `room_types: ["m.space"]` lists only.
-    let space: Value = reqwest::Client::new()
-        .post(server.url("/_matrix/client/v3/createRoom"))
-        .bearer_auth(&alice)
-        .json(&json!({"name": "Space", "creation_content": {"type": "m.space"}}))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
-    let space = space["room_id"].as_str().unwrap();
+    let space = create_room_with(
+        &server,
+        &alice,
+        &json!({"name": "Space", "creation_content": {"type": "m.space"}}),
+    )
+    .await;
     let lists = json!({"lists": {
         "rooms": {"ranges": [[0, 9]], "timeline_limit": 0, "filters": {"not_room_types": ["m.space"]}},
         "spaces": {"ranges": [[0, 9]], "timeline_limit": 0, "filters": {"room_types": ["m.space"]}},
@@ -440,7 +439,7 @@ async fn incremental_answers(backend: Backend) {
     assert_eq!(status, 200, "{body}");
     assert_eq!(body["lists"]["rooms"]["count"], 2, "{body}");
     assert_eq!(body["lists"]["spaces"]["count"], 1, "{body}");
-    assert!(body["rooms"].get(space).is_some());
+    assert!(body["rooms"].get(&space).is_some());
 
     // To-device messages come `limit` at a time, acknowledged by the next `since`.
     let http = reqwest::Client::new();

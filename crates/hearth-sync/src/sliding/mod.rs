@@ -180,6 +180,8 @@ impl Syncer {
             })
             .collect();
         let ids: Vec<OwnedRoomId> = candidates.iter().map(|m| m.room_id.clone()).collect();
+        let by_room: HashMap<&ruma::RoomId, &Membership> =
+            candidates.iter().map(|m| (&*m.room_id, *m)).collect();
         let bumps = self
             .store
             .bump_stamps(&ids)
@@ -250,7 +252,7 @@ impl Syncer {
         let mut subscribed = BTreeSet::new();
         for (room, subscription) in &request.room_subscriptions {
             // Only rooms the user is (or was just) in; others are not theirs to read.
-            if candidates.iter().any(|m| m.room_id == *room) {
+            if by_room.contains_key(&**room) {
                 selected
                     .entry(room.clone())
                     .or_default()
@@ -277,7 +279,7 @@ impl Syncer {
         let unread = unread::Unread::new(self, user, Arc::new(ignored.clone()));
         let live_after = resumed.then_some(previous.token.events);
         for (room_id, config) in &selected {
-            let Some(membership) = candidates.iter().find(|m| m.room_id == *room_id) else {
+            let Some(membership) = by_room.get(&**room_id).copied() else {
                 continue;
             };
             let fingerprint = config.fingerprint();
