@@ -794,3 +794,118 @@ async fn knocking(backend: Backend) {
     assert!(sync["rooms"]["knock"].get(&room).is_none(), "{sync}");
 }
 on_both_backends!(knocking);
+
+/// Waits until `user` has `count` syncs registered with the notifier.
+async fn until_waiting(server: &TestServer, user: &str, count: usize) {
+    let topic = hearth_store::Topic::User(user.try_into().unwrap());
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while server.store().notifier().waiting_on(&topic) < count {
+        assert!(
+            Instant::now() < deadline,
+            "{user}'s syncs never started waiting"
+        );
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+}
+
+/// The notifier wakes only the syncs news concerns: a v2 and a sliding sync long-poll of
+/// alice's sleep through everything that happens in a room she is not in, and wake for a
+/// to-device message to her device and for an invite.
+async fn news_wakes_only_who_it_concerns(backend: Backend) {
+    let server = TestServer::start(backend).await;
+    let alice = Api::user(&server, "alice").await;
+    let bob = Api::user(&server, "bob").await;
+    let device = alice.get("/_matrix/client/v3/account/whoami").await.1["device_id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    // Alice's own room: her syncs watch it.
+    let hers = alice.create_room("private_chat").await;
+    let his = bob.create_room("private_chat").await;
+    let since = alice.sync(None, 0).await["next_batch"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let sliding = "/_matrix/client/unstable/org.matrix.simplified_msc3575/sync";
+    let body = json!({"lists": {"all": {"ranges": [[0, 10]], "timeline_limit": 1}}});
+    let (status, first) = alice.post(sliding, body.clone()).await;
+    assert_eq!(status, StatusCode::OK, "{first}");
+    let pos = first["pos"].as_str().unwrap().to_owned();
+
+    let poll = format!("{sliding}?pos={pos}&timeout=20000");
+    let polls = async {
+        let v2 = alice.sync(Some(&since), 20_000);
+        let v5 = alice.post(&poll, body.clone());
+        tokio::join!(v2, v5)
+    };
+    let news = async {
+        until_waiting(&server, "@alice:hearth.test", 2).await;
+        let wakes = server.store().notifier().wakes();
+        // Messages, typing, receipts and account data in bob's room, and bob's presence.
+        for i in 0..5 {
+            let event = bob.send_text(&his, &format!("m{i}")).await;
+            bob.ok(
+                Method::POST,
+                &format!("/_matrix/client/v3/rooms/{his}/receipt/m.read/{event}"),
+                Some(json!({})),
+            )
+            .await;
+        }
+        bob.ok(
+            Method::PUT,
+            &format!("/_matrix/client/v3/rooms/{his}/typing/@bob:hearth.test"),
+            Some(json!({"typing": true, "timeout": 1000})),
+        )
+        .await;
+        bob.ok(
+            Method::PUT,
+            "/_matrix/client/v3/user/@bob:hearth.test/account_data/m.x",
+            Some(json!({"a": 1})),
+        )
+        .await;
+        tokio::time::sleep(Duration::from_millis(200)).await;
+        assert_eq!(
+            server.store().notifier().wakes(),
+            wakes,
+            "news in a room alice is not in woke her"
+        );
+        // A to-device message for her device wakes both of her syncs.
+        bob.ok(
+            Method::PUT,
+            "/_matrix/client/v3/sendToDevice/m.x/t1",
+            Some(json!({"messages": {"@alice:hearth.test": {device.as_str(): {"n": 1}}}})),
+        )
+        .await;
+        let deadline = Instant::now() + Duration::from_secs(5);
+        while server.store().notifier().wakes() < wakes + 2 {
+            assert!(
+                Instant::now() < deadline,
+                "the to-device message woke nobody"
+            );
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+        // The sliding connection did not ask for to-device messages: woken, it found nothing
+        // for itself and waits on. An invite is news about alice: it wakes her.
+        bob.ok(
+            Method::POST,
+            &format!("/_matrix/client/v3/rooms/{his}/invite"),
+            Some(json!({"user_id": "@alice:hearth.test"})),
+        )
+        .await;
+    };
+    let started = Instant::now();
+    let ((v2, (status, v5)), ()) = tokio::join!(polls, news);
+    assert!(
+        started.elapsed() < Duration::from_secs(15),
+        "woken, not timed out"
+    );
+    assert_eq!(v2["to_device"]["events"][0]["content"]["n"], 1, "{v2}");
+    assert!(v2["rooms"]["join"].get(&his).is_none());
+    assert_eq!(status, StatusCode::OK, "{v5}");
+    assert!(v5["rooms"][&his]["invite_state"].is_array(), "{v5}");
+    assert!(
+        v5["rooms"].get(&hers).is_none(),
+        "nothing new in her own room: {v5}"
+    );
+}
+on_both_backends!(news_wakes_only_who_it_concerns);

@@ -111,7 +111,7 @@ impl Store {
             self.positions
                 .account_data
                 .fetch_max(position, std::sync::atomic::Ordering::AcqRel);
-            self.changes().notify();
+            self.notifier.publish(crate::News::user(user));
         }
         Ok(written)
     }

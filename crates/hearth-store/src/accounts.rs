@@ -287,7 +287,7 @@ impl Store {
         });
         // Any account write may revoke a token (or its owner): forget them all.
         self.caches.tokens.clear();
-        self.devices_went(written)
+        self.devices_went(user_id, written)
     }
 
     /// Mark the user (de)activated. Deactivating also removes the password hash and every device
@@ -324,7 +324,7 @@ impl Store {
         });
         // Any account write may revoke a token (or its owner): forget them all.
         self.caches.tokens.clear();
-        self.devices_went(written)
+        self.devices_went(user_id, written)
     }
 
     /// Create a device unless it exists (a known device keeps its display name).
@@ -453,7 +453,7 @@ impl Store {
         });
         // Any account write may revoke a token (or its owner): forget them all.
         self.caches.tokens.clear();
-        self.devices_went(written)
+        self.devices_went(user_id, written)
     }
 
     /// Delete several devices with their tokens in one transaction; unknown ids are skipped.
@@ -481,7 +481,7 @@ impl Store {
         });
         // Any account write may revoke a token (or its owner): forget them all.
         self.caches.tokens.clear();
-        self.devices_went(written)
+        self.devices_went(user_id, written)
     }
 
     /// Delete all of a user's devices with their tokens, except `keep` if given.
@@ -504,17 +504,18 @@ impl Store {
         });
         // Any account write may revoke a token (or its owner): forget them all.
         self.caches.tokens.clear();
-        self.devices_went(written)
+        self.devices_went(user_id, written)
     }
 
     /// After devices were deleted: publish the device-list change their deletion recorded.
     fn devices_went<T>(
         &self,
+        user: &UserId,
         written: Result<(T, Option<i64>), StoreError>,
     ) -> Result<T, StoreError> {
         let (answer, moved) = written?;
         if let Some(position) = moved {
-            self.device_list_moved(position);
+            self.device_list_moved(position, vec![user.to_owned()]);
         }
         Ok(answer)
     }

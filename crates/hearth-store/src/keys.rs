@@ -173,17 +173,18 @@ impl Store {
             .key_counts
             .invalidate(&(user.to_owned(), device.to_owned()));
         if let Some(position) = outcome.1 {
-            self.device_list_moved(position);
+            self.device_list_moved(position, vec![user.to_owned()]);
         }
         Ok(outcome.0)
     }
 
-    /// Publish a committed device-list position and wake syncs.
-    pub(crate) fn device_list_moved(&self, position: i64) {
+    /// Publish a committed device-list position, waking the syncs of the users whose keys
+    /// moved and of everyone who shares a room with them.
+    pub(crate) fn device_list_moved(&self, position: i64, users: Vec<OwnedUserId>) {
         self.positions
             .device_lists
             .fetch_max(position, std::sync::atomic::Ordering::AcqRel);
-        self.changes().notify();
+        self.publish_to_roommates(users);
     }
 
     /// The published device keys of a user's devices (all of them when `devices` is empty),
@@ -354,7 +355,7 @@ impl Store {
             tx.commit().await?;
             Ok::<_, StoreError>(position)
         })?;
-        self.device_list_moved(position);
+        self.device_list_moved(position, vec![user.to_owned()]);
         Ok(())
     }
 
@@ -391,7 +392,7 @@ impl Store {
             tx.commit().await?;
             Ok::<_, StoreError>(position)
         })?;
-        self.device_list_moved(position);
+        self.device_list_moved(position, users.into_iter().map(ToOwned::to_owned).collect());
         Ok(())
     }
 

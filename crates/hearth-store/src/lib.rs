@@ -19,6 +19,7 @@ mod key_backup;
 mod keys;
 mod memberships;
 mod migrations;
+mod notifier;
 mod profiles;
 mod pushers;
 mod receipts;
@@ -41,12 +42,14 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicI64, Ordering};
 
 use hearth_config::{Config, DatabaseBackend, SqliteSynchronous};
+use ruma::OwnedUserId;
 use tokio::sync::watch;
 
 pub use bump::BUMP_EVENT_TYPES;
 pub use error::StoreError;
 pub use key_backup::{BackupVersion, RoomKeyRow, RoomKeyScope};
 pub use keys::{ClaimedKey, KeyCounts, KeySignature, KeyUpload, UploadConflict};
+pub use notifier::{News, Notifier, Topic, Waiter};
 pub use pushers::NewPusher;
 pub use receipts::{ReadReceipts, ReceiptRow};
 pub use relations::{ChildrenQuery, RelationRow, ThreadSummary};
@@ -70,7 +73,7 @@ pub struct Store {
     db: Db,
     writer: writer::EventWriter,
     next_state_group: Arc<AtomicI64>,
-    changes: Changes,
+    notifier: Notifier,
     positions: Arc<Positions>,
     caches: Arc<cache::Caches>,
 }
@@ -83,31 +86,6 @@ struct Positions {
     receipts: AtomicI64,
     device_lists: AtomicI64,
     to_device: AtomicI64,
-}
-
-/// "Something a client syncs on changed": a generation counter that every committed write of
-/// any stream (events, account data, receipts, ...) bumps. Sync waits on it, then reads what
-/// changed for its user.
-#[derive(Clone, Debug)]
-pub struct Changes(Arc<watch::Sender<u64>>);
-
-impl Default for Changes {
-    fn default() -> Self {
-        Self(Arc::new(watch::channel(0).0))
-    }
-}
-
-impl Changes {
-    /// Announce a committed change.
-    pub fn notify(&self) {
-        self.0
-            .send_modify(|generation| *generation = generation.wrapping_add(1));
-    }
-
-    /// Wait for changes after this point.
-    pub fn subscribe(&self) -> watch::Receiver<u64> {
-        self.0.subscribe()
-    }
 }
 
 impl std::fmt::Debug for Store {
@@ -157,10 +135,10 @@ impl Store {
         migrations::run(&db).await?;
         let last_stream = events::max_stream(&db).await?;
         let last_group = state::max_state_group(&db).await?;
-        let changes = Changes::default();
+        let notifier = Notifier::default();
         let caches = Arc::new(cache::Caches::default());
         let writer =
-            writer::EventWriter::spawn(db.clone(), last_stream, changes.clone(), caches.clone());
+            writer::EventWriter::spawn(db.clone(), last_stream, notifier.clone(), caches.clone());
         let positions = Arc::new(Positions {
             account_data: AtomicI64::new(account_data::max_stream(&db).await?),
             receipts: AtomicI64::new(receipts::max_stream(&db).await?),
@@ -173,17 +151,44 @@ impl Store {
         Ok(Self {
             db,
             writer,
-            changes,
+            notifier,
             positions,
             caches,
             next_state_group: Arc::new(AtomicI64::new(last_group + 1)),
         })
     }
 
-    /// The change notifier: subscribe to wake up when anything is committed; call
-    /// `changes().notify()` after committing a write that clients sync on.
-    pub fn changes(&self) -> &Changes {
-        &self.changes
+    /// The notifier syncs wait on; writers publish to it after they commit (see [`Notifier`]).
+    pub fn notifier(&self) -> &Notifier {
+        &self.notifier
+    }
+
+    /// Wake the syncs of everyone who shares a joined room with these users, and the users'
+    /// own: news about a person (presence, device keys) concerns the rooms they are in. Their
+    /// rooms are read (usually from the membership cache) in a task of its own, so callers
+    /// outside `async` code can announce too; a failed read wakes everyone rather than no one.
+    pub fn publish_to_roommates(&self, users: Vec<OwnedUserId>) {
+        let store = self.clone();
+        tokio::spawn(async move {
+            let mut news = News::default();
+            for user in users {
+                match store.memberships_of(&user).await {
+                    Ok(memberships) => news.rooms.extend(
+                        memberships
+                            .iter()
+                            .filter(|m| m.membership == "join")
+                            .map(|m| m.room_id.clone()),
+                    ),
+                    Err(e) => {
+                        tracing::warn!(error = %e, "reading memberships to wake roommates");
+                        store.notifier.wake_all();
+                        return;
+                    }
+                }
+                news.users.push(user);
+            }
+            store.notifier.publish(news);
+        });
     }
 
     /// `"sqlite"` or `"postgres"`.

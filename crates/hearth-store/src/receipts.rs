@@ -80,7 +80,7 @@ impl Store {
         self.positions
             .receipts
             .fetch_max(position, std::sync::atomic::Ordering::AcqRel);
-        self.changes().notify();
+        self.notifier.publish(crate::News::room(room));
         Ok(position)
     }
 

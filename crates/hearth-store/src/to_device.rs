@@ -91,7 +91,13 @@ impl Store {
             self.positions
                 .to_device
                 .fetch_max(*last, std::sync::atomic::Ordering::AcqRel);
-            self.changes().notify();
+            self.notifier.publish(crate::News {
+                devices: queued
+                    .iter()
+                    .map(|(message, _)| (message.user.clone(), message.device.clone()))
+                    .collect(),
+                ..crate::News::default()
+            });
         }
         Ok(true)
     }

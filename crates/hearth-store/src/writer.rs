@@ -23,7 +23,7 @@ use std::sync::atomic::Ordering;
 
 use crate::cache::Caches;
 use crate::db::{Db, with_writer};
-use crate::{Changes, RoomBatch, StoreError};
+use crate::{News, Notifier, RoomBatch, StoreError};
 
 /// The most batches committed in one transaction.
 pub const MAX_GROUP: usize = 64;
@@ -41,10 +41,10 @@ pub(crate) struct EventWriter {
 }
 
 impl EventWriter {
-    pub(crate) fn spawn(db: Db, last_stream: i64, changes: Changes, caches: Arc<Caches>) -> Self {
+    pub(crate) fn spawn(db: Db, last_stream: i64, notifier: Notifier, caches: Arc<Caches>) -> Self {
         let (jobs, rx) = mpsc::channel(1024);
         let (tx, persisted) = watch::channel(last_stream);
-        tokio::spawn(supervise(db, rx, Arc::new(tx), changes, caches));
+        tokio::spawn(supervise(db, rx, Arc::new(tx), notifier, caches));
         Self { jobs, persisted }
     }
 
@@ -69,7 +69,7 @@ async fn supervise(
     db: Db,
     jobs: mpsc::Receiver<(RoomBatch, Reply)>,
     persisted: Arc<watch::Sender<i64>>,
-    changes: Changes,
+    notifier: Notifier,
     caches: Arc<Caches>,
 ) {
     let jobs = Arc::new(tokio::sync::Mutex::new(jobs));
@@ -80,7 +80,7 @@ async fn supervise(
             jobs.clone(),
             last_stream,
             persisted.clone(),
-            changes.clone(),
+            notifier.clone(),
             caches.clone(),
         ));
         match writer.await {
@@ -92,7 +92,7 @@ async fn supervise(
                 let last = recover_position(&db, last_stream).await;
                 if last != last_stream {
                     persisted.send_replace(last);
-                    changes.notify();
+                    notifier.wake_all();
                 }
             }
         }
@@ -104,7 +104,7 @@ async fn run(
     jobs: Arc<tokio::sync::Mutex<mpsc::Receiver<(RoomBatch, Reply)>>>,
     mut last_stream: i64,
     persisted: Arc<watch::Sender<i64>>,
-    changes: Changes,
+    notifier: Notifier,
     caches: Arc<Caches>,
 ) {
     let mut jobs = jobs.lock().await;
@@ -113,8 +113,14 @@ async fn run(
         match commit_group(&db, &group, last_stream).await {
             Ok((outcomes, new_last)) => {
                 // The caches learn of the commit before anyone can read up to its positions.
+                let mut news = News::default();
                 for ((batch, _), outcome) in group.iter().zip(&outcomes) {
                     if let Ok(positions) = outcome {
+                        news.rooms.push(batch.room_id.clone());
+                        // A membership concerns its user wherever they sync from, even before
+                        // they are in the room (an invite).
+                        news.users
+                            .extend(batch.memberships.iter().map(|(user, _, _)| user.clone()));
                         caches.recent.record(batch, positions);
                         for (user, _, _) in &batch.memberships {
                             caches.memberships.invalidate(user);
@@ -133,7 +139,7 @@ async fn run(
                 }
                 last_stream = new_last;
                 persisted.send_replace(last_stream);
-                changes.notify();
+                notifier.publish(news);
                 for ((_, reply), outcome) in group.drain(..).zip(outcomes) {
                     let _ = reply.send(outcome);
                 }
@@ -158,7 +164,7 @@ async fn run(
                     .fetch_max(last_stream, Ordering::AcqRel);
                 if *persisted.borrow() != last_stream {
                     persisted.send_replace(last_stream);
-                    changes.notify();
+                    notifier.wake_all();
                 }
             }
         }

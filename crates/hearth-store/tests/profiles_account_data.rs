@@ -73,6 +73,9 @@ async fn profiles(test: TestStore) {
 }
 on_both_backends!(profiles);
 
+/// How long a wake may take before we call it missing.
+const NO_NEWS: std::time::Duration = std::time::Duration::from_millis(20);
+
 async fn account_data_round_trip_and_stream(test: TestStore) {
     let store = &test.store;
     let alice = user_id!("@alice:x.test");
@@ -82,22 +85,27 @@ async fn account_data_round_trip_and_stream(test: TestStore) {
     assert!(store.account_data_since(alice, 0).await.unwrap().is_empty());
     assert_eq!(store.account_data(alice, None, "m.x").await.unwrap(), None);
 
-    let mut changes = store.changes().subscribe();
-    changes.borrow_and_update();
+    let mut waiter = store.notifier().waiter();
+    waiter.watch(hearth_store::Topic::User(alice.to_owned()));
     let p1 = store
         .set_account_data(alice, None, "m.x", r#"{"a":1}"#)
         .await
         .unwrap();
-    // Writers tell sync that something changed.
-    assert!(changes.has_changed().unwrap());
+    // Writers tell alice's syncs that something of hers changed.
+    assert!(tokio::time::timeout(NO_NEWS, waiter.woken()).await.is_ok());
     let p2 = store
         .set_account_data(alice, Some(room), "m.x", r#"{"r":1}"#)
         .await
         .unwrap();
+    assert!(tokio::time::timeout(NO_NEWS, waiter.woken()).await.is_ok());
     let p3 = store
         .set_account_data(bob, None, "m.x", r#"{"b":1}"#)
         .await
         .unwrap();
+    assert!(
+        tokio::time::timeout(NO_NEWS, waiter.woken()).await.is_err(),
+        "bob's data is no news to alice"
+    );
     assert!(p1 < p2 && p2 < p3, "{p1} {p2} {p3}");
     assert_eq!(store.max_account_data_stream().await.unwrap(), p3);
 

@@ -168,8 +168,9 @@ impl Syncer {
     /// after the first change that concerns the user, or at the timeout.
     pub async fn sync(&self, request: &SyncRequest) -> Result<Value, SyncError> {
         let deadline = Instant::now() + request.timeout;
-        // Subscribe before reading, so a change between the read and the wait is not missed.
-        let mut changes = self.store.changes().subscribe();
+        // Registered before reading, so news between the read and the wait is not missed.
+        let mut waiter = self.store.notifier().waiter();
+        waiter.watch_device(&request.user, &request.device);
         let _online = self
             .presence
             .sync_started(&request.user, &request.set_presence);
@@ -178,7 +179,15 @@ impl Syncer {
         // (The store keeps account data in memory: asking again costs no query.)
         push_rules::ensure_stored(&self.store, &request.user).await?;
         loop {
-            changes.borrow_and_update();
+            // The user's rooms as of now; a membership change after this read is news about
+            // the user, which wakes the waiter, and the next turn watches the new room.
+            let memberships = self.store.memberships_of(&request.user).await?;
+            waiter.watch_rooms(
+                memberships
+                    .iter()
+                    .filter(|m| request.filter.wants(&m.room_id))
+                    .map(|m| &*m.room_id),
+            );
             let pass = self.pass(request).await?;
             if pass.has_updates
                 || request.since.is_none()
@@ -187,10 +196,12 @@ impl Syncer {
             {
                 return Ok(pass.body);
             }
-            match tokio::time::timeout_at(deadline, changes.changed()).await {
-                Ok(Ok(())) => continue,
-                // Timed out (or the store is gone): answer with the empty pass.
-                _ => return Ok(pass.body),
+            if tokio::time::timeout_at(deadline, waiter.woken())
+                .await
+                .is_err()
+            {
+                // Timed out: answer with the empty pass.
+                return Ok(pass.body);
             }
         }
     }

@@ -18,7 +18,6 @@ use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use hearth_store::Changes;
 use ruma::presence::PresenceState;
 use ruma::{OwnedUserId, UserId};
 use serde_json::{Value, json};
@@ -110,8 +109,11 @@ pub fn is_known(state: &PresenceState) -> bool {
 #[derive(Clone)]
 pub struct Presence {
     inner: Arc<Mutex<Inner>>,
-    changes: Changes,
+    announce: Announce,
 }
+
+/// Wakes the syncs that see these users' presence (the store's `publish_to_roommates`).
+type Announce = Arc<dyn Fn(Vec<OwnedUserId>) + Send + Sync>;
 
 impl std::fmt::Debug for Presence {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -139,7 +141,7 @@ impl Drop for Syncing {
 impl Presence {
     /// Also starts the task that takes users offline when their syncs lapse (so call it inside
     /// the runtime).
-    pub fn new(changes: Changes) -> Self {
+    pub fn new(announce: impl Fn(Vec<OwnedUserId>) + Send + Sync + 'static) -> Self {
         // Serials start at the clock, as typing's do: tokens from before a restart stay behind.
         let epoch = std::time::SystemTime::now()
             .duration_since(std::time::UNIX_EPOCH)
@@ -149,10 +151,10 @@ impl Presence {
                 serial: epoch,
                 users: HashMap::new(),
             })),
-            changes,
+            announce: Arc::new(announce),
         };
         let weak = Arc::downgrade(&presence.inner);
-        let changes = presence.changes.clone();
+        let announce = presence.announce.clone();
         tokio::spawn(async move {
             let mut tick = tokio::time::interval(SWEEP_EVERY);
             loop {
@@ -162,7 +164,7 @@ impl Presence {
                 };
                 let this = Self {
                     inner,
-                    changes: changes.clone(),
+                    announce: announce.clone(),
                 };
                 this.sweep(Instant::now());
             }
@@ -201,7 +203,7 @@ impl Presence {
             }
         });
         if changed {
-            self.changes.notify();
+            (self.announce)(vec![user.to_owned()]);
         }
         Syncing {
             presence: Some((self.clone(), user.to_owned())),
@@ -222,7 +224,7 @@ impl Presence {
             entry.status_msg = status_msg.filter(|m| !m.is_empty());
         });
         if changed {
-            self.changes.notify();
+            (self.announce)(vec![user.to_owned()]);
         }
     }
 
@@ -234,7 +236,7 @@ impl Presence {
             entry.state = PresenceState::Online;
         });
         if changed {
-            self.changes.notify();
+            (self.announce)(vec![user.to_owned()]);
         }
     }
 
@@ -243,7 +245,7 @@ impl Presence {
     /// behind them are only subject to the last two.
     fn sweep(&self, now: Instant) {
         let since = |at: Instant| now.saturating_duration_since(at);
-        let mut changed = false;
+        let mut changed = Vec::new();
         {
             let mut inner = self.lock();
             let due: Vec<OwnedUserId> = inner
@@ -261,7 +263,7 @@ impl Presence {
                 .map(|(user, _)| user.clone())
                 .collect();
             for user in due {
-                changed |= inner.update(&user, |e| {
+                let moved = inner.update(&user, |e| {
                     if e.syncs == 0
                         && e.last_sync
                             .is_some_and(|at| since(at) >= SYNC_ONLINE_TIMEOUT)
@@ -276,10 +278,13 @@ impl Presence {
                         e.state = PresenceState::Unavailable;
                     }
                 });
+                if moved {
+                    changed.push(user);
+                }
             }
         }
-        if changed {
-            self.changes.notify();
+        if !changed.is_empty() {
+            (self.announce)(changed);
         }
     }
 
@@ -352,7 +357,11 @@ mod tests {
 
     #[tokio::test]
     async fn syncs_activity_and_time() {
-        let presence = Presence::new(Changes::default());
+        let announced = Arc::new(Mutex::new(Vec::new()));
+        let presence = Presence::new({
+            let announced = announced.clone();
+            move |users| announced.lock().unwrap().extend(users)
+        });
         let alice = user_id!("@alice:x");
         let start = presence.serial();
         assert_eq!(presence.content(alice)["presence"], "offline");
@@ -364,16 +373,31 @@ mod tests {
         assert_eq!(changed[0].0, alice);
         assert_eq!(changed[0].1["presence"], "online");
         assert_eq!(changed[0].1["currently_active"], true);
+        assert_eq!(
+            *announced.lock().unwrap(),
+            [alice.to_owned()],
+            "her roommates are woken"
+        );
         // More syncs change nothing, from any device and with any setting.
         let now = presence.serial();
         let laptop = presence.sync_started(alice, &PresenceState::Unavailable);
         drop(presence.sync_started(alice, &PresenceState::Online));
         assert_eq!(presence.serial(), now, "no flip-flop");
+        assert_eq!(
+            announced.lock().unwrap().len(),
+            1,
+            "and not woken for nothing"
+        );
 
         // Activity ends: announced as currently_active false; then idle: unavailable.
         let later = Instant::now();
         presence.sweep(later + ACTIVE_WINDOW);
         assert_eq!(presence.content(alice)["currently_active"], false);
+        assert_eq!(
+            announced.lock().unwrap().len(),
+            2,
+            "time's changes are announced too"
+        );
         assert!(presence.serial() > now);
         presence.sweep(later + IDLE_TIMEOUT);
         assert_eq!(presence.content(alice)["presence"], "unavailable");

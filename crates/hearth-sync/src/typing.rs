@@ -5,7 +5,7 @@ use std::collections::{BTreeMap, HashMap};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use hearth_store::Changes;
+use hearth_store::{News, Notifier};
 use ruma::{OwnedRoomId, OwnedUserId, RoomId, UserId};
 
 /// The longest a client may ask to be shown as typing.
@@ -24,7 +24,7 @@ struct Inner {
 #[derive(Clone)]
 pub struct Typing {
     inner: Arc<Mutex<Inner>>,
-    changes: Changes,
+    notifier: Notifier,
 }
 
 impl std::fmt::Debug for Typing {
@@ -34,7 +34,7 @@ impl std::fmt::Debug for Typing {
 }
 
 impl Typing {
-    pub fn new(changes: Changes) -> Self {
+    pub fn new(notifier: Notifier) -> Self {
         // Serials start at the clock, not at 0, so tokens from before a restart are never
         // ahead of the new process's serial (they would hide typing until it caught up).
         let epoch = std::time::SystemTime::now()
@@ -46,7 +46,7 @@ impl Typing {
         };
         Self {
             inner: Arc::new(Mutex::new(inner)),
-            changes,
+            notifier,
         }
     }
 
@@ -73,7 +73,7 @@ impl Typing {
             }
             inner.changed.insert(room.to_owned(), serial);
         }
-        self.changes.notify();
+        self.notifier.publish(News::room(room));
         if let Some(timeout) = typing {
             // Wake syncing clients again when this typing notice lapses.
             let this = self.clone();
@@ -98,7 +98,7 @@ impl Typing {
             let serial = inner.serial;
             inner.changed.insert(room.to_owned(), serial);
             drop(inner);
-            self.changes.notify();
+            self.notifier.publish(News::room(room));
         }
     }
 

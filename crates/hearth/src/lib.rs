@@ -81,8 +81,11 @@ impl Server {
             .await
             .context("resetting pending registration token uses")?;
         let rooms = Rooms::new(store.clone(), key.clone());
-        let typing = hearth_sync::Typing::new(store.changes().clone());
-        let presence = hearth_sync::Presence::new(store.changes().clone());
+        let typing = hearth_sync::Typing::new(store.notifier().clone());
+        let presence = hearth_sync::Presence::new({
+            let store = store.clone();
+            move |users| store.publish_to_roommates(users)
+        });
         let e2ee = hearth_e2ee::E2ee::new(store.clone(), server_name.to_owned());
         let sync =
             hearth_sync::Syncer::new(store.clone(), rooms.clone(), typing, presence, e2ee.clone());

@@ -112,13 +112,22 @@ impl Syncer {
             Some(_) => request.timeout.unwrap_or_default().min(MAX_TIMEOUT),
         };
         let deadline = Instant::now() + timeout;
-        let mut changes = self.store.changes().subscribe();
+        // Registered before reading, so news between the read and the wait is not missed.
+        let mut waiter = self.store.notifier().waiter();
+        waiter.watch_device(user, device);
         let _online = self.presence.sync_started(user, &request.set_presence);
         push_rules::ensure_stored(&self.store, user)
             .await
             .map_err(SyncError::from)?;
         loop {
-            changes.borrow_and_update();
+            // Any of the user's rooms may enter a list; a membership change after this read
+            // is news about the user, and the next turn watches the new room.
+            let memberships = self
+                .store
+                .memberships_of(user)
+                .await
+                .map_err(SyncError::from)?;
+            waiter.watch_rooms(memberships.iter().map(|m| &*m.room_id));
             let (mut response, state, news) =
                 self.sliding_pass(user, device, request, &previous).await?;
             let waited_enough = Instant::now() >= deadline;
@@ -127,7 +136,7 @@ impl Syncer {
                 response.txn_id = request.txn_id.clone();
                 return Ok(response);
             }
-            if tokio::time::timeout_at(deadline, changes.changed())
+            if tokio::time::timeout_at(deadline, waiter.woken())
                 .await
                 .is_err()
             {

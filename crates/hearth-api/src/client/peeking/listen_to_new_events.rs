@@ -44,12 +44,12 @@ async fn handler(
     };
     let timeout = body.timeout.unwrap_or(DEFAULT_TIMEOUT).min(MAX_TIMEOUT);
     let deadline = Instant::now() + timeout;
-    // Subscribed before reading, so that an event between the read and the wait wakes us.
-    let mut changes = store.changes().subscribe();
+    // Registered before reading, so that an event between the read and the wait wakes us.
+    let mut waiter = store.notifier().waiter();
+    waiter.watch_rooms([&**room]);
     // Past the events read so far (some may be invisible to the reader).
     let mut cursor = from;
     loop {
-        changes.borrow_and_update();
         let reader = history_reader(&state, room, &user)
             .await?
             .ok_or_else(not_member)?;
@@ -71,16 +71,7 @@ async fn handler(
             // Only events the reader may not see: there may be more after them.
             continue;
         }
-        match tokio::time::timeout_at(deadline, changes.changed()).await {
-            // News, or the deadline (answered by the next pass).
-            Ok(Ok(())) | Err(_) => continue,
-            // The store is shutting down: answer with what there is.
-            Ok(Err(_)) => {
-                let mut response = endpoint::Response::new();
-                response.start = Some(from.to_string());
-                response.end = Some(cursor.to_string());
-                return Ok(RumaResponse(response));
-            }
-        }
+        // News, or the deadline (answered by the next pass).
+        let _ = tokio::time::timeout_at(deadline, waiter.woken()).await;
     }
 }
