@@ -10,7 +10,7 @@ use anyhow::Context;
 use clap::Parser;
 use hearth_benches::load::server::InProcess;
 use hearth_benches::load::stats::Summary;
-use hearth_benches::load::{Options, Report, SYNC_TIMEOUT_MS, run};
+use hearth_benches::load::{Options, Report, SYNC_TIMEOUT_MS, SyncApi, run};
 use tracing_subscriber::EnvFilter;
 
 /// The allocator the `hearth` binary uses, so the in-process server is measured as it runs.
@@ -59,6 +59,13 @@ struct Args {
     /// fetched with /messages.
     #[arg(long, default_value_t = 1000, value_parser = clap::value_parser!(u32).range(1..))]
     timeline_limit: u32,
+    /// The sync API of the receivers and the idle clients.
+    #[arg(long, value_enum, default_value_t = SyncApi::V2)]
+    sync: SyncApi,
+    /// Idle clients: users in no room of the benchmark's that long-poll on connections of
+    /// their own throughout the run (what the notifier must not wake).
+    #[arg(long, default_value_t = 0)]
+    idle: u32,
     /// Seconds to wait for every message to reach every other user after the last send.
     #[arg(long, default_value_t = 60)]
     timeout: u64,
@@ -114,15 +121,20 @@ fn main_inner() -> anyhow::Result<ExitCode> {
         login: args.login,
         delivery_timeout: Duration::from_secs(args.timeout),
         timeline_limit: args.timeline_limit,
+        sync: args.sync,
+        idle: args.idle as usize,
     };
     println!("server: {description}");
     println!(
         "load: {} users in one room, {} messages each, {} sends in flight at most, \
-         {} of the users syncing, users {}-0..{}, sync timeout {} ms, timeline limit {}",
+         {} of the users syncing ({:?}), {} idle clients, users {}-0..{}, sync timeout {} ms, \
+         timeline limit {}",
         options.users,
         options.messages,
         options.concurrency,
         options.receivers,
+        options.sync,
+        options.idle,
         options.prefix,
         options.users - 1,
         SYNC_TIMEOUT_MS,
@@ -217,6 +229,12 @@ fn print_report(r: &Report) {
         s.limited,
         s.backfilled
     );
+    if r.options.idle > 0 {
+        println!(
+            "idle clients: {}; their long-polls answered early {} times, timed out {} times",
+            r.options.idle, r.idle.early, r.idle.timed_out
+        );
+    }
     if let Some(cpu) = &r.cpu {
         println!("cpu (send start to last delivery): {}", cpu.line());
     }

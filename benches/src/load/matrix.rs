@@ -354,6 +354,31 @@ impl Session {
         self.call(Method::GET, &path, &query, None, limit).await
     }
 
+    /// Simplified sliding sync (MSC4186), long-polling up to `timeout_ms` after `pos`; the
+    /// response and when it arrived in full.
+    pub async fn sliding_sync(
+        &self,
+        pos: Option<&str>,
+        timeout_ms: u64,
+        body: &Value,
+    ) -> Result<(Instant, Value), Failure> {
+        let timeout = timeout_ms.to_string();
+        let mut query = vec![("timeout", timeout.as_str()), ("set_presence", "offline")];
+        if let Some(pos) = pos {
+            query.push(("pos", pos));
+        }
+        let path = [
+            "_matrix",
+            "client",
+            "unstable",
+            "org.matrix.simplified_msc3575",
+            "sync",
+        ];
+        let limit = REQUEST_TIMEOUT + Duration::from_millis(timeout_ms);
+        self.call(Method::POST, &path, &query, Some(body), limit)
+            .await
+    }
+
     /// `GET /rooms/{roomId}/messages`, backwards from `from`.
     pub async fn messages_before(
         &self,

@@ -1,5 +1,6 @@
 //! The load generator behind `hearth-load`: N users in one room send M messages each, and every
-//! user's /sync loop notes when the others' messages reach it. Works against any homeserver URL.
+//! user's sync loop (`/sync` v2 or sliding sync) notes when the others' messages reach it, while
+//! any number of idle clients long-poll beside them. Works against any homeserver URL.
 
 mod matrix;
 mod receiver;
@@ -20,13 +21,22 @@ use tokio::time::Instant;
 
 use matrix::{Http, Session};
 pub use receiver::SYNC_TIMEOUT_MS;
-use receiver::{Receiver, ReceiverStats};
+use receiver::{Idle, IdleStats, Receiver, ReceiverStats};
 use stats::{CpuSnapshot, CpuUsage, Summary};
 
 /// Send attempts per message for transient failures (5xx, transport), same transaction id.
 const SEND_ATTEMPTS: u32 = 3;
 /// Registrations/logins in flight at once (password hashing is deliberately slow).
 const SETUP_PARALLELISM: usize = 8;
+
+/// Which sync API the clients use.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum SyncApi {
+    /// `GET /_matrix/client/v3/sync`.
+    V2,
+    /// Simplified sliding sync (MSC4186), as Element X syncs.
+    Sliding,
+}
 
 /// What to run.
 #[derive(Debug, Clone)]
@@ -48,6 +58,11 @@ pub struct Options {
     /// Timeline events per room per sync response. A response with more news than this is
     /// `limited`; the gap is then fetched with /messages (and counted), as a client would.
     pub timeline_limit: u32,
+    /// The sync API of the receivers and the idle clients.
+    pub sync: SyncApi,
+    /// Idle clients: users `{prefix}-idle-{i}` in no room of the benchmark's, each long-polling
+    /// on a connection of its own while the others chat.
+    pub idle: usize,
 }
 
 /// Counters every task adds to.
@@ -79,6 +94,7 @@ pub struct Shared {
     messages: usize,
     receivers: usize,
     timeline_limit: u32,
+    sync: SyncApi,
     /// When the send of message `user * messages + seq` started (set once, before the request).
     sent: Vec<OnceLock<Instant>>,
     /// Deliveries so far, over all receivers.
@@ -110,6 +126,7 @@ pub struct Report {
     pub expected_deliveries: usize,
     pub delivered: usize,
     pub receivers: ReceiverStats,
+    pub idle: IdleStats,
     pub throttled: u64,
     pub errors: BTreeMap<String, u64>,
     pub cpu: Option<CpuUsage>,
@@ -152,6 +169,10 @@ impl Report {
             "syncs_with_news": r.syncs_with_news,
             "limited_syncs": r.limited,
             "backfilled": r.backfilled,
+            "sync_api": format!("{:?}", self.options.sync).to_lowercase(),
+            "idle_clients": self.options.idle,
+            "idle_early_answers": self.idle.early,
+            "idle_timed_out": self.idle.timed_out,
             "throttled_429": self.throttled,
             "errors": self.error_count(),
             "error_kinds": self.errors,
@@ -165,7 +186,8 @@ pub async fn run(options: Options) -> anyhow::Result<Report> {
     let base = Url::parse(&options.base).with_context(|| format!("--url {}", options.base))?;
     let counters = Arc::new(Counters::default());
     let setup_start = Instant::now();
-    let sessions = open_sessions(&options, &base, &counters).await?;
+    let names = (0..options.users).map(|user| format!("{}-{user}", options.prefix));
+    let sessions = open_sessions(&options, names, &base, &counters).await?;
     let run = options.prefix.clone();
     let room = sessions[0]
         .create_public_room(&format!("hearth-load {run}"))
@@ -189,6 +211,7 @@ pub async fn run(options: Options) -> anyhow::Result<Report> {
         messages: options.messages,
         receivers: options.receivers,
         timeline_limit: options.timeline_limit,
+        sync: options.sync,
         sent: (0..options.users * options.messages)
             .map(|_| OnceLock::new())
             .collect(),
@@ -206,6 +229,7 @@ pub async fn run(options: Options) -> anyhow::Result<Report> {
     while let Some(receiver) = starting.join_next().await {
         receivers.spawn(receiver??.run(stopped.clone()));
     }
+    let idlers = start_idle(&options, &base, &shared, &stopped).await?;
     let setup = setup_start.elapsed();
 
     let cpu_before = CpuSnapshot::take();
@@ -219,6 +243,11 @@ pub async fn run(options: Options) -> anyhow::Result<Report> {
     let cpu =
         cpu_before.and_then(|before| Some(CpuSnapshot::take()?.since(&before, start.elapsed())));
     let _ = stop.send(true);
+    let mut idle = IdleStats::default();
+    for stats in idlers.join_all().await {
+        idle.early += stats.early;
+        idle.timed_out += stats.timed_out;
+    }
     let mut merged = ReceiverStats::default();
     while let Some(stats) = receivers.join_next().await {
         let stats = stats?;
@@ -242,6 +271,7 @@ pub async fn run(options: Options) -> anyhow::Result<Report> {
         expected_deliveries: shared.expected_deliveries(),
         delivered: shared.delivered.load(Ordering::Acquire),
         receivers: merged,
+        idle,
         throttled: counters.throttled.load(Ordering::Relaxed),
         errors: counters.errors(),
         cpu,
@@ -249,17 +279,44 @@ pub async fn run(options: Options) -> anyhow::Result<Report> {
     })
 }
 
-/// Register (or log in) every user, a few at a time.
+/// Start the idle clients, and give their first long-polls a moment to reach the server.
+async fn start_idle(
+    options: &Options,
+    base: &Url,
+    shared: &Arc<Shared>,
+    stopped: &watch::Receiver<bool>,
+) -> anyhow::Result<JoinSet<IdleStats>> {
+    let mut idlers = JoinSet::new();
+    if options.idle == 0 {
+        return Ok(idlers);
+    }
+    let names = (0..options.idle).map(|i| format!("{}-idle-{i}", options.prefix));
+    let sessions = open_sessions(options, names, base, &shared.counters).await?;
+    let mut starting = JoinSet::new();
+    for session in sessions {
+        let shared = shared.clone();
+        starting.spawn(async move { Idle::start(&session, &shared).await });
+    }
+    while let Some(idle) = starting.join_next().await {
+        idlers.spawn(idle??.run(stopped.clone()));
+    }
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    Ok(idlers)
+}
+
+/// Register (or log in) every named user, a few at a time.
 async fn open_sessions(
     options: &Options,
+    names: impl Iterator<Item = String>,
     base: &Url,
     counters: &Arc<Counters>,
 ) -> anyhow::Result<Vec<Session>> {
     let gate = Arc::new(Semaphore::new(SETUP_PARALLELISM));
     let mut opening = JoinSet::new();
-    for user in 0..options.users {
+    let mut count = 0;
+    for (user, localpart) in names.enumerate() {
+        count += 1;
         let http = Http::new(base, counters.clone())?;
-        let localpart = format!("{}-{user}", options.prefix);
         let (password, login, gate) = (options.password.clone(), options.login, gate.clone());
         opening.spawn(async move {
             let _permit = gate.acquire_owned().await;
@@ -278,7 +335,7 @@ async fn open_sessions(
             (user, session.with_context(|| format!("{verb} {localpart}")))
         });
     }
-    let mut sessions: Vec<Option<Session>> = vec![None; options.users];
+    let mut sessions: Vec<Option<Session>> = vec![None; count];
     while let Some(opened) = opening.join_next().await {
         let (user, session) = opened?;
         sessions[user] = Some(session?);

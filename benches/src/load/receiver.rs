@@ -1,5 +1,6 @@
-//! One user's /sync loop: long-polls with its since token on its own connection and notes when
-//! each benchmark message from another user first reaches it.
+//! One user's sync loop — `/sync` v2 or simplified sliding sync — long-polls with its token on
+//! its own connection and notes when each benchmark message from another user first reaches it.
+//! Idle clients long-poll the same way in rooms of their own, and count what woke them.
 
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
@@ -10,8 +11,8 @@ use serde_json::{Value, json};
 use tokio::sync::watch;
 use tokio::time::Instant;
 
-use super::Shared;
-use super::matrix::Session;
+use super::matrix::{Failure, Session};
+use super::{Shared, SyncApi};
 
 /// The long-poll timeout, as a real client would use it.
 pub const SYNC_TIMEOUT_MS: u64 = 30_000;
@@ -37,12 +38,113 @@ pub struct ReceiverStats {
     pub duplicates: u64,
 }
 
+/// How one client syncs: the API, its request, and the token to continue from.
+struct SyncLoop {
+    session: Session,
+    api: SyncApi,
+    /// v2: the filter (JSON); sliding sync: the request body.
+    request: Value,
+    since: String,
+}
+
+impl SyncLoop {
+    /// The first request (v2: the initial sync; sliding: a new connection).
+    async fn start(
+        session: Session,
+        api: SyncApi,
+        room_limit: u32,
+    ) -> anyhow::Result<(Self, Value)> {
+        let request = match api {
+            SyncApi::V2 => json!({
+                "room": {
+                    "timeline": {"limit": room_limit},
+                    "state": {"lazy_load_members": true},
+                },
+                "presence": {"types": []},
+                "account_data": {"types": []},
+            }),
+            // A list over every room, newest first, as Element X's room list asks.
+            SyncApi::Sliding => json!({
+                "conn_id": "hearth-load",
+                "lists": {"all": {
+                    "ranges": [[0, 19]],
+                    "timeline_limit": room_limit,
+                    "required_state": [["m.room.create", ""], ["m.room.member", "$LAZY"]],
+                }},
+            }),
+        };
+        let mut this = Self {
+            session,
+            api,
+            request,
+            since: String::new(),
+        };
+        let (_, body) = this
+            .poll(0, true)
+            .await
+            .with_context(|| format!("first sync of {}", this.session.user_id))?;
+        this.advance(&body)?;
+        Ok((this, body))
+    }
+
+    async fn poll(&self, timeout_ms: u64, first: bool) -> Result<(Instant, Value), Failure> {
+        let since = (!first).then_some(self.since.as_str());
+        match self.api {
+            SyncApi::V2 => {
+                self.session
+                    .sync(since, timeout_ms, &self.request.to_string())
+                    .await
+            }
+            SyncApi::Sliding => {
+                self.session
+                    .sliding_sync(since, timeout_ms, &self.request)
+                    .await
+            }
+        }
+    }
+
+    /// Take the token to continue from.
+    fn advance(&mut self, body: &Value) -> anyhow::Result<()> {
+        let key = match self.api {
+            SyncApi::V2 => "next_batch",
+            SyncApi::Sliding => "pos",
+        };
+        self.since = body[key]
+            .as_str()
+            .with_context(|| format!("sync response without {key}"))?
+            .to_owned();
+        Ok(())
+    }
+
+    /// A room's entry in a response (null when absent).
+    fn room<'b>(&self, body: &'b Value, room: &str) -> &'b Value {
+        match self.api {
+            SyncApi::V2 => &body["rooms"]["join"][room],
+            SyncApi::Sliding => &body["rooms"][room],
+        }
+    }
+
+    /// A room entry's timeline events, its `limited` flag and where to page back from.
+    fn timeline<'b>(&self, entry: &'b Value) -> (&'b [Value], bool, Option<&'b str>) {
+        let (events, limited, prev) = match self.api {
+            SyncApi::V2 => {
+                let t = &entry["timeline"];
+                (&t["events"], &t["limited"], &t["prev_batch"])
+            }
+            SyncApi::Sliding => (&entry["timeline"], &entry["limited"], &entry["prev_batch"]),
+        };
+        (
+            events.as_array().map_or(&[][..], Vec::as_slice),
+            limited.as_bool() == Some(true),
+            prev.as_str(),
+        )
+    }
+}
+
 pub struct Receiver {
     user: usize,
-    session: Session,
+    sync: SyncLoop,
     room: String,
-    filter: String,
-    since: String,
     seen: Vec<bool>,
     shared: Arc<Shared>,
     stats: ReceiverStats,
@@ -57,36 +159,15 @@ impl Receiver {
         shared: Arc<Shared>,
     ) -> anyhow::Result<Self> {
         let session = session.with_own_connection()?;
-        let filter = json!({
-            "room": {
-                "rooms": [room],
-                "timeline": {"limit": shared.timeline_limit},
-                "state": {"lazy_load_members": true},
-            },
-            "presence": {"types": []},
-            "account_data": {"types": []},
-        })
-        .to_string();
-        let (_, body) = session
-            .sync(None, 0, &filter)
-            .await
-            .with_context(|| format!("initial sync of {}", session.user_id))?;
-        if body["rooms"]["join"][room].is_null() {
-            bail!(
-                "{} does not see itself joined to {room} in its initial sync",
-                session.user_id
-            );
+        let user_id = session.user_id.clone();
+        let (sync, body) = SyncLoop::start(session, shared.sync, shared.timeline_limit).await?;
+        if sync.room(&body, room).is_null() {
+            bail!("{user_id} does not see the room {room} in its first sync");
         }
-        let since = body["next_batch"]
-            .as_str()
-            .context("initial sync without next_batch")?
-            .to_owned();
         Ok(Self {
             user,
-            session,
+            sync,
             room: room.to_owned(),
-            filter,
-            since,
             seen: vec![false; shared.users * shared.messages],
             shared,
             stats: ReceiverStats::default(),
@@ -99,18 +180,14 @@ impl Receiver {
             let reply = tokio::select! {
                 biased;
                 _ = stop.changed() => break,
-                reply = self.session.sync(Some(&self.since), SYNC_TIMEOUT_MS, &self.filter) => reply,
+                reply = self.sync.poll(SYNC_TIMEOUT_MS, false) => reply,
             };
             match reply {
                 Ok((at, body)) => {
                     self.stats.syncs += 1;
                     self.absorb(at, &body).await;
-                    match body["next_batch"].as_str() {
-                        Some(next) => self.since = next.to_owned(),
-                        None => self
-                            .shared
-                            .counters
-                            .error("sync", "response without next_batch"),
+                    if let Err(e) = self.sync.advance(&body) {
+                        self.shared.counters.error("sync", e);
                     }
                 }
                 Err(failure) => {
@@ -123,19 +200,21 @@ impl Receiver {
     }
 
     async fn absorb(&mut self, at: Instant, body: &Value) {
-        let timeline = &body["rooms"]["join"][&self.room]["timeline"];
+        let entry = self.sync.room(body, &self.room);
+        let (events, limited, prev_batch) = self.sync.timeline(entry);
+        let prev_batch = prev_batch.map(str::to_owned);
         let mut news = 0;
-        for event in timeline["events"].as_array().into_iter().flatten() {
+        for event in events {
             match self.note(event, at) {
                 Seen::New => news += 1,
                 Seen::Before => self.stats.duplicates += 1,
                 Seen::Own | Seen::Other => {}
             }
         }
-        if timeline["limited"].as_bool() == Some(true) {
+        if limited {
             self.stats.limited += 1;
-            if let Some(from) = timeline["prev_batch"].as_str() {
-                news += self.backfill(from.to_owned()).await;
+            if let Some(from) = prev_batch {
+                news += self.backfill(from).await;
             }
         }
         if news > 0 {
@@ -148,6 +227,7 @@ impl Receiver {
         let mut found = 0;
         loop {
             let page = self
+                .sync
                 .session
                 .messages_before(&self.room, &from, BACKFILL_PAGE)
                 .await;
@@ -229,4 +309,60 @@ enum Seen {
     Before,
     /// Not a message of this run (room set-up, another run).
     Other,
+}
+
+/// A client that syncs and does nothing else: what each long-poll answer brought.
+#[derive(Debug, Default)]
+pub struct IdleStats {
+    /// Long-polls answered before their timeout (woken by news, which should be rare: nothing
+    /// happens in an idle client's rooms).
+    pub early: u64,
+    /// Long-polls that ran to their timeout.
+    pub timed_out: u64,
+}
+
+/// One idle client: `SYNC_TIMEOUT_MS` long-polls until told to stop.
+pub struct Idle {
+    sync: SyncLoop,
+    counters: Arc<super::Counters>,
+}
+
+impl Idle {
+    pub async fn start(session: &Session, shared: &Shared) -> anyhow::Result<Self> {
+        let session = session.with_own_connection()?;
+        let (sync, _) = SyncLoop::start(session, shared.sync, 1).await?;
+        Ok(Self {
+            sync,
+            counters: shared.counters.clone(),
+        })
+    }
+
+    pub async fn run(mut self, mut stop: watch::Receiver<bool>) -> IdleStats {
+        let mut stats = IdleStats::default();
+        while !*stop.borrow() {
+            let started = Instant::now();
+            let reply = tokio::select! {
+                biased;
+                _ = stop.changed() => break,
+                reply = self.sync.poll(SYNC_TIMEOUT_MS, false) => reply,
+            };
+            match reply {
+                Ok((at, body)) => {
+                    if at - started >= Duration::from_millis(SYNC_TIMEOUT_MS) {
+                        stats.timed_out += 1;
+                    } else {
+                        stats.early += 1;
+                    }
+                    if let Err(e) = self.sync.advance(&body) {
+                        self.counters.error("idle sync", e);
+                    }
+                }
+                Err(failure) => {
+                    self.counters.error("idle sync", failure.kind());
+                    tokio::time::sleep(Duration::from_millis(100)).await;
+                }
+            }
+        }
+        stats
+    }
 }
