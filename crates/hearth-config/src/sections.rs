@@ -95,6 +95,15 @@ impl HardwareProfile {
         }
     }
 
+    /// Parsed events kept in memory, shared by every sync (about 1-2 KiB each).
+    pub fn pdu_cache_entries(self) -> usize {
+        match self {
+            Self::Pi5 => 2_048,
+            Self::SmallVps => 4_096,
+            Self::EightVcpu => 16_384,
+        }
+    }
+
     /// Password hashing costs: never below OWASP's argon2id minimum (19 MiB, 2 passes).
     pub fn argon2(self) -> Argon2Costs {
         match self {

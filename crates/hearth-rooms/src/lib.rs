@@ -9,6 +9,7 @@ mod build;
 mod create;
 mod error;
 mod pdu;
+mod pdu_cache;
 mod pipeline;
 mod power;
 mod relations;
@@ -52,6 +53,8 @@ struct Inner {
     store: Store,
     key: Arc<SigningKey>,
     actors: Mutex<HashMap<OwnedRoomId, mpsc::Sender<pipeline::Request>>>,
+    /// Parsed events by id, shared by every reader (see [`pdu_cache`]).
+    pdus: pdu_cache::PduCache,
     /// The last create event's timestamp. From room version 12 a room's id is its create
     /// event's hash, so two identical createRoom requests in one millisecond would make the same
     /// room; each create event gets a later timestamp than the one before instead.
@@ -67,12 +70,21 @@ impl std::fmt::Debug for Rooms {
 }
 
 impl Rooms {
+    /// Parsed events a default-sized machine keeps in memory.
+    pub const DEFAULT_PDU_CACHE: usize = 4_096;
+
     pub fn new(store: Store, key: Arc<SigningKey>) -> Self {
+        Self::with_pdu_cache(store, key, Self::DEFAULT_PDU_CACHE)
+    }
+
+    /// With room for `pdu_cache` parsed events (the hardware profile's number).
+    pub fn with_pdu_cache(store: Store, key: Arc<SigningKey>, pdu_cache: usize) -> Self {
         Self {
             inner: Arc::new(Inner {
                 store,
                 key,
                 actors: Mutex::new(HashMap::new()),
+                pdus: pdu_cache::PduCache::new(pdu_cache),
                 last_create_ts: std::sync::atomic::AtomicU64::new(0),
             }),
         }
@@ -269,17 +281,25 @@ impl Rooms {
     /// Load and parse events by id (those we have).
     pub async fn load_pdus(&self, ids: &[OwnedEventId]) -> Result<EventMap, RoomError> {
         let stored = self.store().events(ids).await?;
-        Ok(Self::parse_stored(&stored)?
+        Ok(self
+            .parse_stored(&stored)?
             .into_iter()
             .map(|p| (p.owned_event_id().clone(), p))
             .collect())
     }
 
-    /// Parse events already read from the store, in their order.
-    pub fn parse_stored(stored: &[hearth_store::StoredEvent]) -> Result<Vec<Arc<Pdu>>, RoomError> {
+    /// Parse events already read from the store, in their order: each is parsed (and its id
+    /// checked against its hash) once, then shared from the cache.
+    pub fn parse_stored(
+        &self,
+        stored: &[hearth_store::StoredEvent],
+    ) -> Result<Vec<Arc<Pdu>>, RoomError> {
         stored
             .iter()
             .map(|stored| {
+                if let Some(pdu) = self.inner.pdus.get(&stored.event_id) {
+                    return Ok(pdu);
+                }
                 let rules = stored
                     .room_version
                     .rules()
@@ -292,9 +312,17 @@ impl Rooms {
                         pdu.event_id()
                     )));
                 }
-                Ok(Arc::new(pdu))
+                let pdu = Arc::new(pdu);
+                self.inner.pdus.insert(pdu.clone());
+                Ok(pdu)
             })
             .collect()
+    }
+
+    /// Share an event built here before it is stored, so that readers woken by its commit
+    /// find it parsed (only ids read back from the store are looked up: see [`pdu_cache`]).
+    pub(crate) fn remember_pdu(&self, pdu: Arc<Pdu>) {
+        self.inner.pdus.insert(pdu);
     }
 
     /// Events as clients see them: client format, with redactions applied (the content pruned

@@ -427,6 +427,9 @@ async fn append_batch(rooms: &Rooms, head: &mut Head, queue: &mut Vec<Request>) 
                 .map(|(user, (membership, id))| (user, membership, id))
                 .collect(),
         };
+        for pdu in &working.pdus {
+            rooms.remember_pdu(pdu.clone());
+        }
         rooms.store().persist(batch).await.map_err(RoomError::from)
     };
     let pdus = std::mem::take(&mut working.pdus);

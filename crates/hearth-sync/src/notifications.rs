@@ -105,7 +105,7 @@ impl Syncer {
             None
         };
         let stored: Vec<StoredEvent> = found.iter().map(|f| f.event.clone()).collect();
-        let pdus: Vec<Arc<Pdu>> = hearth_rooms::Rooms::parse_stored(&stored)?;
+        let pdus: Vec<Arc<Pdu>> = self.rooms.parse_stored(&stored)?;
         let events = self.rooms.client_events(&pdus).await?;
         let notifications = found
             .into_iter()

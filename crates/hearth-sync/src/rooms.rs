@@ -22,8 +22,8 @@ const STRIPPED_STATE: &[&str] = &[
     "m.room.encryption",
 ];
 
-pub(crate) fn parse(stored: &[StoredEvent]) -> Result<Vec<Arc<Pdu>>, SyncError> {
-    Ok(hearth_rooms::Rooms::parse_stored(stored)?)
+pub(crate) fn parse(syncer: &Syncer, stored: &[StoredEvent]) -> Result<Vec<Arc<Pdu>>, SyncError> {
+    Ok(syncer.rooms.parse_stored(stored)?)
 }
 
 /// The events the user may see under the room's history visibility (and their own membership
@@ -48,7 +48,7 @@ pub(crate) async fn visible(
     if verdicts.iter().all(|v| *v) {
         return Ok(stored);
     }
-    let pdus = parse(&stored)?;
+    let pdus = parse(syncer, &stored)?;
     Ok(stored
         .into_iter()
         .zip(verdicts)
@@ -321,7 +321,7 @@ pub(crate) async fn joined(
         Some(membership.stream_ordering),
     )
     .await?;
-    let mut timeline = parse(&stored)?;
+    let mut timeline = parse(syncer, &stored)?;
     if !ignored.is_empty() {
         timeline.retain(|pdu| !crate::ignored::hides(ignored, pdu));
     }
@@ -469,7 +469,7 @@ pub(crate) async fn left(
     stored.truncate(limit);
     stored.reverse();
     let stored = visible(syncer, request, stored, false, None).await?;
-    let timeline = parse(&stored)?;
+    let timeline = parse(syncer, &stored)?;
     let state = match timeline.first() {
         Some(first) if limited || request.since.is_none() => {
             let known = match request.since {

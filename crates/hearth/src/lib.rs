@@ -80,7 +80,11 @@ impl Server {
             .reset_pending_registration_tokens()
             .await
             .context("resetting pending registration token uses")?;
-        let rooms = Rooms::new(store.clone(), key.clone());
+        let rooms = Rooms::with_pdu_cache(
+            store.clone(),
+            key.clone(),
+            config.server.profile.pdu_cache_entries(),
+        );
         let typing = hearth_sync::Typing::new(store.notifier().clone());
         let presence = hearth_sync::Presence::new({
             let store = store.clone();

@@ -86,7 +86,7 @@ pub(super) async fn render(
     stored.reverse();
     let joined_at = joined.then_some(membership.stream_ordering);
     let stored = rooms::visible(syncer, cx.viewer, stored, joined, joined_at).await?;
-    let mut timeline = rooms::parse(&stored)?;
+    let mut timeline = rooms::parse(syncer, &stored)?;
     if !cx.ignored.is_empty() {
         timeline.retain(|pdu| !crate::ignored::hides(cx.ignored, pdu));
     }
