@@ -22,20 +22,7 @@ use matrix_sdk::ruma::events::typing::SyncTypingEvent;
 use matrix_sdk::ruma::{OwnedRoomId, OwnedUserId, RoomId};
 use matrix_sdk::{Client, RoomState};
 
-macro_rules! on_both_backends {
-    ($name:ident) => {
-        mod $name {
-            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-            async fn sqlite() {
-                super::$name(hearth_tests::Backend::Sqlite).await
-            }
-            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-            async fn postgres() {
-                super::$name(hearth_tests::Backend::Postgres).await
-            }
-        }
-    };
-}
+use hearth_tests::on_both_backends;
 
 /// What an event handler recorded.
 type Seen<T> = Arc<Mutex<Vec<T>>>;

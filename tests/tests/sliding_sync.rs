@@ -24,20 +24,7 @@ use matrix_sdk_ui::sync_service::{State as SyncState, SyncService};
 use matrix_sdk_ui::timeline::{LatestEventValue, RoomExt};
 use serde_json::{Value, json};
 
-macro_rules! on_both_backends {
-    ($name:ident) => {
-        mod $name {
-            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-            async fn sqlite() {
-                super::$name(hearth_tests::Backend::Sqlite).await
-            }
-            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-            async fn postgres() {
-                super::$name(hearth_tests::Backend::Postgres).await
-            }
-        }
-    };
-}
+use hearth_tests::on_both_backends;
 
 const PASSWORD: &str = "correct horse battery staple";
 const PATIENCE: Duration = Duration::from_secs(30);
