@@ -580,3 +580,190 @@ async fn hostile_requests(backend: Backend) {
     assert_eq!(status, 200);
 }
 on_both_backends!(hostile_requests);
+
+async fn put(server: &TestServer, token: &str, path: &str, body: &Value) {
+    let response = reqwest::Client::new()
+        .put(server.url(path))
+        .bearer_auth(token)
+        .json(body)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 200, "PUT {path}");
+}
+
+/// The rooms of a response, sorted.
+fn room_ids(body: &Value) -> Vec<String> {
+    let mut rooms: Vec<String> = body["rooms"]
+        .as_object()
+        .map(|r| r.keys().cloned().collect())
+        .unwrap_or_default();
+    rooms.sort();
+    rooms
+}
+
+/// The filters ruma's types leave out (`spaces`, `tags`, `not_tags`), `unsubscribe_rooms`, and
+/// a room whose timeline limit grows being sent again with the longer timeline.
+async fn filters_subscriptions_and_limits(backend: Backend) {
+    let server = TestServer::start(backend).await;
+    let alice = server.register("alice").await.unwrap();
+    let whoami: Value = reqwest::Client::new()
+        .get(server.url("/_matrix/client/v3/account/whoami"))
+        .bearer_auth(&alice)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let me = whoami["user_id"].as_str().unwrap().to_owned();
+    let space = create_room_with(
+        &server,
+        &alice,
+        &json!({"name": "Space", "creation_content": {"type": "m.space"}}),
+    )
+    .await;
+    let child = create_room(&server, &alice, "Child").await;
+    let removed = create_room(&server, &alice, "Removed child").await;
+    let favourite = create_room(&server, &alice, "Favourite").await;
+    let low = create_room(&server, &alice, "Low priority").await;
+    let child_event = |via: Value| json!({ "via": via });
+    let state = |room: &str, key: &str| {
+        format!("/_matrix/client/v3/rooms/{space}/state/m.space.child/{room}{key}")
+    };
+    put(
+        &server,
+        &alice,
+        &state(&child, ""),
+        &child_event(json!(["hearth.test"])),
+    )
+    .await;
+    // A child event without `via` is no child.
+    put(
+        &server,
+        &alice,
+        &state(&removed, ""),
+        &child_event(json!([])),
+    )
+    .await;
+    let tag =
+        |room: &str, tag: &str| format!("/_matrix/client/v3/user/{me}/rooms/{room}/tags/{tag}");
+    put(
+        &server,
+        &alice,
+        &tag(&favourite, "m.favourite"),
+        &json!({"order": 0.5}),
+    )
+    .await;
+    put(&server, &alice, &tag(&low, "m.lowpriority"), &json!({})).await;
+    put(&server, &alice, &tag(&low, "m.favourite"), &json!({})).await;
+
+    let list = |filters: Value| json!({"lists": {"l": {"ranges": [[0, 20]], "timeline_limit": 0, "filters": filters}}});
+    let (status, body) = sliding(&server, &alice, "", &list(json!({"spaces": [space]}))).await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(body["lists"]["l"]["count"], 1, "{body}");
+    assert_eq!(room_ids(&body), vec![child.clone()]);
+    // A space the user is not in names no rooms.
+    let (_, body) = sliding(
+        &server,
+        &alice,
+        "",
+        &list(json!({"spaces": ["!nowhere:hearth.test"]})),
+    )
+    .await;
+    assert_eq!(body["lists"]["l"]["count"], 0, "{body}");
+    let (_, body) = sliding(&server, &alice, "", &list(json!({"tags": ["m.favourite"]}))).await;
+    let mut both = vec![favourite.clone(), low.clone()];
+    both.sort();
+    assert_eq!(room_ids(&body), both, "{body}");
+    // `not_tags` wins over `tags`.
+    let filters = json!({"tags": ["m.favourite"], "not_tags": ["m.lowpriority"]});
+    let (_, body) = sliding(&server, &alice, "", &list(filters)).await;
+    assert_eq!(room_ids(&body), vec![favourite.clone()], "{body}");
+    let (_, body) = sliding(
+        &server,
+        &alice,
+        "",
+        &list(json!({"not_tags": ["m.favourite"]})),
+    )
+    .await;
+    assert_eq!(body["lists"]["l"]["count"], 3, "{body}");
+    // Filters of the wrong type are refused.
+    let (status, body) = sliding(&server, &alice, "", &list(json!({"tags": "m.favourite"}))).await;
+    assert_eq!(
+        (status, &body["errcode"]),
+        (400, &json!("M_BAD_JSON")),
+        "{body}"
+    );
+
+    // A subscription with one event, then three: the room comes again with three.
+    for n in 0..4 {
+        send_text(&server, &alice, &child, &format!("c{n}"), &format!("c{n}")).await;
+    }
+    let subscribe = |limit: u64| json!({"conn_id": "subs", "room_subscriptions": { child.clone(): {"timeline_limit": limit} }});
+    let (_, first) = sliding(&server, &alice, "", &subscribe(1)).await;
+    assert_eq!(
+        first["rooms"][&child]["timeline"].as_array().unwrap().len(),
+        1,
+        "{first}"
+    );
+    let pos = first["pos"].as_str().unwrap().to_owned();
+    let (_, grown) = sliding(
+        &server,
+        &alice,
+        &format!("?pos={pos}&timeout=0"),
+        &subscribe(3),
+    )
+    .await;
+    let timeline = grown["rooms"][&child]["timeline"].as_array().unwrap();
+    let bodies: Vec<&Value> = timeline.iter().map(|e| &e["content"]["body"]).collect();
+    assert_eq!(
+        bodies,
+        vec![&json!("c1"), &json!("c2"), &json!("c3")],
+        "{grown}"
+    );
+    // A shrinking limit sends nothing again.
+    let pos = grown["pos"].as_str().unwrap().to_owned();
+    let (_, shrunk) = sliding(
+        &server,
+        &alice,
+        &format!("?pos={pos}&timeout=0"),
+        &subscribe(1),
+    )
+    .await;
+    assert!(shrunk["rooms"].get(&child).is_none(), "{shrunk}");
+
+    // Unsubscribed, the room gets no more updates; subscribed again, it comes whole.
+    let pos = shrunk["pos"].as_str().unwrap().to_owned();
+    let unsubscribe = json!({"conn_id": "subs", "unsubscribe_rooms": [child.clone()]});
+    let (status, body) = sliding(
+        &server,
+        &alice,
+        &format!("?pos={pos}&timeout=0"),
+        &unsubscribe,
+    )
+    .await;
+    assert_eq!(status, 200, "{body}");
+    let pos = body["pos"].as_str().unwrap().to_owned();
+    send_text(&server, &alice, &child, "while away", "away").await;
+    let (_, body) = sliding(
+        &server,
+        &alice,
+        &format!("?pos={pos}&timeout=0"),
+        &unsubscribe,
+    )
+    .await;
+    assert!(body["rooms"].get(&child).is_none(), "{body}");
+    let pos = body["pos"].as_str().unwrap().to_owned();
+    let (_, back) = sliding(
+        &server,
+        &alice,
+        &format!("?pos={pos}&timeout=0"),
+        &subscribe(2),
+    )
+    .await;
+    let room = &back["rooms"][&child];
+    assert_eq!(room["initial"], true, "{back}");
+    assert_eq!(room["timeline"].as_array().unwrap().len(), 2, "{back}");
+}
+on_both_backends!(filters_subscriptions_and_limits);

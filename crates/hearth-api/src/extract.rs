@@ -70,6 +70,9 @@ pub struct Ruma<T> {
     /// The request had no body at all, which ruma reads as `{}`: right for endpoints whose
     /// body is optional, wrong for those whose body *is* the content.
     empty_body: bool,
+    /// The body as sent (already checked by `json_limits`), for the fields of newer proposals
+    /// that ruma's types do not carry yet.
+    raw_body: axum::body::Bytes,
 }
 
 impl<T> Ruma<T> {
@@ -82,6 +85,11 @@ impl<T> Ruma<T> {
                 "missing access token",
             )
         })
+    }
+
+    /// The body as sent (empty when there was none).
+    pub fn raw_body(&self) -> &[u8] {
+        &self.raw_body
     }
 
     /// Refuse a missing body, for endpoints whose body is the event or account-data content.
@@ -194,6 +202,7 @@ where
         } else {
             bytes.as_ref()
         };
+        let raw_body = bytes.clone();
         let request = http::Request::from_parts(parts, body);
         let args: Vec<&str> = path_args.iter().map(String::as_str).collect();
         let body = parse_request::<T>(request, &args)?;
@@ -201,6 +210,7 @@ where
             body,
             caller,
             empty_body,
+            raw_body,
         })
     }
 }

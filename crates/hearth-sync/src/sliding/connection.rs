@@ -35,9 +35,11 @@ pub(crate) const IDLE_EXPIRY: Duration = Duration::from_secs(30 * 60);
 pub(crate) struct RoomSent {
     /// The event position its timeline and state were sent up to.
     pub(crate) events: i64,
-    /// The room's configuration then (`required_state` and `timeline_limit`): a room whose
-    /// configuration changes is sent whole again.
+    /// The fingerprint of its `required_state` then: a room whose required state changes is
+    /// sent whole again.
     pub(crate) config: u64,
+    /// Its timeline limit then: a room whose limit grows is sent whole again.
+    pub(crate) timeline_limit: usize,
     /// When it was last sent, in this connection's response count (to forget the oldest).
     pub(crate) sent_at: u64,
 }

@@ -11,6 +11,7 @@
 //! the types Element X's SDK sends (`timeline`, `invite_state`, `ranges`, `[type, key]` pairs).
 
 pub(crate) mod connection;
+pub mod extras;
 mod room;
 
 use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
@@ -28,6 +29,7 @@ use tokio::time::Instant;
 
 use crate::{SyncError, SyncToken, Syncer, ignored, push_rules, unread};
 use connection::{ConnectionState, RoomSent, UnknownPos};
+use extras::{ExtraFilters, RequestExtras};
 
 /// Most lists one request may name.
 pub const MAX_LISTS: usize = 100;
@@ -71,11 +73,11 @@ impl RoomConfig {
         self.timeline_limit = self.timeline_limit.max(limit.min(MAX_TIMELINE_LIMIT));
     }
 
-    /// A fingerprint: a room whose configuration changes is sent whole again.
+    /// A fingerprint of its `required_state`: a room whose required state changes is sent
+    /// whole again.
     fn fingerprint(&self) -> u64 {
         let mut hasher = std::collections::hash_map::DefaultHasher::new();
         self.required_state.hash(&mut hasher);
-        self.timeline_limit.hash(&mut hasher);
         hasher.finish()
     }
 }
@@ -89,12 +91,14 @@ struct RoomFacts {
 
 impl Syncer {
     /// Answer a sliding sync request: at once for a new connection (no `pos`) or when there is
-    /// news; otherwise after the first change, or at `timeout`.
+    /// news; otherwise after the first change, or at `timeout`. `extras` are the fields of the
+    /// request that ruma's types leave out.
     pub async fn sliding_sync(
         &self,
         user: &UserId,
         device: &DeviceId,
         request: &v5::Request,
+        extras: &RequestExtras,
     ) -> Result<v5::Response, SlidingError> {
         validate(request)?;
         let key = (
@@ -128,8 +132,9 @@ impl Syncer {
                 .await
                 .map_err(SyncError::from)?;
             waiter.watch_rooms(memberships.iter().map(|m| &*m.room_id));
-            let (mut response, state, news) =
-                self.sliding_pass(user, device, request, &previous).await?;
+            let (mut response, state, news) = self
+                .sliding_pass(user, device, request, extras, &previous)
+                .await?;
             let waited_enough = Instant::now() >= deadline;
             if news || request.pos.is_none() || waited_enough {
                 response.pos = self.connections.save(key, request.pos.as_deref(), state);
@@ -153,6 +158,7 @@ impl Syncer {
         user: &UserId,
         device: &DeviceId,
         request: &v5::Request,
+        extras: &RequestExtras,
         previous: &ConnectionState,
     ) -> Result<(v5::Response, ConnectionState, bool), SlidingError> {
         let (memberships, events) = self.consistent_memberships(user).await?;
@@ -218,15 +224,45 @@ impl Syncer {
             true => self.room_facts(&ids).await?,
             false => HashMap::new(),
         };
+        let needs_tags = request
+            .lists
+            .keys()
+            .any(|name| extras.filters(name).is_some_and(ExtraFilters::uses_tags));
+        let tags = match needs_tags {
+            true => self.room_tags(user, &ids).await?,
+            false => HashMap::new(),
+        };
+        let joined: HashSet<&ruma::RoomId> = memberships
+            .iter()
+            .filter(|m| m.membership == "join")
+            .map(|m| &*m.room_id)
+            .collect();
 
         let mut response = v5::Response::new(String::new());
         let mut selected: BTreeMap<OwnedRoomId, RoomConfig> = BTreeMap::new();
         let mut in_list: BTreeMap<&str, BTreeSet<OwnedRoomId>> = BTreeMap::new();
         let mut counts = HashMap::new();
         for (name, list) in &request.lists {
+            let extra = extras.filters(name);
+            let children = match extra.and_then(|f| f.spaces.as_ref()) {
+                Some(spaces) => Some(self.space_children(spaces, &joined).await?),
+                None => None,
+            };
+            let filter = Filter {
+                filters: list.filters.as_ref(),
+                extra,
+                children: children.as_ref(),
+            };
             let mut rooms: Vec<&&Membership> = candidates
                 .iter()
-                .filter(|m| passes(list.filters.as_ref(), m, &direct, facts.get(&m.room_id)))
+                .filter(|m| {
+                    filter.passes(
+                        m,
+                        &direct,
+                        facts.get(&m.room_id),
+                        tags.get(&m.room_id).unwrap_or(&NO_TAGS),
+                    )
+                })
                 .collect();
             rooms.sort_by(|a, b| recency(b).cmp(&recency(a)).then(a.room_id.cmp(&b.room_id)));
             let count = rooms.len();
@@ -261,7 +297,7 @@ impl Syncer {
         let mut subscribed = BTreeSet::new();
         for (room, subscription) in &request.room_subscriptions {
             // Only rooms the user is (or was just) in; others are not theirs to read.
-            if by_room.contains_key(&**room) {
+            if by_room.contains_key(&**room) && !extras.unsubscribe_rooms.contains(room) {
                 selected
                     .entry(room.clone())
                     .or_default()
@@ -292,10 +328,15 @@ impl Syncer {
                 continue;
             };
             let fingerprint = config.fingerprint();
+            // A room whose timeline limit grew is sent whole again, with the latest events up to
+            // the new limit (the client may not have them all); one whose limit shrank is not.
+            // NOTSPEC: the MSC marks such a resend `expanded_timeline`, which ruma's types (what
+            // Element X reads) do not carry; it is marked `initial`, which the MSC allows ("the
+            // client should replace all room data with what is returned").
             let sent = previous
                 .rooms
                 .get(room_id)
-                .filter(|s| s.config == fingerprint);
+                .filter(|s| s.config == fingerprint && s.timeline_limit >= config.timeline_limit);
             let context = room::Context {
                 viewer: &viewer,
                 membership,
@@ -320,9 +361,17 @@ impl Syncer {
                 RoomSent {
                     events: upto,
                     config: fingerprint,
+                    timeline_limit: config.timeline_limit,
                     sent_at,
                 },
             );
+        }
+        // Unsubscribed rooms that no list selects are forgotten: a new subscription sends them
+        // whole.
+        for room in &extras.unsubscribe_rooms {
+            if !selected.contains_key(room) {
+                state.rooms.remove(room);
+            }
         }
         state.trim();
 
@@ -499,6 +548,73 @@ impl Syncer {
             .collect())
     }
 
+    /// The tags (`m.tag` room account data) the user gave each room.
+    async fn room_tags(
+        &self,
+        user: &UserId,
+        rooms: &[OwnedRoomId],
+    ) -> Result<HashMap<OwnedRoomId, BTreeSet<String>>, SyncError> {
+        let mut tags = HashMap::new();
+        for room in rooms {
+            let Some(content) = self
+                .store
+                .shared_account_data(user, Some(room), "m.tag")
+                .await?
+            else {
+                continue;
+            };
+            let content: serde_json::Value = serde_json::from_str(&content).unwrap_or_default();
+            let names: BTreeSet<String> = content["tags"]
+                .as_object()
+                .into_iter()
+                .flat_map(|t| t.keys().cloned())
+                .collect();
+            if !names.is_empty() {
+                tags.insert(room.clone(), names);
+            }
+        }
+        Ok(tags)
+    }
+
+    /// The rooms that the named spaces the user is joined to name as children: their
+    /// `m.space.child` state events with a non-empty `via` (spec: a child without `via` is
+    /// not a child). Subspaces are not followed, as the MSC says; other spaces are ignored.
+    async fn space_children(
+        &self,
+        spaces: &BTreeSet<OwnedRoomId>,
+        joined: &HashSet<&ruma::RoomId>,
+    ) -> Result<HashSet<OwnedRoomId>, SyncError> {
+        let spaces: Vec<OwnedRoomId> = spaces
+            .iter()
+            .filter(|s| joined.contains(&***s))
+            .cloned()
+            .collect();
+        if spaces.is_empty() {
+            return Ok(HashSet::new());
+        }
+        let mut ids = Vec::new();
+        for space in &spaces {
+            let state = self.rooms.current_state(space).await?;
+            ids.extend(
+                state
+                    .iter()
+                    .filter(|((kind, _), _)| *kind == StateEventType::SpaceChild)
+                    .map(|(_, id)| id.clone()),
+            );
+        }
+        let pdus = self.rooms.load_pdus(&ids).await?;
+        Ok(pdus
+            .values()
+            .filter(|pdu| {
+                pdu.content_json()["via"]
+                    .as_array()
+                    .is_some_and(|via| !via.is_empty())
+            })
+            .filter_map(|pdu| pdu.state_key())
+            .filter_map(|key| OwnedRoomId::try_from(key).ok())
+            .collect())
+    }
+
     /// Whether each room is encrypted, and its type: two state events per room, read for all
     /// the rooms in one go.
     async fn room_facts(
@@ -570,48 +686,80 @@ fn validate(request: &v5::Request) -> Result<(), SlidingError> {
     Ok(())
 }
 
-/// Whether a room passes a list's filters.
-fn passes(
-    filters: Option<&v5::request::ListFilters>,
-    membership: &Membership,
-    direct: &HashSet<OwnedRoomId>,
-    facts: Option<&RoomFacts>,
-) -> bool {
-    let Some(filters) = filters else { return true };
-    if let Some(is_dm) = filters.is_dm
-        && direct.contains(&membership.room_id) != is_dm
-    {
-        return false;
-    }
-    if let Some(is_invite) = filters.is_invite
-        && (membership.membership == "invite") != is_invite
-    {
-        return false;
-    }
-    if let Some(facts) = facts {
-        if let Some(encrypted) = filters.is_encrypted
-            && facts.encrypted != encrypted
+/// No tags.
+static NO_TAGS: BTreeSet<String> = BTreeSet::new();
+
+/// A list's filters: ruma's, the extra ones, and the children of the spaces it names.
+struct Filter<'a> {
+    filters: Option<&'a v5::request::ListFilters>,
+    extra: Option<&'a ExtraFilters>,
+    children: Option<&'a HashSet<OwnedRoomId>>,
+}
+
+impl Filter<'_> {
+    /// Whether a room passes the list's filters (all of them: they are AND'd, the values within
+    /// one OR'd).
+    fn passes(
+        &self,
+        membership: &Membership,
+        direct: &HashSet<OwnedRoomId>,
+        facts: Option<&RoomFacts>,
+        tags: &BTreeSet<String>,
+    ) -> bool {
+        let room = &membership.room_id;
+        if let Some(children) = self.children
+            && !children.contains(room)
         {
             return false;
         }
-        let kind = |t: &ruma::directory::RoomTypeFilter| t.as_str().map(str::to_owned);
-        if !filters.room_types.is_empty()
-            && !filters
-                .room_types
+        if let Some(extra) = self.extra {
+            if extra.not_tags.iter().any(|t| tags.contains(t)) {
+                return false;
+            }
+            if let Some(wanted) = &extra.tags
+                && !wanted.iter().any(|t| tags.contains(t))
+            {
+                return false;
+            }
+        }
+        let Some(filters) = self.filters else {
+            return true;
+        };
+        if let Some(is_dm) = filters.is_dm
+            && direct.contains(room) != is_dm
+        {
+            return false;
+        }
+        if let Some(is_invite) = filters.is_invite
+            && (membership.membership == "invite") != is_invite
+        {
+            return false;
+        }
+        if let Some(facts) = facts {
+            if let Some(encrypted) = filters.is_encrypted
+                && facts.encrypted != encrypted
+            {
+                return false;
+            }
+            let kind = |t: &ruma::directory::RoomTypeFilter| t.as_str().map(str::to_owned);
+            if !filters.room_types.is_empty()
+                && !filters
+                    .room_types
+                    .iter()
+                    .any(|t| kind(t) == facts.room_type)
+            {
+                return false;
+            }
+            if filters
+                .not_room_types
                 .iter()
                 .any(|t| kind(t) == facts.room_type)
-        {
-            return false;
+            {
+                return false;
+            }
         }
-        if filters
-            .not_room_types
-            .iter()
-            .any(|t| kind(t) == facts.room_type)
-        {
-            return false;
-        }
+        true
     }
-    true
 }
 
 /// The rooms an extension covers: those of the named lists (all lists when none are named)

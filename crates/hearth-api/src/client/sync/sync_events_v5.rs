@@ -3,11 +3,13 @@
 //! since its `pos`, waiting up to `timeout` for news.
 //! <https://github.com/matrix-org/matrix-spec-proposals/pull/4186>
 //!
-//! The work is `hearth_sync::Syncer::sliding_sync`; this handler only names the caller.
+//! The work is `hearth_sync::Syncer::sliding_sync`; this handler only names the caller and
+//! reads the fields ruma's types leave out (`RequestExtras`).
 
 use axum::Router;
 use axum::extract::State;
 use axum::http::StatusCode;
+use hearth_sync::sliding::extras::RequestExtras;
 use ruma::api::client::sync::sync_events::v5 as endpoint;
 use ruma::api::error::ErrorKind;
 
@@ -31,9 +33,11 @@ async fn handler(
             "set_presence must be online, unavailable or offline",
         ));
     }
+    let extras = RequestExtras::from_body(request.raw_body())
+        .map_err(|e| ApiError::new(StatusCode::BAD_REQUEST, ErrorKind::BadJson, e))?;
     let response = state
         .sync
-        .sliding_sync(&caller.user_id, &caller.device_id, &request.body)
+        .sliding_sync(&caller.user_id, &caller.device_id, &request.body, &extras)
         .await?;
     Ok(RumaResponse(response))
 }
