@@ -64,7 +64,7 @@ pub fn filter(data: &[u8]) {
     let Ok(definition) = serde_json::from_slice::<FilterDefinition>(data) else {
         return;
     };
-    let _ = crate::client::sync::sync_events::sync_filter(&definition);
+    let _ = hearth_sync::SyncFilter::from_definition(&definition);
     let room = &definition.room;
     let patterns = [
         &room.timeline,
@@ -76,7 +76,7 @@ pub fn filter(data: &[u8]) {
     .flat_map(|f| f.types.iter().flatten().chain(f.not_types.iter()));
     for pattern in patterns {
         for kind in ["m.room.message", "m.room.member", "", "m.*"] {
-            let _ = crate::client::filter::type_matches(pattern, kind);
+            let _ = hearth_sync::type_matches(pattern, kind);
         }
     }
 }

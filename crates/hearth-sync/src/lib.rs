@@ -3,6 +3,7 @@
 //! the timeout passes.
 
 mod bounded;
+pub mod filter;
 pub mod ignored;
 mod lazy_members;
 mod notifications;
@@ -25,6 +26,7 @@ use ruma::{OwnedDeviceId, OwnedRoomId, OwnedUserId};
 use serde_json::{Value, json};
 use tokio::time::Instant;
 
+pub use filter::{SenderFilter, SyncFilter, type_matches};
 pub use notifications::NotificationsPage;
 pub use presence::Presence;
 pub use token::{PaginationToken, SyncToken};
@@ -39,69 +41,6 @@ pub enum SyncError {
     Store(#[from] StoreError),
     #[error(transparent)]
     E2ee(#[from] hearth_e2ee::E2eeError),
-}
-
-/// The part of a sync filter Hearth applies.
-#[derive(Debug, Clone)]
-pub struct SyncFilter {
-    /// Most timeline events per room (default 10).
-    pub timeline_limit: usize,
-    /// Send only the member events of the timeline's senders (and the user's own, and the
-    /// heroes').
-    pub lazy_load_members: bool,
-    /// With `lazy_load_members`: send them even when the device was sent them before.
-    pub include_redundant_members: bool,
-    /// Include rooms the user has left.
-    pub include_leave: bool,
-    /// Only these rooms, if set.
-    pub rooms: Option<Vec<OwnedRoomId>>,
-    /// Never these rooms.
-    pub not_rooms: Vec<OwnedRoomId>,
-    /// Whose presence to send: nobody's when `None`.
-    pub presence: Option<SenderFilter>,
-    /// Send notification counts per thread (`unread_thread_notifications`), the room's own
-    /// counts then covering the main timeline only.
-    pub unread_thread_notifications: bool,
-}
-
-/// Which senders' events a filter lets through.
-#[derive(Debug, Clone, Default)]
-pub struct SenderFilter {
-    /// Only these, if set.
-    pub senders: Option<Vec<OwnedUserId>>,
-    /// Never these.
-    pub not_senders: Vec<OwnedUserId>,
-}
-
-impl SenderFilter {
-    fn wants(&self, user: &ruma::UserId) -> bool {
-        !self.not_senders.iter().any(|u| u == user)
-            && self
-                .senders
-                .as_ref()
-                .is_none_or(|only| only.iter().any(|u| u == user))
-    }
-}
-
-impl Default for SyncFilter {
-    fn default() -> Self {
-        Self {
-            timeline_limit: 10,
-            lazy_load_members: false,
-            include_redundant_members: false,
-            include_leave: false,
-            rooms: None,
-            not_rooms: Vec::new(),
-            presence: Some(SenderFilter::default()),
-            unread_thread_notifications: false,
-        }
-    }
-}
-
-impl SyncFilter {
-    fn wants(&self, room: &OwnedRoomId) -> bool {
-        !self.not_rooms.contains(room) && self.rooms.as_ref().is_none_or(|only| only.contains(room))
-    }
 }
 
 /// One `/sync` request.

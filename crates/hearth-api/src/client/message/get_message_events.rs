@@ -13,11 +13,11 @@ use ruma::api::client::filter::{LazyLoadOptions, RoomEventFilter};
 use ruma::api::client::message::get_message_events::v3 as endpoint;
 use ruma::serde::Raw;
 
-use crate::client::filter::type_matches;
 use crate::client::history::{history_reader, not_member, token, visible_pdus};
 use crate::extract::Ruma;
 use crate::ruma_glue::{RumaResponse, route as route_endpoint};
 use crate::{ApiError, ApiState};
+use hearth_sync::type_matches;
 
 /// The most events one page returns, whatever the client asks.
 const MAX_LIMIT: i64 = 1000;

@@ -7,19 +7,15 @@ use std::time::Duration;
 use axum::extract::State;
 use axum::http::StatusCode;
 use axum::{Json, Router};
-use hearth_sync::{SenderFilter, SyncFilter, SyncRequest, SyncToken};
+use hearth_sync::{SyncFilter, SyncRequest, SyncToken};
 use ruma::api::error::ErrorKind;
 
-use crate::client::filter::type_matches;
-use ruma::api::client::filter::{FilterDefinition, LazyLoadOptions};
+use ruma::api::client::filter::FilterDefinition;
 use ruma::api::client::sync::sync_events::v3::{self as endpoint, Filter};
 
 use crate::extract::Ruma;
 use crate::ruma_glue::route as route_endpoint;
 use crate::{ApiError, ApiState};
-
-/// The most timeline events per room one sync returns, whatever the filter asks.
-const MAX_TIMELINE_LIMIT: usize = 500;
 
 /// The longest a client may make us hold a sync open.
 const MAX_TIMEOUT: Duration = Duration::from_secs(120);
@@ -30,52 +26,6 @@ pub(crate) fn route(router: Router<ApiState>) -> Router<ApiState> {
 
 fn bad(message: impl Into<String>) -> ApiError {
     ApiError::new(StatusCode::BAD_REQUEST, ErrorKind::InvalidParam, message)
-}
-
-pub(crate) fn sync_filter(definition: &FilterDefinition) -> SyncFilter {
-    let room = &definition.room;
-    let lazy = |options: &LazyLoadOptions| matches!(options, LazyLoadOptions::Enabled { .. });
-    let redundant = |options: &LazyLoadOptions| {
-        matches!(
-            options,
-            LazyLoadOptions::Enabled {
-                include_redundant_members: true
-            }
-        )
-    };
-    SyncFilter {
-        timeline_limit: room
-            .timeline
-            .limit
-            .map_or(SyncFilter::default().timeline_limit, |l| {
-                usize::try_from(u64::from(l)).unwrap_or(usize::MAX)
-            })
-            .min(MAX_TIMELINE_LIMIT),
-        lazy_load_members: lazy(&room.state.lazy_load_options)
-            || lazy(&room.timeline.lazy_load_options),
-        include_redundant_members: redundant(&room.state.lazy_load_options)
-            || redundant(&room.timeline.lazy_load_options),
-        include_leave: room.include_leave,
-        rooms: room.rooms.clone(),
-        not_rooms: room.not_rooms.clone(),
-        presence: presence_filter(&definition.presence),
-        unread_thread_notifications: room.timeline.unread_thread_notifications,
-    }
-}
-
-/// Whose `m.presence` the filter lets through, or `None` when it filters presence out.
-fn presence_filter(filter: &ruma::api::client::filter::Filter) -> Option<SenderFilter> {
-    const PRESENCE: &str = "m.presence";
-    let allowed = filter
-        .types
-        .as_ref()
-        .is_none_or(|types| types.iter().any(|t| type_matches(t, PRESENCE)))
-        && !filter.not_types.iter().any(|t| type_matches(t, PRESENCE))
-        && filter.limit.is_none_or(|l| l > ruma::UInt::MIN);
-    allowed.then(|| SenderFilter {
-        senders: filter.senders.clone(),
-        not_senders: filter.not_senders.clone(),
-    })
 }
 
 async fn handler(
@@ -94,7 +44,7 @@ async fn handler(
     };
     let filter = match &body.filter {
         None => SyncFilter::default(),
-        Some(Filter::FilterDefinition(definition)) => sync_filter(definition),
+        Some(Filter::FilterDefinition(definition)) => SyncFilter::from_definition(definition),
         // ruma reads a `filter` that does not parse as JSON as a filter id; ids never start
         // with `{`, so this was meant as JSON.
         Some(Filter::FilterId(id)) if id.trim_start().starts_with('{') => {
@@ -106,7 +56,7 @@ async fn handler(
         }
         Some(Filter::FilterId(id)) => {
             let definition = state.filter_definition(&caller.user_id, id).await?;
-            sync_filter(&definition)
+            SyncFilter::from_definition(&definition)
         }
         Some(_) => return Err(bad("unsupported filter")),
     };
@@ -141,25 +91,5 @@ impl ApiState {
             )
         })?;
         serde_json::from_str(&json).map_err(ApiError::internal)
-    }
-}
-
-#[cfg(test)]
-#[allow(clippy::unwrap_used)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn presence_can_be_filtered_out() {
-        let filter = |json: serde_json::Value| {
-            let definition: FilterDefinition =
-                serde_json::from_value(serde_json::json!({ "presence": json })).unwrap();
-            sync_filter(&definition).presence
-        };
-        assert!(filter(serde_json::json!({})).is_some());
-        assert!(filter(serde_json::json!({"types": []})).is_none());
-        assert!(filter(serde_json::json!({"not_types": ["*"]})).is_none());
-        assert!(filter(serde_json::json!({"limit": 0})).is_none());
-        assert!(filter(serde_json::json!({"types": ["m.*"]})).is_some());
     }
 }
