@@ -1,7 +1,7 @@
 //! What `/sync` applies of a client's filter, and the event type patterns filters use.
 
-use ruma::{OwnedRoomId, OwnedUserId};
 use ruma::api::client::filter::{FilterDefinition, LazyLoadOptions};
+use ruma::{OwnedRoomId, OwnedUserId};
 
 /// The most timeline events per room one sync returns, whatever the filter asks.
 pub const MAX_TIMELINE_LIMIT: usize = 500;

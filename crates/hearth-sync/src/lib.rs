@@ -15,6 +15,8 @@ pub mod threads;
 mod token;
 mod typing;
 mod unread;
+mod update;
+pub mod v2;
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
@@ -71,7 +73,7 @@ pub struct Syncer {
 
 /// What one pass found.
 struct Pass {
-    body: Value,
+    response: v2::SyncResponse,
     has_updates: bool,
 }
 
@@ -105,7 +107,7 @@ impl Syncer {
 
     /// Answer a `/sync`: immediately if there is news (or this is an initial sync), otherwise
     /// after the first change that concerns the user, or at the timeout.
-    pub async fn sync(&self, request: &SyncRequest) -> Result<Value, SyncError> {
+    pub async fn sync(&self, request: &SyncRequest) -> Result<v2::SyncResponse, SyncError> {
         let deadline = Instant::now() + request.timeout;
         // Registered before reading, so news between the read and the wait is not missed.
         let mut waiter = self.store.notifier().waiter();
@@ -120,35 +122,41 @@ impl Syncer {
         loop {
             // The user's rooms as of now; a membership change after this read is news about
             // the user, which wakes the waiter, and the next turn watches the new room.
-            let memberships = self.store.memberships_of(&request.user).await?;
+            let (memberships, _) = self.consistent_memberships(&request.user).await?;
             waiter.watch_rooms(
                 memberships
                     .iter()
                     .filter(|m| request.filter.wants(&m.room_id))
                     .map(|m| &*m.room_id),
             );
-            let pass = self.pass(request).await?;
+            let pass = self.pass(request, &memberships).await?;
             if pass.has_updates
                 || request.since.is_none()
                 || request.full_state
                 || Instant::now() >= deadline
             {
-                return Ok(pass.body);
+                return Ok(pass.response);
             }
             if tokio::time::timeout_at(deadline, waiter.woken())
                 .await
                 .is_err()
             {
                 // Timed out: answer with the empty pass.
-                return Ok(pass.body);
+                return Ok(pass.response);
             }
         }
     }
 
-    async fn pass(&self, request: &SyncRequest) -> Result<Pass, SyncError> {
-        let (memberships, events) = self.consistent_memberships(&request.user).await?;
+    /// One look at what changed for the user in `memberships` (read before the waiter
+    /// watched their rooms; the event position is read after, so nothing falls between).
+    async fn pass(
+        &self,
+        request: &SyncRequest,
+        memberships: &[hearth_store::Membership],
+    ) -> Result<Pass, SyncError> {
         let mut now = SyncToken {
-            events,
+            // Not older than the memberships' position, which it can only have passed.
+            events: self.store.current_stream(),
             typing: self.typing.serial(),
             account_data: self.store.max_account_data_stream().await?,
             receipts: self.store.max_receipt_stream().await?,
@@ -157,13 +165,12 @@ impl Syncer {
             device_lists: self.store.max_device_list_stream(),
         };
         let (global_data, mut room_data) = self.account_data(request, now).await?;
-        let mut join = BTreeMap::new();
-        let mut invite = BTreeMap::new();
-        let mut knock = BTreeMap::new();
-        let mut leave = BTreeMap::new();
+        let mut response = v2::SyncResponse::default();
+        let rooms = &mut response.rooms;
+        let mut new_mates = BTreeSet::new();
         let ignored = ignored::ignored_users(&self.store, &request.user).await?;
         let unread = unread::Unread::new(self, &request.user, Arc::new(ignored.clone()));
-        for membership in memberships.iter() {
+        for membership in memberships {
             if !request.filter.wants(&membership.room_id) || membership.stream_ordering > now.events
             {
                 continue;
@@ -175,19 +182,13 @@ impl Syncer {
             match membership.membership.as_str() {
                 "join" => {
                     let data = room_data.remove(room).unwrap_or_default();
-                    let entry =
-                        rooms::joined(self, request, membership, now, !data.is_empty(), &ignored)
-                            .await?;
-                    if let Some(mut entry) = entry {
-                        entry["account_data"]["events"] = Value::Array(data);
-                        let (counts, threads) = unread
-                            .counts(room, now.events, request.filter.unread_thread_notifications)
-                            .await?;
-                        entry["unread_notifications"] = counts;
-                        if let Some(threads) = threads {
-                            entry["unread_thread_notifications"] = threads;
-                        }
-                        join.insert(room.to_string(), entry);
+                    let update =
+                        rooms::joined(self, request, membership, now, data, &ignored).await?;
+                    if let Some(mut update) = update {
+                        let per_thread = request.filter.unread_thread_notifications;
+                        update.counts = Some(unread.counts(room, now.events, per_thread).await?);
+                        joins_in(&update, &mut new_mates);
+                        rooms.join.insert(room.clone(), update.into_v2_joined());
                     }
                 }
                 "invite" if news => {
@@ -198,50 +199,45 @@ impl Syncer {
                         // An invite from someone the user ignores never reaches them.
                         continue;
                     }
-                    invite.insert(room.to_string(), rooms::invited(self, membership).await?);
+                    let stripped = rooms::stripped(self, membership).await?;
+                    rooms
+                        .invite
+                        .insert(room.clone(), v2::InvitedRoom::new(stripped));
                 }
                 "knock" if news => {
-                    knock.insert(room.to_string(), rooms::knocked(self, membership).await?);
+                    let stripped = rooms::stripped(self, membership).await?;
+                    rooms
+                        .knock
+                        .insert(room.clone(), v2::KnockedRoom::new(stripped));
                 }
                 "leave" | "ban" => {
                     let wanted = request.since.is_none() && request.filter.include_leave;
                     if (request.since.is_some() && news) || wanted {
-                        leave.insert(
-                            room.to_string(),
-                            rooms::left(self, request, membership).await?,
-                        );
+                        let update = rooms::left(self, request, membership, &ignored).await?;
+                        rooms.leave.insert(room.clone(), update.into_v2_left());
                     }
                 }
                 _ => {}
             }
         }
         let presence = self
-            .presence_events(request, &memberships, now, joins_in(&join))
+            .presence_events(request, memberships, now, new_mates)
             .await?;
         let e2ee = self.e2ee_pass(request, now).await?;
         now.to_device = e2ee.to_device_seen;
-        let has_updates = !(join.is_empty()
-            && invite.is_empty()
-            && leave.is_empty()
-            && knock.is_empty()
-            && global_data.is_empty()
-            && presence.is_empty()
-            && e2ee.to_device.is_empty()
-            && e2ee.device_lists.is_empty());
-        let body = json!({
-            "next_batch": now.to_string(),
-            "rooms": { "join": join, "invite": invite, "leave": leave, "knock": knock },
-            "account_data": { "events": global_data },
-            "presence": { "events": presence },
-            "to_device": { "events": e2ee.to_device },
-            "device_lists": {
-                "changed": e2ee.device_lists.changed,
-                "left": e2ee.device_lists.left,
-            },
-            "device_one_time_keys_count": e2ee.one_time_key_counts,
-            "device_unused_fallback_key_types": e2ee.unused_fallback_key_types,
-        });
-        Ok(Pass { body, has_updates })
+        response.next_batch = now.to_string();
+        response.account_data.events = global_data;
+        response.presence.events = presence;
+        response.to_device.events = e2ee.to_device;
+        response.device_lists.changed = e2ee.device_lists.changed;
+        response.device_lists.left = e2ee.device_lists.left;
+        response.device_one_time_keys_count = e2ee.one_time_key_counts;
+        response.device_unused_fallback_key_types = e2ee.unused_fallback_key_types;
+        let has_updates = response.has_news();
+        Ok(Pass {
+            response,
+            has_updates,
+        })
     }
 
     /// The user's memberships, and the event position they are consistent with.
@@ -437,23 +433,17 @@ struct E2eePass {
     unused_fallback_key_types: Vec<ruma::OneTimeKeyAlgorithm>,
 }
 
-/// The users whose joins a response carries (as member events in the timeline or state of its
-/// joined rooms).
-fn joins_in(join: &BTreeMap<String, Value>) -> BTreeSet<OwnedUserId> {
-    let mut users = BTreeSet::new();
-    for room in join.values() {
-        for part in ["timeline", "state"] {
-            for event in room[part]["events"].as_array().into_iter().flatten() {
-                if event["type"] == "m.room.member"
-                    && event["content"]["membership"] == "join"
-                    && let Some(user) = event["state_key"]
-                        .as_str()
-                        .and_then(|k| OwnedUserId::try_from(k).ok())
-                {
-                    users.insert(user);
-                }
-            }
+/// Add the users whose joins a room's update carries (as member events in its timeline or
+/// state).
+fn joins_in(update: &update::RoomUpdate, users: &mut BTreeSet<OwnedUserId>) {
+    for event in update.timeline.iter().chain(&update.state) {
+        if event["type"] == "m.room.member"
+            && event["content"]["membership"] == "join"
+            && let Some(user) = event["state_key"]
+                .as_str()
+                .and_then(|k| OwnedUserId::try_from(k).ok())
+        {
+            users.insert(user);
         }
     }
-    users
 }

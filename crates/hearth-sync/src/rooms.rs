@@ -6,9 +6,10 @@ use std::sync::Arc;
 use hearth_rooms::{Pdu, StateIds};
 use hearth_store::{Membership, StoredEvent};
 use ruma::events::StateEventType;
-use ruma::{EventId, OwnedEventId, RoomId};
+use ruma::{EventId, OwnedEventId, OwnedUserId, RoomId};
 use serde_json::{Value, json};
 
+use crate::update::{RoomUpdate, Summary};
 use crate::{PaginationToken, SyncError, SyncRequest, SyncToken, Syncer};
 
 /// State events an invitee may see before joining.
@@ -24,6 +25,52 @@ const STRIPPED_STATE: &[&str] = &[
 
 pub(crate) fn parse(syncer: &Syncer, stored: &[StoredEvent]) -> Result<Vec<Arc<Pdu>>, SyncError> {
     Ok(syncer.rooms.parse_stored(stored)?)
+}
+
+/// A room's timeline window: its latest events in `(after, upto]` (at most `limit`, oldest
+/// first) that the user may see, less those of users they ignore. `joined_at` is the user's
+/// current join, when they are joined.
+pub(crate) struct Window {
+    /// The events as stored (their positions give `prev_batch` and `num_live`).
+    pub(crate) stored: Vec<StoredEvent>,
+    pub(crate) timeline: Vec<Arc<Pdu>>,
+    /// The window held more than `limit` events.
+    pub(crate) limited: bool,
+}
+
+#[allow(clippy::too_many_arguments)]
+pub(crate) async fn window(
+    syncer: &Syncer,
+    request: &SyncRequest,
+    room: &RoomId,
+    (after, upto): (i64, i64),
+    limit: usize,
+    joined_at: Option<i64>,
+    ignored: &BTreeSet<OwnedUserId>,
+) -> Result<Window, SyncError> {
+    let fetch = i64::try_from(limit).unwrap_or(i64::MAX).saturating_add(1);
+    let mut stored = syncer
+        .store
+        .room_events_backwards(room, after, upto, fetch)
+        .await?;
+    let limited = stored.len() > limit;
+    stored.truncate(limit);
+    stored.reverse();
+    let stored = visible(syncer, request, stored, joined_at.is_some(), joined_at).await?;
+    let mut timeline = parse(syncer, &stored)?;
+    if !ignored.is_empty() {
+        timeline.retain(|pdu| !crate::ignored::hides(ignored, pdu));
+    }
+    Ok(Window {
+        stored,
+        timeline,
+        limited,
+    })
+}
+
+/// The position before the window's first event: where history before it starts.
+fn prev_batch(window: &Window, or: i64) -> PaginationToken {
+    PaginationToken(window.stored.first().map_or(or, |e| e.stream_ordering))
 }
 
 /// The events the user may see under the room's history visibility (and their own membership
@@ -177,38 +224,38 @@ async fn state_events(
     Ok(syncer.rooms.client_events(&events).await?)
 }
 
-/// The room summary, and its heroes. As the spec's summary rules say: heroes only when the
-/// room has neither a name nor a canonical alias; the first five joined or invited members
-/// by stream order, never the user; when there are none, those who left or were banned.
+/// The room summary. As the spec's summary rules say: heroes only when the room has neither a
+/// name nor a canonical alias; the first five joined or invited members by stream order,
+/// never the user; when there are none, those who left or were banned.
 pub(crate) async fn summary(
     syncer: &Syncer,
     request: &SyncRequest,
     room: &RoomId,
-) -> Result<(Value, Vec<String>), SyncError> {
+) -> Result<Summary, SyncError> {
     let mut members = syncer.store.room_members(room, None).await?;
     members.sort_by_key(|m| m.stream_ordering);
-    let count = |m: &str| members.iter().filter(|x| x.membership == m).count();
-    let mut summary = json!({
-        "m.joined_member_count": count("join"),
-        "m.invited_member_count": count("invite"),
-    });
+    let count = |m: &str| members.iter().filter(|x| x.membership == m).count() as u64;
+    let mut summary = Summary {
+        joined: count("join"),
+        invited: count("invite"),
+        heroes: Vec::new(),
+    };
     if named(syncer, room).await? {
-        return Ok((summary, Vec::new()));
+        return Ok(summary);
     }
-    let pick = |memberships: &[&str]| -> Vec<String> {
+    let pick = |memberships: &[&str]| -> Vec<OwnedUserId> {
         members
             .iter()
             .filter(|m| memberships.contains(&m.membership.as_str()) && m.user_id != request.user)
             .take(5)
-            .map(|m| m.user_id.to_string())
+            .map(|m| m.user_id.clone())
             .collect()
     };
-    let mut heroes = pick(&["join", "invite"]);
-    if heroes.is_empty() {
-        heroes = pick(&["leave", "ban"]);
+    summary.heroes = pick(&["join", "invite"]);
+    if summary.heroes.is_empty() {
+        summary.heroes = pick(&["leave", "ban"]);
     }
-    summary["m.heroes"] = json!(heroes);
-    Ok((summary, heroes))
+    Ok(summary)
 }
 
 /// Whether the room has a non-empty `m.room.name` or `m.room.canonical_alias`.
@@ -255,15 +302,16 @@ pub(crate) async fn receipts(
     Ok((!content.is_empty()).then(|| json!({ "type": "m.receipt", "content": content })))
 }
 
-/// A joined room: `None` when nothing changed since the token.
+/// A joined room: `None` when nothing changed since the token. `account_data` is the room's
+/// account data that changed; the caller adds the counts.
 pub(crate) async fn joined(
     syncer: &Syncer,
     request: &SyncRequest,
     membership: &Membership,
     now: SyncToken,
-    has_account_data: bool,
-    ignored: &BTreeSet<ruma::OwnedUserId>,
-) -> Result<Option<Value>, SyncError> {
+    account_data: Vec<Value>,
+    ignored: &BTreeSet<OwnedUserId>,
+) -> Result<Option<RoomUpdate>, SyncError> {
     let room = &membership.room_id;
     let limit = request.filter.timeline_limit;
     // A room's history is sent from its end on an initial sync and when the user has just
@@ -294,11 +342,6 @@ pub(crate) async fn joined(
     } else {
         request.since.map_or(0, |s| s.events)
     };
-    let fetch = i64::try_from(limit).unwrap_or(i64::MAX).saturating_add(1);
-    let mut stored = syncer
-        .store
-        .room_events_backwards(room, after, now.events, fetch)
-        .await?;
     let since_typing = request.since.map_or(0, |s| s.typing);
     let typing = syncer.typing.changed_since(room, since_typing);
     let since_receipts = if fresh {
@@ -307,36 +350,32 @@ pub(crate) async fn joined(
         request.since.map_or(0, |s| s.receipts)
     };
     let receipts = receipts(syncer, request, room, since_receipts, now.receipts).await?;
-    if !whole && stored.is_empty() && typing.is_none() && !has_account_data && receipts.is_none() {
-        return Ok(None);
-    }
-    let limited = stored.len() > limit;
-    stored.truncate(limit);
-    stored.reverse();
-    let stored = visible(
+    let window = window(
         syncer,
         request,
-        stored,
-        true,
+        room,
+        (after, now.events),
+        limit,
         Some(membership.stream_ordering),
+        ignored,
     )
     .await?;
-    let mut timeline = parse(syncer, &stored)?;
-    if !ignored.is_empty() {
-        timeline.retain(|pdu| !crate::ignored::hides(ignored, pdu));
+    let quiet = typing.is_none() && account_data.is_empty() && receipts.is_none();
+    if !whole && quiet && window.stored.is_empty() {
+        return Ok(None);
     }
+    let timeline = &window.timeline;
 
     // The summary only changes with membership: send it when the client may not have it yet or
     // a member event arrives (the spec lets servers omit unchanged summaries).
     let membership_changed = whole
-        || limited
+        || window.limited
         || timeline
             .iter()
             .any(|p| *p.kind() == ruma::events::TimelineEventType::RoomMember);
-    let (summary, heroes) = if membership_changed {
-        summary(syncer, request, room).await?
-    } else {
-        (json!({}), Vec::new())
+    let summary = match membership_changed {
+        true => Some(summary(syncer, request, room).await?),
+        false => None,
     };
     let lazy = request.filter.lazy_load_members;
     let wanted = Wanted {
@@ -344,18 +383,22 @@ pub(crate) async fn joined(
             .iter()
             .map(|p| p.sender().as_str())
             .chain(std::iter::once(request.user.as_str()))
-            .chain(heroes.iter().map(String::as_str))
+            .chain(
+                summary
+                    .iter()
+                    .flat_map(|s| s.heroes.iter().map(|h| h.as_str())),
+            )
             .collect(),
         record_at: Some(now.events),
     };
-    let state = match (whole, limited, timeline.first()) {
+    let state = match (whole, window.limited, timeline.first()) {
         (true, _, Some(first)) => {
             let before = syncer.rooms.state_before(first.event_id()).await?;
-            state_events(syncer, request, room, &before, None, &timeline, &wanted).await?
+            state_events(syncer, request, room, &before, None, timeline, &wanted).await?
         }
         (true, _, None) => {
             let at = state_at(syncer, room, now.events).await?;
-            state_events(syncer, request, room, &at, None, &timeline, &wanted).await?
+            state_events(syncer, request, room, &at, None, timeline, &wanted).await?
         }
         (false, true, Some(first)) => {
             let known = state_at(syncer, room, after).await?;
@@ -366,7 +409,7 @@ pub(crate) async fn joined(
                 room,
                 &before,
                 Some(&known),
-                &timeline,
+                timeline,
                 &wanted,
             )
             .await?
@@ -381,44 +424,27 @@ pub(crate) async fn joined(
                 room,
                 &before,
                 Some(&before),
-                &timeline,
+                timeline,
                 &wanted,
             )
             .await?
         }
         (false, _, _) => Vec::new(),
     };
-    // With nothing in the timeline, history goes back from where the client's token left off.
-    let prev_batch = stored.first().map_or(PaginationToken(after + 1), |e| {
-        PaginationToken(e.stream_ordering)
-    });
-    let mut ephemeral = Vec::new();
-    if let Some(users) = typing {
-        ephemeral.push(json!({"type": "m.typing", "content": {"user_ids": users}}));
-    }
-    ephemeral.extend(receipts);
-    Ok(Some(json!({
-        "timeline": {
-            "events": client_events(syncer, request, &timeline, now.events).await?,
-            "limited": limited,
-            "prev_batch": prev_batch.to_string(),
-        },
-        "state": { "events": state },
-        "ephemeral": { "events": ephemeral },
-        "account_data": { "events": [] },
-        "summary": summary,
-        "unread_notifications": {},
-    })))
-}
-
-/// An invited room: the invite and the stripped state an invitee may see.
-pub(crate) async fn invited(syncer: &Syncer, membership: &Membership) -> Result<Value, SyncError> {
-    Ok(json!({ "invite_state": { "events": stripped(syncer, membership).await? } }))
-}
-
-/// A room the user knocked on: the knock and the stripped state of the room.
-pub(crate) async fn knocked(syncer: &Syncer, membership: &Membership) -> Result<Value, SyncError> {
-    Ok(json!({ "knock_state": { "events": stripped(syncer, membership).await? } }))
+    Ok(Some(RoomUpdate {
+        timeline: client_events(syncer, request, timeline, now.events).await?,
+        limited: window.limited,
+        // With nothing in the timeline, history goes back from where the client's token left
+        // off.
+        prev_batch: Some(prev_batch(&window, after + 1)),
+        num_live: None,
+        state,
+        typing,
+        receipts,
+        account_data,
+        summary,
+        counts: None,
+    }))
 }
 
 /// The stripped state a would-be member may see, with their membership event last.
@@ -456,22 +482,16 @@ pub(crate) async fn left(
     syncer: &Syncer,
     request: &SyncRequest,
     membership: &Membership,
-) -> Result<Value, SyncError> {
+    ignored: &BTreeSet<OwnedUserId>,
+) -> Result<RoomUpdate, SyncError> {
     let room = &membership.room_id;
-    let limit = request.filter.timeline_limit;
     let after = request.since.map_or(0, |s| s.events);
-    let fetch = i64::try_from(limit).unwrap_or(i64::MAX).saturating_add(1);
-    let mut stored = syncer
-        .store
-        .room_events_backwards(room, after, membership.stream_ordering, fetch)
-        .await?;
-    let limited = stored.len() > limit;
-    stored.truncate(limit);
-    stored.reverse();
-    let stored = visible(syncer, request, stored, false, None).await?;
-    let timeline = parse(syncer, &stored)?;
+    let upto = membership.stream_ordering;
+    let limit = request.filter.timeline_limit;
+    let window = window(syncer, request, room, (after, upto), limit, None, ignored).await?;
+    let timeline = &window.timeline;
     let state = match timeline.first() {
-        Some(first) if limited || request.since.is_none() => {
+        Some(first) if window.limited || request.since.is_none() => {
             let known = match request.since {
                 Some(s) => Some(state_at(syncer, room, s.events).await?),
                 None => None,
@@ -491,25 +511,18 @@ pub(crate) async fn left(
                 room,
                 &before,
                 known.as_ref(),
-                &timeline,
+                timeline,
                 &wanted,
             )
             .await?
         }
         _ => Vec::new(),
     };
-    let prev_batch = stored
-        .first()
-        .map_or(PaginationToken(membership.stream_ordering), |e| {
-            PaginationToken(e.stream_ordering)
-        });
-    Ok(json!({
-        "timeline": {
-            "events": client_events(syncer, request, &timeline, membership.stream_ordering).await?,
-            "limited": limited,
-            "prev_batch": prev_batch.to_string(),
-        },
-        "state": { "events": state },
-        "account_data": { "events": [] },
-    }))
+    Ok(RoomUpdate {
+        timeline: client_events(syncer, request, timeline, upto).await?,
+        limited: window.limited,
+        prev_batch: Some(prev_batch(&window, upto)),
+        state,
+        ..RoomUpdate::default()
+    })
 }

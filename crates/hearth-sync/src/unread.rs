@@ -23,6 +23,7 @@ use std::sync::Arc;
 
 use hearth_rooms::{Pdu, StateIds};
 use hearth_store::{ReadReceipts, StoredEvent};
+use ruma::api::client::sync::sync_events::UnreadNotificationsCount;
 use ruma::events::StateEventType;
 use ruma::events::room::power_levels::{
     RoomPowerLevels, RoomPowerLevelsEventContent, RoomPowerLevelsSource,
@@ -31,8 +32,8 @@ use ruma::push::{Action, PushConditionPowerLevelsCtx, PushConditionRoomCtx, Rule
 use ruma::room_version_rules::AuthorizationRules;
 use ruma::serde::Raw;
 use ruma::{OwnedEventId, OwnedRoomId, OwnedUserId, RoomId, RoomVersionId, UInt, UserId};
+use serde_json::Value;
 use serde_json::value::RawValue;
-use serde_json::{Value, json};
 use tokio::sync::OnceCell;
 
 use crate::bounded::Bounded;
@@ -56,12 +57,19 @@ impl Tally {
         self.highlights += other.highlights;
     }
 
-    fn json(self) -> Value {
-        json!({
-            "notification_count": self.notifications,
-            "highlight_count": self.highlights,
-        })
+    fn count(self) -> UnreadNotificationsCount {
+        let mut count = UnreadNotificationsCount::new();
+        count.notification_count = Some(UInt::new_saturating(self.notifications));
+        count.highlight_count = Some(UInt::new_saturating(self.highlights));
+        count
     }
+}
+
+/// A room's counts as a sync sends them: the room's (or its main timeline's), and its threads'.
+#[derive(Debug, Clone, Default)]
+pub(crate) struct RoomCounts {
+    pub(crate) room: UnreadNotificationsCount,
+    pub(crate) threads: BTreeMap<OwnedEventId, UnreadNotificationsCount>,
 }
 
 /// A room's counts by thread.
@@ -161,32 +169,34 @@ impl<'a> Unread<'a> {
     }
 
     /// The room's `unread_notifications`, and with `per_thread` its
-    /// `unread_thread_notifications` (threads with notifications only; `None` when there are
-    /// none), as of stream position `upto`.
+    /// `unread_thread_notifications` (threads with notifications only), as of stream
+    /// position `upto`.
     pub(crate) async fn counts(
         &self,
         room: &RoomId,
         upto: i64,
         per_thread: bool,
-    ) -> Result<(Value, Option<Value>), SyncError> {
+    ) -> Result<RoomCounts, SyncError> {
         let counts = self.count(room, upto).await?;
         if !per_thread {
             let mut total = counts.main;
             for tally in counts.threads.values() {
                 total.add(*tally);
             }
-            return Ok((total.json(), None));
+            return Ok(RoomCounts {
+                room: total.count(),
+                threads: BTreeMap::new(),
+            });
         }
-        let threads: serde_json::Map<String, Value> = counts
-            .threads
-            .iter()
-            .filter(|(_, t)| t.notifications > 0)
-            .map(|(root, t)| (root.to_string(), t.json()))
-            .collect();
-        Ok((
-            counts.main.json(),
-            (!threads.is_empty()).then_some(Value::Object(threads)),
-        ))
+        Ok(RoomCounts {
+            room: counts.main.count(),
+            threads: counts
+                .threads
+                .iter()
+                .filter(|(_, t)| t.notifications > 0)
+                .map(|(root, t)| (root.clone(), t.count()))
+                .collect(),
+        })
     }
 
     async fn count(&self, room: &RoomId, upto: i64) -> Result<Counts, SyncError> {

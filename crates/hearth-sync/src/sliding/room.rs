@@ -13,12 +13,11 @@ use hearth_rooms::{Pdu, StateIds};
 use hearth_store::Membership;
 use ruma::api::client::sync::sync_events::v5::response;
 use ruma::events::StateEventType;
-use ruma::serde::Raw;
 use ruma::{OwnedEventId, OwnedMxcUri, OwnedUserId, UInt};
-use serde_json::Value;
 
 use super::RoomConfig;
 use super::connection::RoomSent;
+use crate::update::{RoomUpdate, Summary, raws};
 use crate::{PaginationToken, SyncError, SyncRequest, SyncToken, Syncer, rooms, unread};
 
 /// What rendering a room needs to know.
@@ -45,7 +44,9 @@ pub(super) async fn render(
 ) -> Result<(Option<response::Room>, i64), SyncError> {
     let membership = cx.membership;
     let mut out = response::Room::new();
-    out.bump_stamp = Some(uint(cx.bump_stamp));
+    out.bump_stamp = Some(UInt::new_saturating(
+        u64::try_from(cx.bump_stamp).unwrap_or(0),
+    ));
     out.is_dm = Some(cx.is_dm);
     if matches!(membership.membership.as_str(), "invite" | "knock") {
         if let Some(sent) = cx.sent.filter(|s| s.events >= membership.stream_ordering) {
@@ -57,7 +58,7 @@ pub(super) async fn render(
             .iter()
             .find(|e| e["type"] == "m.room.name")
             .and_then(|e| e["content"]["name"].as_str().map(str::to_owned));
-        out.invite_state = Some(stripped.iter().map(raw).collect::<Result<_, _>>()?);
+        out.invite_state = Some(raws(&stripped)?);
         out.initial = Some(true);
         return Ok((Some(out), membership.stream_ordering));
     }
@@ -75,21 +76,18 @@ pub(super) async fn render(
     if !initial && after >= upto {
         return Ok((None, after));
     }
-    let limit = cx.config.timeline_limit;
-    let fetch = i64::try_from(limit).unwrap_or(i64::MAX).saturating_add(1);
-    let mut stored = syncer
-        .store
-        .room_events_backwards(room, after, upto, fetch)
-        .await?;
-    let limited = stored.len() > limit;
-    stored.truncate(limit);
-    stored.reverse();
     let joined_at = joined.then_some(membership.stream_ordering);
-    let stored = rooms::visible(syncer, cx.viewer, stored, joined, joined_at).await?;
-    let mut timeline = rooms::parse(syncer, &stored)?;
-    if !cx.ignored.is_empty() {
-        timeline.retain(|pdu| !crate::ignored::hides(cx.ignored, pdu));
-    }
+    let window = rooms::window(
+        syncer,
+        cx.viewer,
+        room,
+        (after, upto),
+        cx.config.timeline_limit,
+        joined_at,
+        cx.ignored,
+    )
+    .await?;
+    let timeline = &window.timeline;
     if !initial && timeline.is_empty() {
         // Nothing the user may see happened: nothing to send, but it was looked at.
         return Ok((None, upto));
@@ -115,57 +113,55 @@ pub(super) async fn render(
     let pdus = syncer.rooms.load_pdus(&ids).await?;
     let mut state: Vec<Arc<Pdu>> = ids.iter().filter_map(|id| pdus.get(id).cloned()).collect();
     state.sort_by_key(|p| (p.kind().to_string(), p.state_key().map(str::to_owned)));
-    out.required_state = syncer
-        .rooms
-        .client_events(&state)
-        .await?
-        .iter()
-        .map(raw)
-        .collect::<Result<_, _>>()?;
-    out.timeline = rooms::client_events(syncer, cx.viewer, &timeline, upto)
-        .await?
-        .iter()
-        .map(raw)
-        .collect::<Result<_, _>>()?;
-    out.limited = limited;
-    out.prev_batch = stored
-        .first()
-        .map(|e| PaginationToken(e.stream_ordering).to_string());
-    out.num_live = Some(uint(match cx.live_after {
-        Some(live_after) => stored
-            .iter()
-            .filter(|e| e.stream_ordering > live_after)
-            .count() as i64,
-        None => 0,
-    }));
-    if initial {
-        out.initial = Some(true);
-    }
 
     // Name, avatar, heroes and counts: whole rooms, and rooms whose membership moved.
     let members_moved = timeline
         .iter()
         .any(|p| *p.kind() == ruma::events::TimelineEventType::RoomMember);
-    if initial || members_moved {
-        describe(syncer, cx, &state_now, &mut out).await?;
-    }
-    if joined {
-        let (counts, _) = unread.counts(room, cx.now.events, false).await?;
-        out.unread_notifications.notification_count = counts["notification_count"]
-            .as_u64()
-            .and_then(|n| UInt::try_from(n).ok());
-        out.unread_notifications.highlight_count = counts["highlight_count"]
-            .as_u64()
-            .and_then(|n| UInt::try_from(n).ok());
+    let summary = match initial || members_moved {
+        true => {
+            let summary = rooms::summary(syncer, cx.viewer, room).await?;
+            describe(syncer, &state_now, &summary, &mut out).await?;
+            Some(summary)
+        }
+        false => None,
+    };
+    let counts = match joined {
+        true => Some(unread.counts(room, cx.now.events, false).await?),
+        false => None,
+    };
+    let live = |live_after: i64| {
+        window
+            .stored
+            .iter()
+            .filter(|e| e.stream_ordering > live_after)
+            .count()
+    };
+    let update = RoomUpdate {
+        timeline: rooms::client_events(syncer, cx.viewer, timeline, upto).await?,
+        limited: window.limited,
+        prev_batch: window
+            .stored
+            .first()
+            .map(|e| PaginationToken(e.stream_ordering)),
+        num_live: Some(cx.live_after.map_or(0, live)),
+        state: syncer.rooms.client_events(&state).await?,
+        summary,
+        counts,
+        ..RoomUpdate::default()
+    };
+    update.into_v5(&mut out)?;
+    if initial {
+        out.initial = Some(true);
     }
     Ok((Some(out), upto))
 }
 
-/// The room's name, avatar, member counts and (for rooms without a name) heroes.
+/// The room's name, avatar and (for rooms without a name) heroes with their profiles.
 async fn describe(
     syncer: &Syncer,
-    cx: &Context<'_>,
     state: &StateIds,
+    summary: &Summary,
     out: &mut response::Room,
 ) -> Result<(), SyncError> {
     let content = |kind: StateEventType, key: String| {
@@ -192,21 +188,11 @@ async fn describe(
         },
         None => ruma::JsOption::Undefined,
     };
-    let (summary, heroes) = rooms::summary(syncer, cx.viewer, &cx.membership.room_id).await?;
-    out.joined_count = summary["m.joined_member_count"]
-        .as_u64()
-        .and_then(|n| UInt::try_from(n).ok());
-    out.invited_count = summary["m.invited_member_count"]
-        .as_u64()
-        .and_then(|n| UInt::try_from(n).ok());
-    if !heroes.is_empty() {
+    if !summary.heroes.is_empty() {
         let mut list = Vec::new();
-        for hero in heroes {
-            let Ok(user) = OwnedUserId::try_from(hero.as_str()) else {
-                continue;
-            };
-            let member = content(StateEventType::RoomMember, hero.clone()).await?;
-            let mut out_hero = response::Hero::new(user);
+        for hero in &summary.heroes {
+            let member = content(StateEventType::RoomMember, hero.to_string()).await?;
+            let mut out_hero = response::Hero::new(hero.clone());
             if let Some(member) = member {
                 out_hero.name = member["displayname"].as_str().map(str::to_owned);
                 out_hero.avatar = member["avatar_url"].as_str().map(OwnedMxcUri::from);
@@ -238,17 +224,4 @@ fn wanted(
         };
         kind_matches && key_matches
     })
-}
-
-fn raw<T>(value: &Value) -> Result<Raw<T>, SyncError> {
-    serde_json::value::to_raw_value(value)
-        .map(Raw::from_json)
-        .map_err(|e| SyncError::Store(hearth_store::StoreError::Corrupt(e.to_string())))
-}
-
-fn uint(n: i64) -> UInt {
-    u64::try_from(n)
-        .ok()
-        .and_then(|n| UInt::try_from(n).ok())
-        .unwrap_or_default()
 }

@@ -31,7 +31,7 @@ fn bad(message: impl Into<String>) -> ApiError {
 async fn handler(
     State(state): State<ApiState>,
     request: Ruma<endpoint::Request>,
-) -> Result<Json<serde_json::Value>, ApiError> {
+) -> Result<Json<hearth_sync::v2::SyncResponse>, ApiError> {
     let caller = request.caller()?.clone();
     let body = request.body;
     let since = match &body.since {
