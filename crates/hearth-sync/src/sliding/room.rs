@@ -52,7 +52,10 @@ pub(super) async fn render(
         if let Some(sent) = cx.sent.filter(|s| s.events >= membership.stream_ordering) {
             return Ok((None, sent.events));
         }
-        // Only the stripped state a would-be member may see; the knock is among it.
+        // Only the stripped state a would-be member may see; the invite or knock is among it.
+        // NOTSPEC: the MSC now calls this `stripped_state`, for invites and knocks alike; the
+        // format Element X's SDK reads has `invite_state` only, so knocks come there too (the
+        // member event's `membership` tells them apart).
         let stripped = rooms::stripped(syncer, membership).await?;
         out.name = stripped
             .iter()
