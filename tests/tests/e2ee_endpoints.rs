@@ -539,3 +539,158 @@ async fn key_backup_keeps_the_better_session(backend: Backend) {
     assert_eq!(status, StatusCode::NOT_FOUND);
 }
 on_both_backends!(key_backup_keeps_the_better_session);
+
+/// Dehydrated devices (MSC3814): stored with their keys, queried and claimed like any device,
+/// receiving to-device messages that the rehydrating device reads a page at a time; replaced
+/// and deleted with everything they owned. Bad uploads change nothing.
+async fn dehydrated_device_lifecycle(backend: Backend) {
+    const BASE: &str = "/_matrix/client/unstable/org.matrix.msc3814.v1/dehydrated_device";
+    let server = TestServer::start(backend).await;
+    let (alice, alice_id, alice_device) = user(&server, "alice").await;
+    let (bob, _, _) = user(&server, "bob").await;
+    let versions = alice
+        .ok(Method::GET, "/_matrix/client/versions", None)
+        .await;
+    assert_eq!(versions["unstable_features"]["org.matrix.msc3814"], true);
+
+    for method in [Method::GET, Method::DELETE] {
+        let (status, body) = alice.call(method, BASE, None).await;
+        assert_eq!(
+            (status, errcode(&body)),
+            (StatusCode::NOT_FOUND, "M_NOT_FOUND")
+        );
+    }
+    let data = json!({"algorithm": "org.matrix.msc3814.v2", "device_pickle": "cGlja2xl", "nonce": "bm9uY2U"});
+    let dehydrated = |device: &str, data: &Value| {
+        let (key, public) = key_pair(Some(device));
+        json!({
+            "device_id": device,
+            "initial_device_display_name": "Dehydrated device",
+            "device_data": data,
+            "device_keys": device_keys(&alice_id, device, &key, &public),
+            "one_time_keys": { "signed_curve25519:AAAAAQ": { "key": "ZGVoeWRyYXRlZCBvdGs" } },
+            "fallback_keys": {
+                "signed_curve25519:AAAAAg": { "key": "ZGVoeWRyYXRlZCBmYg", "fallback": true },
+            },
+        })
+    };
+
+    // Bad uploads are refused and store nothing.
+    let (status, body) = alice
+        .put(
+            BASE,
+            dehydrated("DEHYDRATED1", &json!({"device_pickle": "x"})),
+        )
+        .await;
+    assert_eq!(
+        (status, errcode(&body)),
+        (StatusCode::BAD_REQUEST, "M_BAD_JSON"),
+        "{body}"
+    );
+    let mut foreign = dehydrated("DEHYDRATED1", &data);
+    foreign["device_id"] = json!("SOMEOTHER");
+    let (status, body) = alice.put(BASE, foreign).await;
+    assert_eq!(
+        (status, errcode(&body)),
+        (StatusCode::BAD_REQUEST, "M_INVALID_PARAM"),
+        "{body}"
+    );
+    let (status, body) = alice.put(BASE, dehydrated(&alice_device, &data)).await;
+    assert_eq!(
+        (status, errcode(&body)),
+        (StatusCode::BAD_REQUEST, "M_INVALID_PARAM"),
+        "{body}"
+    );
+    let (status, _) = alice.get(BASE).await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
+
+    let (status, body) = alice.put(BASE, dehydrated("DEHYDRATED1", &data)).await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    assert_eq!(body["device_id"], "DEHYDRATED1");
+    let body = alice.ok(Method::GET, BASE, None).await;
+    assert_eq!(body["device_id"], "DEHYDRATED1");
+    assert_eq!(body["device_data"], data);
+
+    // Others see it and claim its keys like any device's.
+    let query = json!({ "device_keys": { &alice_id: [] } });
+    let (_, keys) = bob
+        .post("/_matrix/client/v3/keys/query", query.clone())
+        .await;
+    assert!(
+        keys["device_keys"][&alice_id]["DEHYDRATED1"].is_object(),
+        "{keys}"
+    );
+    let claim = json!({ "one_time_keys": { &alice_id: { "DEHYDRATED1": "signed_curve25519" } } });
+    let (_, claimed) = bob.post("/_matrix/client/v3/keys/claim", claim).await;
+    let got = &claimed["one_time_keys"][&alice_id]["DEHYDRATED1"]["signed_curve25519:AAAAAQ"];
+    assert_eq!(got["key"], "ZGVoeWRyYXRlZCBvdGs", "{claimed}");
+
+    // Messages to it wait for the rehydrating device, which reads them, then acknowledges.
+    for n in 0..3 {
+        let message = json!({ "messages": { &alice_id: { "DEHYDRATED1": { "n": n } } } });
+        let (status, _) = bob
+            .put(
+                &format!("/_matrix/client/v3/sendToDevice/m.test/d{n}"),
+                message,
+            )
+            .await;
+        assert_eq!(status, StatusCode::OK);
+    }
+    let events = format!("{BASE}/DEHYDRATED1/events");
+    let page = alice.ok(Method::POST, &events, Some(json!({}))).await;
+    let got: Vec<&Value> = page["events"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| &e["content"]["n"])
+        .collect();
+    assert_eq!(got, vec![&json!(0), &json!(1), &json!(2)], "{page}");
+    let next = page["next_batch"].as_str().unwrap().to_owned();
+    let page = alice
+        .ok(Method::POST, &events, Some(json!({ "next_batch": next })))
+        .await;
+    assert!(page["events"].as_array().unwrap().is_empty(), "{page}");
+    // Only the dehydrated device's messages are read here, and only with tokens it gave out.
+    let (status, body) = alice
+        .post(&format!("{BASE}/{alice_device}/events"), json!({}))
+        .await;
+    assert_eq!(
+        (status, errcode(&body)),
+        (StatusCode::NOT_FOUND, "M_NOT_FOUND")
+    );
+    let (status, body) = alice
+        .post(&events, json!({ "next_batch": "nonsense" }))
+        .await;
+    assert_eq!(
+        (status, errcode(&body)),
+        (StatusCode::BAD_REQUEST, "M_INVALID_PARAM")
+    );
+    let (status, _) = bob.post(&events, json!({})).await;
+    assert_eq!(status, StatusCode::NOT_FOUND, "not Bob's");
+
+    // A new one replaces it: the old device and its keys are gone.
+    let (status, body) = alice.put(BASE, dehydrated("DEHYDRATED2", &data)).await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    let (_, keys) = bob
+        .post("/_matrix/client/v3/keys/query", query.clone())
+        .await;
+    assert!(
+        keys["device_keys"][&alice_id].get("DEHYDRATED1").is_none(),
+        "{keys}"
+    );
+    assert!(
+        keys["device_keys"][&alice_id]["DEHYDRATED2"].is_object(),
+        "{keys}"
+    );
+
+    let body = alice.ok(Method::DELETE, BASE, None).await;
+    assert_eq!(body["device_id"], "DEHYDRATED2");
+    let (status, _) = alice.get(BASE).await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
+    let (_, keys) = bob.post("/_matrix/client/v3/keys/query", query).await;
+    assert!(
+        keys["device_keys"][&alice_id].get("DEHYDRATED2").is_none(),
+        "{keys}"
+    );
+}
+on_both_backends!(dehydrated_device_lifecycle);

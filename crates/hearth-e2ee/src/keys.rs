@@ -39,6 +39,22 @@ pub type ClaimResult = (
 );
 
 impl E2ee {
+    /// Refuse an upload of too many keys, or of keys that are neither strings nor objects.
+    pub(crate) fn check_key_upload(
+        &self,
+        one_time_keys: &BTreeMap<OwnedOneTimeKeyId, Raw<OneTimeKey>>,
+        fallback_keys: &BTreeMap<OwnedOneTimeKeyId, Raw<OneTimeKey>>,
+    ) -> Result<(), E2eeError> {
+        if one_time_keys.len() > MAX_KEYS_PER_UPLOAD || fallback_keys.len() > MAX_KEYS_PER_UPLOAD {
+            return Err(E2eeError::InvalidParam(format!(
+                "at most {MAX_KEYS_PER_UPLOAD} one-time or fallback keys per upload"
+            )));
+        }
+        keys_to_store(one_time_keys)?;
+        keys_to_store(fallback_keys)?;
+        Ok(())
+    }
+
     /// Store a device's uploaded keys; returns its one-time key counts afterwards.
     pub async fn upload_keys(
         &self,
@@ -48,11 +64,7 @@ impl E2ee {
         one_time_keys: &BTreeMap<OwnedOneTimeKeyId, Raw<OneTimeKey>>,
         fallback_keys: &BTreeMap<OwnedOneTimeKeyId, Raw<OneTimeKey>>,
     ) -> Result<BTreeMap<OneTimeKeyAlgorithm, UInt>, E2eeError> {
-        if one_time_keys.len() > MAX_KEYS_PER_UPLOAD || fallback_keys.len() > MAX_KEYS_PER_UPLOAD {
-            return Err(E2eeError::InvalidParam(format!(
-                "at most {MAX_KEYS_PER_UPLOAD} one-time or fallback keys per upload"
-            )));
-        }
+        self.check_key_upload(one_time_keys, fallback_keys)?;
         let mut upload = KeyUpload::default();
         if let Some(keys) = device_keys {
             upload.device_keys = Some(checked_device_keys(user, device, keys)?);
@@ -231,7 +243,7 @@ impl E2ee {
 }
 
 /// Device keys as uploaded, checked to be this device's and canonicalised.
-fn checked_device_keys(
+pub(crate) fn checked_device_keys(
     user: &UserId,
     device: &ruma::DeviceId,
     keys: &Raw<DeviceKeys>,

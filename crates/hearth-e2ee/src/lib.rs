@@ -1,13 +1,15 @@
 //! End-to-end encryption, the server's part: it never sees a plaintext or a private key, but
 //! it keeps what devices publish (identity, one-time, fallback and cross-signing keys), hands
 //! out one-time keys exactly once, tells users whose device lists changed, queues
-//! send-to-device messages, and stores encrypted key backups.
+//! send-to-device messages, stores encrypted key backups, and keeps each user's dehydrated
+//! device.
 //!
 //! Rules live here; rows live in `hearth-store`. Keys are kept as the canonical JSON their
 //! owner signed, checked for the ids and signatures the spec requires.
 
 mod backup;
 mod cross_signing;
+mod dehydrated;
 mod device_lists;
 mod keys;
 mod to_device;
@@ -17,6 +19,7 @@ use ruma::OwnedServerName;
 
 pub use backup::{BackupVersionInfo, RoomKeys};
 pub use cross_signing::{SignatureFailure, SigningKeysUpload};
+pub use dehydrated::DehydratedUpload;
 pub use device_lists::DeviceListChanges;
 pub use hearth_store::RoomKeyScope;
 pub use keys::{ClaimResult, QueryResult};

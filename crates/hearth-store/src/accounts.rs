@@ -106,6 +106,8 @@ macro_rules! delete_device {
     }};
 }
 
+pub(crate) use {delete_device, insert_device};
+
 /// Delete all of a user's devices (and their tokens), optionally but one; evaluates to how many
 /// devices went.
 macro_rules! delete_user_devices {
@@ -508,7 +510,7 @@ impl Store {
     }
 
     /// After devices were deleted: publish the device-list change their deletion recorded.
-    fn devices_went<T>(
+    pub(crate) fn devices_went<T>(
         &self,
         user: &UserId,
         written: Result<(T, Option<i64>), StoreError>,

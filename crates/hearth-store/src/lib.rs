@@ -10,6 +10,7 @@ mod accounts;
 mod bump;
 mod cache;
 mod db;
+mod dehydrated;
 mod directory;
 mod erased;
 mod error;
@@ -46,6 +47,7 @@ use ruma::OwnedUserId;
 use tokio::sync::watch;
 
 pub use bump::BUMP_EVENT_TYPES;
+pub use dehydrated::DehydratedConflict;
 pub use error::StoreError;
 pub use key_backup::{BackupVersion, RoomKeyRow, RoomKeyScope};
 pub use keys::{ClaimedKey, KeyCounts, KeySignature, KeyUpload, UploadConflict};

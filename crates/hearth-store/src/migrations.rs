@@ -317,7 +317,24 @@ const MIGRATIONS: &[Migration] = &[
         sqlite: EVENTS_BY_TYPE,
         postgres: EVENTS_BY_TYPE,
     },
+    Migration {
+        version: 23,
+        name: "dehydrated devices",
+        sqlite: DEHYDRATED_DEVICES,
+        postgres: DEHYDRATED_DEVICES,
+    },
 ];
+
+/// Each user's dehydrated device (MSC3814): a device of theirs (keys and to-device queue as
+/// any device's) and the client's encrypted pickle of it. Goes with the device.
+const DEHYDRATED_DEVICES: &str = "
+CREATE TABLE dehydrated_devices (
+    user_id TEXT PRIMARY KEY,
+    device_id TEXT NOT NULL,
+    device_data TEXT NOT NULL,
+    FOREIGN KEY (user_id, device_id) REFERENCES devices (user_id, device_id) ON DELETE CASCADE
+);
+";
 
 /// Sliding sync reads each room's latest event of the bump types once (`bump.rs`).
 const EVENTS_BY_TYPE: &str =

@@ -4,6 +4,7 @@ pub(crate) mod alias;
 pub(crate) mod backup;
 pub(crate) mod config;
 pub(crate) mod context;
+pub(crate) mod dehydrated_device;
 pub(crate) mod device;
 pub(crate) mod directory;
 pub(crate) mod discovery;

@@ -21,6 +21,8 @@ pub(crate) fn route(router: Router<ApiState>) -> Router<ApiState> {
 const UNSTABLE_FEATURES: &[&str] = &[
     // Simplified sliding sync (MSC4186), which Element X requires.
     "org.matrix.simplified_msc3575",
+    // Dehydrated devices (MSC3814), the unstable endpoints matrix-sdk calls.
+    "org.matrix.msc3814",
 ];
 
 async fn handler() -> RumaResponse<endpoint::Response> {
