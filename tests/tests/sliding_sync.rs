@@ -524,6 +524,20 @@ async fn hostile_requests(backend: Backend) {
         .await,
     );
 
+    let unsubscribe: Vec<String> = (0..5_000).map(|n| format!("!r{n}:hearth.test")).collect();
+    invalid(
+        sliding(
+            &server,
+            &alice,
+            "",
+            &json!({ "unsubscribe_rooms": unsubscribe }),
+        )
+        .await,
+    );
+    let tags: Vec<String> = (0..5_000).map(|n| format!("tag{n}")).collect();
+    let many_tags = json!({"lists": {"l": {"ranges": [[0, 0]], "timeline_limit": 1, "filters": {"tags": tags}}}});
+    invalid(sliding(&server, &alice, "", &many_tags).await);
+
     // Absurd ranges and timeline limits are served, bounded.
     let huge = json!({"lists": {"l": {
         "ranges": [[0, 9_007_199_254_740_991u64]],

@@ -46,16 +46,30 @@ impl ExtraFilters {
     }
 }
 
+/// Why the extra fields were refused.
+#[derive(Debug, thiserror::Error)]
+pub enum ExtrasError {
+    /// A field of the wrong type (400 `M_BAD_JSON`).
+    #[error("{0}")]
+    BadJson(String),
+    /// Past a limit (400 `M_INVALID_PARAM`).
+    #[error("{0}")]
+    TooMany(String),
+}
+
 impl RequestExtras {
     /// Read them from a request body (empty: none). A field of the wrong type is refused, as
     /// ruma refuses its own.
-    pub fn from_body(body: &[u8]) -> Result<Self, String> {
+    pub fn from_body(body: &[u8]) -> Result<Self, ExtrasError> {
         if body.is_empty() {
             return Ok(Self::default());
         }
-        let extras: Self = serde_json::from_slice(body).map_err(|e| e.to_string())?;
+        let extras: Self =
+            serde_json::from_slice(body).map_err(|e| ExtrasError::BadJson(e.to_string()))?;
         if extras.unsubscribe_rooms.len() > MAX_NAMED {
-            return Err(format!("at most {MAX_NAMED} unsubscribe_rooms"));
+            return Err(ExtrasError::TooMany(format!(
+                "at most {MAX_NAMED} unsubscribe_rooms"
+            )));
         }
         for (name, list) in &extras.lists {
             if let Some(f) = &list.filters {
@@ -63,9 +77,9 @@ impl RequestExtras {
                     + f.tags.as_ref().map_or(0, BTreeSet::len)
                     + f.not_tags.len();
                 if named > MAX_NAMED {
-                    return Err(format!(
+                    return Err(ExtrasError::TooMany(format!(
                         "list {name}: at most {MAX_NAMED} spaces and tags in its filters"
-                    ));
+                    )));
                 }
             }
         }
@@ -123,5 +137,11 @@ mod tests {
             RequestExtras::from_body(br#"{"lists": {"a": {"filters": {"tags": 5}}}}"#).is_err()
         );
         assert!(RequestExtras::from_body(br#"{"unsubscribe_rooms": ["not a room"]}"#).is_err());
+        let many: Vec<String> = (0..=MAX_NAMED).map(|n| format!("!r{n}:h")).collect();
+        let body = serde_json::to_vec(&serde_json::json!({ "unsubscribe_rooms": many })).unwrap();
+        assert!(matches!(
+            RequestExtras::from_body(&body),
+            Err(ExtrasError::TooMany(_))
+        ));
     }
 }

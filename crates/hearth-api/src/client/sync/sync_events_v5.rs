@@ -9,7 +9,7 @@
 use axum::Router;
 use axum::extract::State;
 use axum::http::StatusCode;
-use hearth_sync::sliding::extras::RequestExtras;
+use hearth_sync::sliding::extras::{ExtrasError, RequestExtras};
 use ruma::api::client::sync::sync_events::v5 as endpoint;
 use ruma::api::error::ErrorKind;
 
@@ -33,8 +33,13 @@ async fn handler(
             "set_presence must be online, unavailable or offline",
         ));
     }
-    let extras = RequestExtras::from_body(request.raw_body())
-        .map_err(|e| ApiError::new(StatusCode::BAD_REQUEST, ErrorKind::BadJson, e))?;
+    let extras = RequestExtras::from_body(request.raw_body()).map_err(|e| {
+        let kind = match e {
+            ExtrasError::BadJson(_) => ErrorKind::BadJson,
+            ExtrasError::TooMany(_) => ErrorKind::InvalidParam,
+        };
+        ApiError::new(StatusCode::BAD_REQUEST, kind, e.to_string())
+    })?;
     let response = state
         .sync
         .sliding_sync(&caller.user_id, &caller.device_id, &request.body, &extras)
