@@ -37,6 +37,8 @@ pub struct TestServer {
     pub server: Option<hearth::Server>,
     pub base: String,
     pub address: SocketAddr,
+    /// The configuration it was started with.
+    pub config: Config,
     _dir: TempDir,
 }
 
@@ -67,14 +69,16 @@ impl TestServer {
             config.database.url = Some(hearth_store::testing::postgres_url().await);
         }
         configure(&mut config);
-        let server = hearth::Server::start(config, PasswordHashing::insecure_fast_for_tests())
-            .await
-            .expect("start hearth");
+        let server =
+            hearth::Server::start(config.clone(), PasswordHashing::insecure_fast_for_tests())
+                .await
+                .expect("start hearth");
         let address = server.address;
         Self {
             server: Some(server),
             base: format!("http://{address}"),
             address,
+            config,
             _dir: dir,
         }
     }

@@ -20,6 +20,9 @@ pub enum StoreError {
     Corrupt(String),
     #[error("database configuration: {0}")]
     Config(String),
+    /// Another process holds the database's process lock (`process_lock.rs`).
+    #[error("{0}")]
+    Locked(String),
     #[error("the event writer has stopped")]
     WriterGone,
     /// A row with the same unique key exists already (e.g. a user id that is taken).

@@ -12,7 +12,7 @@ use hearth_api::ApiState;
 use hearth_config::Config;
 use hearth_keys::SigningKey;
 use hearth_rooms::Rooms;
-use hearth_store::Store;
+use hearth_store::{ProcessLock, Store};
 use ruma::ServerName;
 use tokio::sync::oneshot;
 use tokio::task::JoinHandle;
@@ -33,6 +33,8 @@ pub struct Server {
     /// Where the client API listens (useful with port 0).
     pub address: SocketAddr,
     pub store: Store,
+    /// One process per database: held until the server is dropped.
+    lock: ProcessLock,
     stop: oneshot::Sender<()>,
     task: JoinHandle<std::io::Result<()>>,
 }
@@ -52,6 +54,10 @@ impl Server {
         let (key, created) = SigningKey::load_or_generate(server_name, &key_path)?;
         tracing::info!(path = %key_path.display(), key_id = %key.key_id(), created, "signing key");
 
+        // Before anything reads positions from the database or migrates it.
+        let lock = ProcessLock::acquire(&config)
+            .await
+            .context("locking the database")?;
         let store = Store::open(&config).await.context("opening the database")?;
         match store.backend_name() {
             "sqlite" => tracing::info!(path = %config.sqlite_path().display(), "database: SQLite"),
@@ -155,6 +161,7 @@ impl Server {
         Ok(Self {
             address,
             store,
+            lock,
             stop,
             task,
         })
@@ -163,7 +170,9 @@ impl Server {
     /// Stop accepting requests, let the ones in flight finish, and wait for it.
     pub async fn stop(self) -> anyhow::Result<()> {
         let _ = self.stop.send(());
-        self.task.await.context("server task")??;
+        let stopped = self.task.await.context("server task");
+        self.lock.release().await;
+        stopped??;
         Ok(())
     }
 
@@ -175,6 +184,10 @@ impl Server {
                 Ok(())
             }
             () = shutdown => self.stop().await,
+            () = self.lock.lost() => {
+                self.stop().await?;
+                anyhow::bail!("another Hearth process took the database lock; stopped")
+            }
         }
     }
 }
