@@ -1256,3 +1256,81 @@ async fn ignored_users_are_not_heard(backend: Backend) {
     );
 }
 on_both_backends!(ignored_users_are_not_heard);
+
+/// createRoom commits the room whole or not at all: an initial event the auth rules refuse
+/// (here a join on someone else's behalf) or one past the size limit refuses the room, and
+/// nothing of it is left — no half-made room in the creator's list, their sync or the database.
+async fn create_room_is_all_or_nothing(backend: Backend) {
+    let server = TestServer::start(backend).await;
+    let alice = Api::user(&server, "alice").await;
+    let _bob = Api::user(&server, "bob").await;
+    let events_before = server.store().current_stream();
+    let refused = [
+        json!({
+            "name": "Half made",
+            "initial_state": [{
+                "type": "m.room.member",
+                "state_key": "@bob:hearth.test",
+                "content": { "membership": "join" },
+            }],
+        }),
+        json!({
+            "name": "Too big",
+            "initial_state": [{
+                "type": "m.room.topic",
+                "state_key": "",
+                "content": { "topic": "x".repeat(70_000) },
+            }],
+        }),
+    ];
+    for body in refused {
+        let (status, answer) = alice.post("/_matrix/client/v3/createRoom", body).await;
+        assert!(status.is_client_error(), "{status} {answer}");
+        assert!(!errcode(&answer).is_empty(), "{answer}");
+    }
+    let joined = alice
+        .ok(Method::GET, "/_matrix/client/v3/joined_rooms", None)
+        .await;
+    assert_eq!(joined["joined_rooms"], json!([]), "{joined}");
+    let sync = alice.sync(None, 0).await;
+    assert!(
+        sync["rooms"]["join"]
+            .as_object()
+            .is_none_or(|r| r.is_empty()),
+        "{sync}"
+    );
+    assert_eq!(
+        server.store().current_stream(),
+        events_before,
+        "no event of a refused room was stored"
+    );
+
+    // A good one commits every initial event at once, in order.
+    let room = alice
+        .create_room_with(json!({"name": "Whole", "topic": "all there"}))
+        .await;
+    let state = alice
+        .ok(
+            Method::GET,
+            &format!("/_matrix/client/v3/rooms/{room}/state"),
+            None,
+        )
+        .await;
+    let types: Vec<&str> = state
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["type"].as_str().unwrap())
+        .collect();
+    for kind in [
+        "m.room.create",
+        "m.room.member",
+        "m.room.power_levels",
+        "m.room.join_rules",
+        "m.room.name",
+        "m.room.topic",
+    ] {
+        assert!(types.contains(&kind), "{kind} in {types:?}");
+    }
+}
+on_both_backends!(create_room_is_all_or_nothing);

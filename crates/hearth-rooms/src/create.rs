@@ -174,8 +174,9 @@ fn check_power_levels(
 }
 
 impl Rooms {
-    /// Create a room and fill in its initial state; returns the room id once every initial event
-    /// is durable. A failure part-way leaves the events that succeeded (as any other server).
+    /// Create a room with its initial state; returns the room id once the room is durable. The
+    /// create event and every initial event commit together (a genesis batch): an event that
+    /// is refused refuses the room, and nothing of it is stored.
     pub async fn create_room_with(&self, spec: NewRoom) -> Result<OwnedRoomId, RoomError> {
         let rules = spec
             .version
@@ -185,106 +186,91 @@ impl Rooms {
             &spec,
             rules.authorization.explicitly_privilege_room_creators,
         );
-        // Refused before anything of the room exists: no half-made rooms.
+        // Refused with a clear message before anything is built.
         check_power_levels(&levels, &spec, &rules.authorization)?;
-        let (room, _) = self
-            .create_room_as(
-                &spec.version,
-                &spec.creator,
-                spec.creation_content.clone(),
-                spec.room_id.as_deref(),
-            )
-            .await?;
         let creator: &UserId = &spec.creator;
-        let send = |draft: EventDraft| {
-            let room = room.clone();
-            async move {
-                self.append(
-                    &room,
-                    Append {
-                        sender: creator.to_owned(),
-                        draft,
-                        txn: None,
-                    },
-                )
-                .await
-            }
-        };
+        let mut drafts = Vec::new();
         let mut join = spec.creator_join_content.clone();
         join.insert("membership".into(), json!("join"));
-        send(EventDraft::state(
+        drafts.push(EventDraft::state(
             TimelineEventType::RoomMember,
             creator.as_str(),
             Value::Object(join),
-        ))
-        .await?;
-        send(EventDraft::state(
+        ));
+        drafts.push(EventDraft::state(
             TimelineEventType::RoomPowerLevels,
             "",
             Value::Object(levels),
-        ))
-        .await?;
+        ));
         if let Some(alias) = &spec.canonical_alias {
-            send(EventDraft::state(
+            drafts.push(EventDraft::state(
                 TimelineEventType::RoomCanonicalAlias,
                 "",
                 json!({"alias": alias}),
-            ))
-            .await?;
+            ));
         }
         let (join_rule, guests) = match spec.preset {
             Preset::PublicChat => ("public", "forbidden"),
             Preset::PrivateChat | Preset::TrustedPrivateChat => ("invite", "can_join"),
         };
-        send(EventDraft::state(
+        drafts.push(EventDraft::state(
             TimelineEventType::RoomJoinRules,
             "",
             json!({"join_rule": join_rule}),
-        ))
-        .await?;
-        send(EventDraft::state(
+        ));
+        drafts.push(EventDraft::state(
             TimelineEventType::RoomHistoryVisibility,
             "",
             json!({"history_visibility": "shared"}),
-        ))
-        .await?;
-        send(EventDraft::state(
+        ));
+        drafts.push(EventDraft::state(
             TimelineEventType::RoomGuestAccess,
             "",
             json!({"guest_access": guests}),
-        ))
-        .await?;
-        for draft in spec.initial_state.iter().cloned() {
-            send(draft).await?;
-        }
+        ));
+        drafts.extend(spec.initial_state.iter().cloned());
         if let Some(name) = &spec.name {
-            send(EventDraft::state(
+            drafts.push(EventDraft::state(
                 TimelineEventType::RoomName,
                 "",
                 json!({"name": name}),
-            ))
-            .await?;
+            ));
         }
         if let Some(topic) = &spec.topic {
-            send(EventDraft::state(
+            drafts.push(EventDraft::state(
                 TimelineEventType::RoomTopic,
                 "",
                 json!({"topic": topic}),
-            ))
-            .await?;
+            ));
         }
         for invitee in &spec.invite {
             let mut content = json!({"membership": "invite"});
             if spec.is_direct {
                 content["is_direct"] = json!(true);
             }
-            send(EventDraft::state(
+            drafts.push(EventDraft::state(
                 TimelineEventType::RoomMember,
                 invitee.as_str(),
                 content,
-            ))
-            .await?;
+            ));
         }
+        let initial: Vec<Append> = drafts
+            .into_iter()
+            .map(|draft| Append {
+                sender: creator.to_owned(),
+                draft,
+                txn: None,
+            })
+            .collect();
+        let (room, _) = self
+            .create_room_as(
+                &spec.version,
+                creator,
+                spec.creation_content.clone(),
+                spec.room_id.as_deref(),
+                &initial,
+            )
+            .await?;
         Ok(room)
     }
 }

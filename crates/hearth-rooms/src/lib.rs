@@ -23,7 +23,7 @@ use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 
 use hearth_keys::SigningKey;
-use hearth_store::{NewEvent, NewStateGroup, RoomBatch, Store};
+use hearth_store::{NewEvent, NewStateGroup, Store};
 use ruma::events::{StateEventType, TimelineEventType};
 use ruma::{
     EventId, MilliSecondsSinceUnixEpoch, OwnedEventId, OwnedRoomId, RoomId, RoomVersionId, UserId,
@@ -126,18 +126,27 @@ impl Rooms {
         creator: &UserId,
         extra: serde_json::Map<String, serde_json::Value>,
     ) -> Result<(OwnedRoomId, Appended), RoomError> {
-        self.create_room_as(version, creator, extra, None).await
+        let (room, mut appended) = self
+            .create_room_as(version, creator, extra, None, &[])
+            .await?;
+        let create = appended
+            .pop()
+            .ok_or_else(|| RoomError::Invalid("no create event".into()))?;
+        Ok((room, create))
     }
 
     /// [`Rooms::create_room`] under a room id chosen ahead (`chosen`), for the room versions
-    /// whose room ids are random; ignored where the room id is the create event's hash.
+    /// whose room ids are random (ignored where the room id is the create event's hash), with
+    /// the `initial` events after the create event committed together with it (a genesis
+    /// batch: all of the room or none of it). The create event's outcome comes first.
     pub(crate) async fn create_room_as(
         &self,
         version: &RoomVersionId,
         creator: &UserId,
         extra: serde_json::Map<String, serde_json::Value>,
         chosen: Option<&RoomId>,
-    ) -> Result<(OwnedRoomId, Appended), RoomError> {
+        initial: &[Append],
+    ) -> Result<(OwnedRoomId, Vec<Appended>), RoomError> {
         let rules = version
             .rules()
             .ok_or_else(|| RoomError::UnsupportedVersion(version.clone()))?;
@@ -177,47 +186,38 @@ impl Rooms {
         let group = self.store().allocate_state_group();
         let key = ("m.room.create".to_owned(), String::new());
         let event_id = pdu.owned_event_id().clone();
-        let batch = RoomBatch {
-            room_id: room_id.clone(),
-            room_version: version.clone(),
-            creates_room: true,
-            state_groups: vec![NewStateGroup {
-                id: group,
-                parent: None,
-                chain_len: 0,
-                delta: vec![(key.clone(), Some(event_id.clone()))],
-            }],
-            events: vec![NewEvent {
-                event_id: event_id.clone(),
-                sender: creator.to_owned(),
-                event_type: draft.kind.to_string(),
-                state_key: Some(String::new()),
-                depth: 1,
-                origin_server_ts: i64::from(pdu.origin_server_ts().get()),
-                json: pdu.canonical_json(),
-                prev_events: Vec::new(),
-                auth_events: Vec::new(),
-                state_group_before: group,
-                state_group_after: group,
-                txn: None,
-            }],
-            forward_extremities: vec![event_id.clone()],
-            current_state_group: group,
-            current_state: vec![(key, event_id.clone())],
-            memberships: Vec::new(),
-            redactions: Vec::new(),
-            relations: Vec::new(),
+        let create = NewEvent {
+            event_id: event_id.clone(),
+            sender: creator.to_owned(),
+            event_type: draft.kind.to_string(),
+            state_key: Some(String::new()),
+            depth: 1,
+            origin_server_ts: i64::from(pdu.origin_server_ts().get()),
+            json: pdu.canonical_json(),
+            prev_events: Vec::new(),
+            auth_events: Vec::new(),
+            state_group_before: group,
+            state_group_after: group,
+            txn: None,
         };
-        let positions = self.store().persist(batch).await?;
-        let stream = positions.first().copied().unwrap_or_default();
-        Ok((
-            room_id,
-            Appended {
-                event_id,
-                stream,
-                duplicate: false,
-            },
-        ))
+        let create_group = NewStateGroup {
+            id: group,
+            parent: None,
+            chain_len: 0,
+            delta: vec![(key, Some(event_id))],
+        };
+        let pdu = Arc::new(pdu);
+        let head = pipeline::Head {
+            room_id: room_id.clone(),
+            version: version.clone(),
+            rules,
+            extremities: vec![pdu.clone()],
+            state_group: group,
+            chain_len: 0,
+            state: RoomState::from([((StateEventType::RoomCreate, String::new()), pdu)]),
+        };
+        let appended = pipeline::genesis(self, head, create, create_group, initial).await?;
+        Ok((room_id, appended))
     }
 
     /// Append a local event to a room through the room's pipeline. Returns once it is durable.

@@ -523,3 +523,73 @@ fn added(result: Result<usize, RoomError>) -> Outcome {
         Err(e) => Outcome::Failed(e),
     }
 }
+
+/// A new room, committed whole: its create event (built and authorised, with its state
+/// group) and the events that follow it (`initial`, built in order on the new head), in one
+/// room batch. Any event refused refuses the room: nothing of it is stored.
+///
+/// No actor is involved: until the batch commits the room does not exist, so nothing else
+/// can append to it; the first append afterwards starts its actor, which loads the head.
+pub(crate) async fn genesis(
+    rooms: &Rooms,
+    head: Head,
+    create: NewEvent,
+    create_group: NewStateGroup,
+    initial: &[Append],
+) -> Result<Vec<Appended>, RoomError> {
+    let create_pdu = head
+        .extremities
+        .first()
+        .cloned()
+        .ok_or_else(|| RoomError::Invalid("a new room starts with its create event".into()))?;
+    let mut working = Working::new(&head);
+    for request in initial {
+        rooms.check_local(&request.sender)?;
+        add_with_target(rooms, &mut working, request).await?;
+    }
+    let mut current = head.state.clone();
+    current.extend(working.overlay.iter().map(|(k, p)| (k.clone(), p.clone())));
+    let mut state_groups = vec![create_group];
+    state_groups.append(&mut working.groups);
+    let mut events = vec![create];
+    events.append(&mut working.events);
+    let batch = RoomBatch {
+        room_id: head.room_id.clone(),
+        room_version: head.version.clone(),
+        creates_room: true,
+        state_groups,
+        events,
+        forward_extremities: working
+            .extremities
+            .iter()
+            .map(|p| p.owned_event_id().clone())
+            .collect(),
+        current_state_group: working.state_group,
+        current_state: current
+            .iter()
+            .map(|(k, p)| (row_key(k), p.owned_event_id().clone()))
+            .collect(),
+        redactions: std::mem::take(&mut working.redactions),
+        relations: std::mem::take(&mut working.relations),
+        memberships: std::mem::take(&mut working.memberships)
+            .into_iter()
+            .map(|(user, (membership, id))| (user, membership, id))
+            .collect(),
+    };
+    let pdus: Vec<Arc<Pdu>> = std::iter::once(create_pdu)
+        .chain(working.pdus.iter().cloned())
+        .collect();
+    for pdu in &pdus {
+        rooms.remember_pdu(pdu.clone());
+    }
+    let positions = rooms.store().persist(batch).await?;
+    Ok(pdus
+        .iter()
+        .zip(positions)
+        .map(|(pdu, stream)| Appended {
+            event_id: pdu.owned_event_id().clone(),
+            stream,
+            duplicate: false,
+        })
+        .collect())
+}
