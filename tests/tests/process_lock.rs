@@ -5,6 +5,8 @@
 
 use std::time::Duration;
 
+use sqlx::Connection;
+
 use hearth_accounts::PasswordHashing;
 use hearth_tests::{Backend, TestServer, on_both_backends};
 
@@ -69,10 +71,29 @@ async fn a_lost_postgres_lock_is_retaken_or_reported() {
     let url = testing::postgres_url().await;
     let config = postgres_config(&url);
 
-    // Retaken: nobody else wanted it.
+    // Retaken: nobody else wanted it. (Watched through pg_locks, without competing for it.)
     let first = ProcessLock::acquire(&config).await.unwrap();
     assert!(testing::terminate_other_sessions(&url).await.unwrap() > 0);
-    tokio::time::sleep(Duration::from_secs(7)).await;
+    let mut watcher = sqlx::PgConnection::connect(&url).await.unwrap();
+    let held = || {
+        sqlx::query_scalar::<_, i64>(
+            "SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' AND granted
+             AND database = (SELECT oid FROM pg_database WHERE datname = current_database())",
+        )
+    };
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    assert_eq!(
+        held().fetch_one(&mut watcher).await.unwrap(),
+        0,
+        "the lock went with its session"
+    );
+    let mut waited = 0;
+    while held().fetch_one(&mut watcher).await.unwrap() == 0 {
+        assert!(waited < 300, "the keeper never took the lock back");
+        waited += 1;
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    watcher.close().await.unwrap();
     let error = ProcessLock::acquire(&config).await.unwrap_err();
     assert!(
         error.to_string().contains("another Hearth process"),

@@ -13,7 +13,7 @@ pub use cidr::Cidr;
 pub use load::{ConfigError, ENV_PREFIX, Problem, Source};
 pub use sections::WellKnownConfig;
 pub use sections::{
-    Argon2Costs, Config, DatabaseBackend, DatabaseConfig, FederationConfig, HardwareProfile,
-    LoggingConfig, MediaConfig, RateLimit, RateLimitsConfig, RegistrationConfig, RoomsConfig,
-    ServerConfig, SqliteSynchronous,
+    Argon2Costs, Config, DatabaseBackend, DatabaseConfig, FederationConfig, FederationMode,
+    HardwareProfile, LoggingConfig, MediaConfig, RateLimit, RateLimitsConfig, RegistrationConfig,
+    RoomsConfig, ServerConfig, SqliteSynchronous,
 };

@@ -13,8 +13,8 @@ use toml::{Table, Value};
 
 use crate::sections::WellKnownConfig;
 use crate::sections::{
-    Config, DatabaseBackend, DatabaseConfig, FederationConfig, LoggingConfig, MediaConfig,
-    RateLimitsConfig, RegistrationConfig, RoomsConfig, ServerConfig,
+    Config, DatabaseBackend, DatabaseConfig, FederationConfig, FederationMode, LoggingConfig,
+    MediaConfig, RateLimitsConfig, RegistrationConfig, RoomsConfig, ServerConfig,
 };
 
 /// Environment variables `HEARTH_SECTION__KEY` override `[section] key`.
@@ -214,12 +214,40 @@ impl Config {
         if self.database.max_connections == 0 {
             problem("database", "max_connections", "must be at least 1".into());
         }
-        if self.federation.enabled && self.federation.listen.is_none() {
+        let federation = &self.federation;
+        if let (Some(mode), Some(enabled)) = (federation.mode, federation.enabled)
+            && (mode == FederationMode::Off) == enabled
+        {
             problem(
                 "federation",
-                "listen",
-                "required when federation is enabled".into(),
+                "enabled",
+                "contradicts mode; enabled is mode's old name, leave it out".into(),
             );
+        }
+        if federation.listen.is_some() && federation.effective_mode() != FederationMode::Off {
+            for (key, value) in [
+                ("tls_certificate", &federation.tls_certificate),
+                ("tls_private_key", &federation.tls_private_key),
+            ] {
+                if value.is_none() {
+                    problem(
+                        "federation",
+                        key,
+                        "required with listen (the federation listener speaks TLS)".into(),
+                    );
+                }
+            }
+        }
+        for (name, target) in &federation.overrides {
+            if let Err(message) = check_server_name(name) {
+                problem("federation", &format!("overrides.{name}"), message);
+            } else if check_server_name(target).is_err() || !has_port(target) {
+                problem(
+                    "federation",
+                    &format!("overrides.{name}"),
+                    format!("`{target}` is not host:port"),
+                );
+            }
         }
         for (i, name) in self.federation.allow.iter().enumerate() {
             if let Err(message) = check_server_name(name) {
@@ -392,6 +420,16 @@ fn first_origin(origins: &Origins, section: &str) -> Option<Source> {
 
 /// The server name grammar from the spec's appendices: `host[:port]`, host a DNS name, an IPv4
 /// literal or a bracketed IPv6 literal.
+/// Whether a (valid) server name names a port.
+fn has_port(name: &str) -> bool {
+    match name.strip_prefix('[') {
+        Some(rest) => rest
+            .split_once(']')
+            .is_some_and(|(_, after)| after.starts_with(':')),
+        None => name.contains(':'),
+    }
+}
+
 fn check_server_name(name: &str) -> Result<(), String> {
     let invalid = |why: &str| Err(format!("`{name}` is not a valid server name: {why}"));
     if name.is_empty() || name.len() > 255 {

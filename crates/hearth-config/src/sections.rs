@@ -192,16 +192,53 @@ pub struct MediaConfig {
     pub path: Option<PathBuf>,
 }
 
-/// `[federation]`. Off by default; when on, only the servers in `allow` are spoken to.
+/// `[federation]`: which servers this one federates with, and how.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct FederationConfig {
-    /// Whether the federation listener runs at all.
-    pub enabled: bool,
-    /// Address the federation API listens on (TLS). Required when `enabled`.
+    /// `off`, `allowlist` (the default: only the servers in `allow`) or `open`. Unset, it
+    /// follows `enabled` if that is set (`false`: `off`), else `allowlist`.
+    pub mode: Option<FederationMode>,
+    /// The old name of `mode`, kept working for one release: `false` is `off`, `true` is
+    /// `allowlist`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub enabled: Option<bool>,
+    /// Where the federation API listens, over TLS. Unset: no federation listener.
     pub listen: Option<SocketAddr>,
+    /// The listener's certificate chain (PEM). Required with `listen`.
+    pub tls_certificate: Option<PathBuf>,
+    /// The listener's private key (PEM). Required with `listen`.
+    pub tls_private_key: Option<PathBuf>,
+    /// An extra CA bundle (PEM) trusted for outbound connections, besides the system roots.
+    pub ca_file: Option<PathBuf>,
     /// Partner servers allowed to federate with this one. Empty means nobody.
     pub allow: Vec<String>,
+    /// Server name -> `host:port`, bypassing discovery (private deployments, tests).
+    pub overrides: std::collections::BTreeMap<String, String>,
+}
+
+/// `[federation] mode`.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum FederationMode {
+    /// No federation at all.
+    Off,
+    /// Only with the servers in `allow`, on every path.
+    #[default]
+    Allowlist,
+    /// With any server.
+    Open,
+}
+
+impl FederationConfig {
+    /// The mode in force, `mode` winning over its old name `enabled`.
+    pub fn effective_mode(&self) -> FederationMode {
+        match (self.mode, self.enabled) {
+            (Some(mode), _) => mode,
+            (None, Some(false)) => FederationMode::Off,
+            (None, _) => FederationMode::Allowlist,
+        }
+    }
 }
 
 /// `[registration]`. Closed by default: operators create accounts with `hearth admin

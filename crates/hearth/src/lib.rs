@@ -67,8 +67,18 @@ impl Server {
             format!("creating media directory {}", config.media_path().display())
         })?;
         tracing::info!(path = %config.media_path().display(), "media store: local directory");
-        if !config.federation.enabled {
-            tracing::info!("federation is off");
+        if config.federation.enabled.is_some() {
+            tracing::warn!(
+                "[federation] enabled is deprecated: use mode = \"off\" | \"allowlist\" | \"open\""
+            );
+        }
+        match config.federation.effective_mode() {
+            hearth_config::FederationMode::Off => tracing::info!("federation is off"),
+            mode => tracing::info!(
+                ?mode,
+                partners = config.federation.allow.len(),
+                "federation (not served yet: the federation API is still to come)"
+            ),
         }
         match (
             config.registration.enabled,

@@ -18,7 +18,11 @@ fn empty_config_is_the_embedded_default() {
     assert_eq!(config.server.listen.to_string(), "127.0.0.1:8008");
     assert_eq!(config.database.backend, DatabaseBackend::Sqlite);
     assert_eq!(config.sqlite_path(), PathBuf::from("hearth-data/hearth.db"));
-    assert!(!config.federation.enabled);
+    assert_eq!(
+        config.federation.effective_mode(),
+        FederationMode::Allowlist
+    );
+    assert!(config.federation.listen.is_none() && config.federation.allow.is_empty());
 }
 
 #[test]
@@ -105,8 +109,11 @@ server_name = "bad name!"
 backend = "postgres"
 max_connections = 0
 [federation]
+mode = "off"
 enabled = true
+listen = "0.0.0.0:8448"
 allow = ["ok.example", "not ok"]
+overrides = { "b.example" = "127.0.0.1", "c.example" = "127.0.0.1:8449" }
 "#;
     let err = Config::from_toml(text, None, env(&[])).expect_err("invalid");
     let keys: Vec<_> = err.problems.iter().map(|p| p.key.as_str()).collect();
@@ -116,7 +123,8 @@ allow = ["ok.example", "not ok"]
             "server.server_name",
             "database.url",
             "database.max_connections",
-            "federation.listen",
+            "federation.enabled",
+            "federation.overrides.b.example",
             "federation.allow[1]"
         ]
     );
@@ -261,4 +269,45 @@ fn default_room_version_is_at_least_10() {
             .expect_err(bad);
         assert_eq!(err.problems[0].key, "rooms.default_version", "{bad}");
     }
+}
+
+#[test]
+fn federation_mode_and_its_old_name() {
+    let mode = |text: &str| {
+        Config::from_toml(text, None, env(&[]))
+            .expect("valid")
+            .federation
+            .effective_mode()
+    };
+    assert_eq!(mode(""), FederationMode::Allowlist);
+    assert_eq!(mode("[federation]\nenabled = false\n"), FederationMode::Off);
+    assert_eq!(
+        mode("[federation]\nenabled = true\n"),
+        FederationMode::Allowlist
+    );
+    assert_eq!(
+        mode("[federation]\nmode = \"open\"\n"),
+        FederationMode::Open
+    );
+
+    // A listener speaks TLS: it needs its certificate and key.
+    let err = Config::from_toml("[federation]\nlisten = \"0.0.0.0:8448\"\n", None, env(&[]))
+        .expect_err("no certificate");
+    let keys: Vec<_> = err.problems.iter().map(|p| p.key.as_str()).collect();
+    assert_eq!(
+        keys,
+        ["federation.tls_certificate", "federation.tls_private_key"]
+    );
+
+    // Overrides from the environment, as an inline table.
+    let config = Config::from_toml(
+        "",
+        None,
+        env(&[(
+            "HEARTH_FEDERATION__OVERRIDES",
+            r#"{ "b.test" = "127.0.0.1:8449" }"#,
+        )]),
+    )
+    .expect("valid");
+    assert_eq!(config.federation.overrides["b.test"], "127.0.0.1:8449");
 }
