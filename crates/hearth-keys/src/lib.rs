@@ -3,6 +3,10 @@
 //!
 //! The key file holds one line, `ed25519 <version> <unpadded base64 seed>`, the format other
 //! homeservers use too, so an operator can carry a key between implementations.
+//!
+//! Rotation (`hearth keys rotate`) writes a new key file and appends the old key's public half
+//! to `<key file>.old`, one line each, `ed25519 <version> <public key> <expired_ts>`: the key
+//! response lists them under `old_verify_keys`, so events signed with them still verify.
 
 use std::fs;
 use std::io::Write;
@@ -44,12 +48,24 @@ pub enum KeyError {
     Sign(#[from] ruma::signatures::JsonError),
 }
 
+/// A key this server signed with before, as `old_verify_keys` lists it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct OldVerifyKey {
+    pub key_id: OwnedServerSigningKeyId,
+    /// Unpadded standard base64.
+    pub public_key: String,
+    /// When it stopped being used (milliseconds since the epoch).
+    pub expired_ts: u64,
+}
+
 /// This server's signing identity.
 pub struct SigningKey {
     server_name: OwnedServerName,
     key_id: OwnedServerSigningKeyId,
     pair: Ed25519KeyPair,
     seed: [u8; 32],
+    /// Keys it signed with before (from `<key file>.old`).
+    old: Vec<OldVerifyKey>,
 }
 
 impl std::fmt::Debug for SigningKey {
@@ -108,6 +124,7 @@ impl SigningKey {
             key_id,
             pair,
             seed,
+            old: Vec::new(),
         })
     }
 
@@ -135,7 +152,59 @@ impl SigningKey {
             .as_bytes()
             .try_into()
             .map_err(|_| malformed("seed must be 32 bytes"))?;
-        Self::from_seed(server_name, version, seed, path)
+        let mut key = Self::from_seed(server_name, version, seed, path)?;
+        key.old = load_old_keys(&old_keys_path(path))?;
+        Ok(key)
+    }
+
+    /// Replace the key at `path` with a new one, keeping the old key's public half (expired
+    /// `now`) in `<path>.old`. The new key file replaces the old one atomically.
+    pub fn rotate(
+        server_name: &ServerName,
+        path: &Path,
+        now: SystemTime,
+    ) -> Result<(Self, OwnedServerSigningKeyId), KeyError> {
+        let current = Self::load(server_name, path)?;
+        let mut new = Self::generate(server_name)?;
+        while new.version() == current.version()
+            || current.old.iter().any(|o| o.key_id == new.key_id)
+        {
+            new = Self::generate(server_name)?;
+        }
+        let expired_ts = now
+            .duration_since(SystemTime::UNIX_EPOCH)
+            .map_or(0, |d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX));
+        // The old key is recorded first: if the rename below never happens, the current key
+        // is still in force and merely listed as old too, which verifies the same.
+        let old_path = old_keys_path(path);
+        let line = format!(
+            "ed25519 {} {} {expired_ts}\n",
+            current.version(),
+            current.public_key_base64()
+        );
+        append_synced(&old_path, &line)?;
+        let temp = {
+            let mut name = path.as_os_str().to_owned();
+            name.push(".new");
+            PathBuf::from(name)
+        };
+        let _ = fs::remove_file(&temp);
+        new.save_new(&temp)?;
+        fs::rename(&temp, path).map_err(|source| KeyError::Write {
+            path: path.to_path_buf(),
+            source,
+        })?;
+        if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+            // The rename is durable once the directory is.
+            let _ = fs::File::open(dir).and_then(|d| d.sync_all());
+        }
+        new.old = load_old_keys(&old_path)?;
+        Ok((new, current.key_id))
+    }
+
+    /// The keys this server signed with before.
+    pub fn old_keys(&self) -> &[OldVerifyKey] {
+        &self.old
     }
 
     /// Write a new key file (mode 0600), refusing to replace an existing one.
@@ -239,7 +308,27 @@ impl SigningKey {
             ),
             (
                 "old_verify_keys".to_owned(),
-                CanonicalJsonValue::Object(CanonicalJsonObject::new()),
+                CanonicalJsonValue::Object(
+                    self.old
+                        .iter()
+                        .filter(|old| old.key_id != self.key_id)
+                        .map(|old| {
+                            let entry = CanonicalJsonObject::from([
+                                (
+                                    "key".to_owned(),
+                                    CanonicalJsonValue::String(old.public_key.clone()),
+                                ),
+                                (
+                                    "expired_ts".to_owned(),
+                                    CanonicalJsonValue::Integer(ruma::Int::new_saturating(
+                                        i64::try_from(old.expired_ts).unwrap_or(i64::MAX),
+                                    )),
+                                ),
+                            ]);
+                            (old.key_id.to_string(), CanonicalJsonValue::Object(entry))
+                        })
+                        .collect(),
+                ),
             ),
             (
                 "valid_until_ts".to_owned(),
@@ -249,6 +338,81 @@ impl SigningKey {
         self.sign_json(&mut object)?;
         Ok(object)
     }
+}
+
+/// Where the keys a key file replaced are kept.
+pub fn old_keys_path(key_path: &Path) -> PathBuf {
+    let mut name = key_path.as_os_str().to_owned();
+    name.push(".old");
+    PathBuf::from(name)
+}
+
+/// The old keys listed at `path` (none when there is no such file).
+fn load_old_keys(path: &Path) -> Result<Vec<OldVerifyKey>, KeyError> {
+    let text = match fs::read_to_string(path) {
+        Ok(text) => text,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Vec::new()),
+        Err(source) => {
+            return Err(KeyError::Read {
+                path: path.to_path_buf(),
+                source,
+            });
+        }
+    };
+    let malformed = |n: usize, why: &str| KeyError::Malformed {
+        path: path.to_path_buf(),
+        why: format!("line {n}: {why}"),
+    };
+    let mut keys = Vec::new();
+    for (n, line) in text
+        .lines()
+        .enumerate()
+        .filter(|(_, l)| !l.trim().is_empty())
+    {
+        let mut parts = line.split_whitespace();
+        let (Some("ed25519"), Some(version), Some(public), Some(expired), None) = (
+            parts.next(),
+            parts.next(),
+            parts.next(),
+            parts.next(),
+            parts.next(),
+        ) else {
+            return Err(malformed(
+                n + 1,
+                "expected: ed25519 <version> <public key> <expired_ts>",
+            ));
+        };
+        let key_id = format!("ed25519:{version}")
+            .try_into()
+            .map_err(|_| malformed(n + 1, "bad key version"))?;
+        Base64::<ruma::serde::base64::Standard>::parse(public)
+            .map_err(|_| malformed(n + 1, "public key is not base64"))?;
+        let expired_ts = expired
+            .parse()
+            .map_err(|_| malformed(n + 1, "expired_ts is not a number"))?;
+        keys.push(OldVerifyKey {
+            key_id,
+            public_key: public.to_owned(),
+            expired_ts,
+        });
+    }
+    Ok(keys)
+}
+
+/// Append a line to a file and make it durable.
+fn append_synced(path: &Path, line: &str) -> Result<(), KeyError> {
+    let write_err = |source| KeyError::Write {
+        path: path.to_path_buf(),
+        source,
+    };
+    let mut file = fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(path)
+        .map_err(write_err)?;
+    file.write_all(line.as_bytes())
+        .and_then(|()| file.sync_all())
+        .map_err(write_err)
 }
 
 #[cfg(test)]

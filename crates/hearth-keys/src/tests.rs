@@ -119,3 +119,67 @@ fn server_keys_response_is_self_signed() {
     );
     assert!(verify_json(&map, &tampered).is_err());
 }
+
+#[test]
+fn rotation_keeps_the_old_key_as_an_old_verify_key() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let path = dir.path().join("signing.key");
+    let name = server_name!("example.org");
+    let (first, created) = SigningKey::load_or_generate(name, &path).expect("key");
+    assert!(created);
+    let when = SystemTime::UNIX_EPOCH + Duration::from_secs(1_700_000_000);
+    let (second, old_id) = SigningKey::rotate(name, &path, when).expect("rotated");
+    assert_eq!(&old_id, first.key_id());
+    assert_ne!(second.key_id(), first.key_id());
+    // The file now holds the new key, and loading it brings the old one along.
+    let loaded = SigningKey::load(name, &path).expect("loads");
+    assert_eq!(loaded.key_id(), second.key_id());
+    assert_eq!(loaded.old_keys().len(), 1);
+    assert_eq!(loaded.old_keys()[0].public_key, first.public_key_base64());
+    assert_eq!(loaded.old_keys()[0].expired_ts, 1_700_000_000_000);
+
+    // The key response names both, and is signed by the new key.
+    let response = loaded
+        .server_keys_response(SystemTime::now())
+        .expect("signs");
+    let Some(CanonicalJsonValue::Object(old)) = response.get("old_verify_keys") else {
+        panic!("no old_verify_keys")
+    };
+    let Some(CanonicalJsonValue::Object(entry)) = old.get(first.key_id().as_str()) else {
+        panic!("old key missing: {old:?}")
+    };
+    assert_eq!(
+        entry.get("key"),
+        Some(&CanonicalJsonValue::String(first.public_key_base64()))
+    );
+    assert!(entry.contains_key("expired_ts"));
+    let mut keys = PublicKeySet::new();
+    keys.insert(
+        loaded.key_id().to_string(),
+        Base64::parse(loaded.public_key_base64()).expect("base64"),
+    );
+    let mut map = PublicKeyMap::new();
+    map.insert("example.org".into(), keys);
+    verify_json(&map, &response).expect("signed by the new key");
+
+    // A second rotation keeps both earlier keys.
+    SigningKey::rotate(name, &path, SystemTime::now()).expect("rotated again");
+    assert_eq!(
+        SigningKey::load(name, &path)
+            .expect("loads")
+            .old_keys()
+            .len(),
+        2
+    );
+}
+
+#[test]
+fn a_malformed_old_keys_file_is_an_error() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let path = dir.path().join("signing.key");
+    let name = server_name!("example.org");
+    SigningKey::load_or_generate(name, &path).expect("key");
+    fs::write(old_keys_path(&path), "ed25519 old not-base64!! 5\n").expect("write");
+    let error = SigningKey::load(name, &path).expect_err("malformed");
+    assert!(error.to_string().contains("line 1"), "{error}");
+}

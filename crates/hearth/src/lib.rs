@@ -50,14 +50,14 @@ impl Server {
                 config.server.data_dir.display()
             )
         })?;
+        // Before anything else touches the data (the signing key, migrations, positions).
+        let lock = ProcessLock::acquire(&config)
+            .await
+            .context("locking the database")?;
         let key_path = config.signing_key_path();
         let (key, created) = SigningKey::load_or_generate(server_name, &key_path)?;
         tracing::info!(path = %key_path.display(), key_id = %key.key_id(), created, "signing key");
 
-        // Before anything reads positions from the database or migrates it.
-        let lock = ProcessLock::acquire(&config)
-            .await
-            .context("locking the database")?;
         let store = Store::open(&config).await.context("opening the database")?;
         match store.backend_name() {
             "sqlite" => tracing::info!(path = %config.sqlite_path().display(), "database: SQLite"),

@@ -2,6 +2,7 @@
 
 mod admin;
 mod init;
+mod keys;
 mod serve;
 
 use std::path::PathBuf;
@@ -49,6 +50,14 @@ enum Command {
         #[command(subcommand)]
         command: admin::AdminCommand,
     },
+    /// The server's signing key.
+    Keys {
+        /// The config file, as for `serve`.
+        #[arg(long, env = "HEARTH_CONFIG")]
+        config: Option<PathBuf>,
+        #[command(subcommand)]
+        command: keys::KeysCommand,
+    },
 }
 
 fn main() -> ExitCode {
@@ -61,6 +70,7 @@ fn main() -> ExitCode {
         } => init::run(&server_name, &data, &config),
         Command::Serve { config } => serve::run(config.as_deref()),
         Command::Admin { config, command } => admin::run(config.as_deref(), command),
+        Command::Keys { config, command } => keys::run(config.as_deref(), command),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

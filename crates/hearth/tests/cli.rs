@@ -294,3 +294,71 @@ async fn admin_registration_tokens_let_people_register() {
     assert_eq!(line(&list, &limited)[1], "1/2", "{list}");
     drop(server);
 }
+
+/// `hearth keys rotate`: the server signs with a new key from its next start and still
+/// publishes the old one under `old_verify_keys`. And a second `hearth serve` on the same data
+/// exits at once, saying why.
+#[tokio::test]
+async fn keys_rotate_and_one_server_per_database() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = dir.path().join("hearth.toml");
+    let status = hearth()
+        .args(["init", "--server-name", "example.org", "--data"])
+        .arg(dir.path().join("data"))
+        .arg("--config")
+        .arg(&config)
+        .status()
+        .unwrap();
+    assert!(status.success());
+    let before = std::fs::read_to_string(dir.path().join("data/signing.key")).unwrap();
+    let old_version = before.split_whitespace().nth(1).unwrap().to_owned();
+    let rotated = hearth()
+        .args(["keys", "--config"])
+        .arg(&config)
+        .arg("rotate")
+        .output()
+        .unwrap();
+    assert!(rotated.status.success(), "{rotated:?}");
+    let said = String::from_utf8_lossy(&rotated.stdout);
+    assert!(
+        said.contains(&format!("ed25519:{old_version} kept")),
+        "{said}"
+    );
+
+    let mut command = hearth();
+    command
+        .arg("serve")
+        .arg("--config")
+        .arg(&config)
+        .env("HEARTH_SERVER__LISTEN", "127.0.0.1:0");
+    let server = serve(command);
+    check_endpoints(&server, "example.org").await;
+    let keys: serde_json::Value = reqwest::get(format!("{}/_matrix/key/v2/server", server.base))
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let old_id = format!("ed25519:{old_version}");
+    assert!(keys["verify_keys"].get(&old_id).is_none(), "{keys}");
+    assert!(
+        keys["old_verify_keys"][&old_id]["key"].is_string(),
+        "{keys}"
+    );
+    assert!(
+        keys["old_verify_keys"][&old_id]["expired_ts"].is_u64(),
+        "{keys}"
+    );
+
+    let second = hearth()
+        .arg("serve")
+        .arg("--config")
+        .arg(&config)
+        .env("HEARTH_SERVER__LISTEN", "127.0.0.1:0")
+        .output()
+        .unwrap();
+    assert!(!second.status.success());
+    let stderr = String::from_utf8_lossy(&second.stderr);
+    assert!(stderr.contains("another Hearth process"), "{stderr}");
+    drop(server);
+}
