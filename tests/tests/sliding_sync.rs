@@ -781,3 +781,64 @@ async fn filters_subscriptions_and_limits(backend: Backend) {
     assert_eq!(room["timeline"].as_array().unwrap().len(), 2, "{back}");
 }
 on_both_backends!(filters_subscriptions_and_limits);
+
+/// After `pos`, `required_state` carries the state that changed, and only that: a rename comes
+/// with its room (with no gap, and across a gap wider than the timeline), a plain message
+/// does not bring the name again.
+async fn required_state_changes_after_pos(backend: Backend) {
+    let server = TestServer::start(backend).await;
+    let alice = server.register("alice").await.unwrap();
+    let room = create_room(&server, &alice, "Before").await;
+    let request = json!({
+        "conn_id": "state",
+        "lists": {"all": {"ranges": [[0, 9]], "timeline_limit": 1, "required_state": [["m.room.name", ""]]}},
+    });
+    let (_, first) = sliding(&server, &alice, "", &request).await;
+    let mut pos = first["pos"].as_str().unwrap().to_owned();
+    let names = |body: &Value| -> Vec<String> {
+        body["rooms"][&room]["required_state"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .filter(|e| e["type"] == "m.room.name")
+            .map(|e| e["content"]["name"].as_str().unwrap().to_owned())
+            .collect()
+    };
+    let rename = |name: &'static str, txn: &'static str| {
+        let (server, alice, room) = (&server, alice.clone(), room.clone());
+        async move {
+            let response = reqwest::Client::new()
+                .put(server.url(&format!(
+                    "/_matrix/client/v3/rooms/{room}/state/m.room.name/"
+                )))
+                .bearer_auth(&alice)
+                .json(&json!({ "name": name }))
+                .send()
+                .await
+                .unwrap();
+            assert_eq!(response.status(), 200, "{txn}");
+        }
+    };
+
+    // No gap: the rename is the one new event.
+    rename("During", "r1").await;
+    let (_, body) = sliding(&server, &alice, &format!("?pos={pos}&timeout=0"), &request).await;
+    assert_eq!(names(&body), ["During"], "{body}");
+    pos = body["pos"].as_str().unwrap().to_owned();
+
+    // A message alone: the room comes, without the name again.
+    send_text(&server, &alice, &room, "hello", "m1").await;
+    let (_, body) = sliding(&server, &alice, &format!("?pos={pos}&timeout=0"), &request).await;
+    assert!(body["rooms"].get(&room).is_some(), "{body}");
+    assert!(names(&body).is_empty(), "{body}");
+    pos = body["pos"].as_str().unwrap().to_owned();
+
+    // A gap: the rename is older than the one event the timeline carries.
+    rename("After", "r2").await;
+    send_text(&server, &alice, &room, "one", "m2").await;
+    send_text(&server, &alice, &room, "two", "m3").await;
+    let (_, body) = sliding(&server, &alice, &format!("?pos={pos}&timeout=0"), &request).await;
+    assert_eq!(body["rooms"][&room]["limited"], true, "{body}");
+    assert_eq!(names(&body), ["After"], "{body}");
+}
+on_both_backends!(required_state_changes_after_pos);

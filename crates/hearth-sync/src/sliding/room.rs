@@ -96,18 +96,46 @@ pub(super) async fn render(
         return Ok((None, upto));
     }
 
-    let state_now = rooms::state_at(syncer, room, upto).await?;
-    let known = match initial {
-        true => None,
-        false => Some(rooms::state_at(syncer, room, after).await?),
+    // What state the client lacks. With no gap — the window holds every event since the
+    // client's last look, all of them visible (sent while the user was in the room) — the
+    // state that changed is that of the window's state events, and the state now is the state
+    // after its last event: no need to read the state as it was then.
+    let no_gap = !initial
+        && !window.limited
+        && joined
+        && membership.stream_ordering <= after
+        && !window.stored.is_empty();
+    let (state_now, changed) = match no_gap {
+        true => {
+            let newest = window.stored.last().map(|e| e.event_id.clone());
+            let state_now = match newest {
+                Some(id) => syncer.rooms.state_after(&id).await?,
+                None => rooms::state_at(syncer, room, upto).await?,
+            };
+            let keys: BTreeSet<(StateEventType, String)> = rooms::parse(syncer, &window.stored)?
+                .iter()
+                .filter_map(|p| Some((p.kind().to_string().into(), p.state_key()?.to_owned())))
+                .collect();
+            (state_now, Changed::Keys(keys))
+        }
+        false => {
+            let state_now = rooms::state_at(syncer, room, upto).await?;
+            let known = match initial {
+                true => Changed::All,
+                false => Changed::Since(rooms::state_at(syncer, room, after).await?),
+            };
+            (state_now, known)
+        }
     };
     let lazy: BTreeSet<&str> = timeline.iter().map(|p| p.sender().as_str()).collect();
     let ids: Vec<OwnedEventId> = state_now
         .iter()
         .filter(|((kind, key), id)| {
-            let changed = known
-                .as_ref()
-                .is_none_or(|k| k.get(&(kind.clone(), key.clone())) != Some(*id));
+            let changed = match &changed {
+                Changed::All => true,
+                Changed::Keys(keys) => keys.contains(&(kind.clone(), key.clone())),
+                Changed::Since(known) => known.get(&(kind.clone(), key.clone())) != Some(*id),
+            };
             let lazily = *kind == StateEventType::RoomMember && lazy.contains(key.as_str());
             wanted(cx.config, kind, key, cx.viewer.user.as_str(), &lazy) && (changed || lazily)
         })
@@ -158,6 +186,16 @@ pub(super) async fn render(
         out.initial = Some(true);
     }
     Ok((Some(out), upto))
+}
+
+/// Which of the room's state the client may not have.
+enum Changed {
+    /// All of it (the room is sent whole).
+    All,
+    /// The state under these keys (set by the events since the client's last look).
+    Keys(BTreeSet<(StateEventType, String)>),
+    /// Whatever differs from this (the state when the client last looked).
+    Since(StateIds),
 }
 
 /// The room's name, avatar and (for rooms without a name) heroes with their profiles.
