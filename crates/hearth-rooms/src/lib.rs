@@ -126,11 +126,12 @@ impl Rooms {
         creator: &UserId,
         extra: serde_json::Map<String, serde_json::Value>,
     ) -> Result<(OwnedRoomId, Appended), RoomError> {
-        let (room, mut appended) = self
+        let (room, appended) = self
             .create_room_as(version, creator, extra, None, &[])
             .await?;
         let create = appended
-            .pop()
+            .into_iter()
+            .next()
             .ok_or_else(|| RoomError::Invalid("no create event".into()))?;
         Ok((room, create))
     }
