@@ -595,6 +595,13 @@ async fn hostile_requests(backend: Backend) {
 }
 on_both_backends!(hostile_requests);
 
+/// The answer to `body` after `pos`, without waiting (and it must be a 200).
+async fn after(server: &TestServer, token: &str, pos: &str, body: &Value) -> Value {
+    let (status, answer) = sliding(server, token, &format!("?pos={pos}&timeout=0"), body).await;
+    assert_eq!(status, 200, "{answer}");
+    answer
+}
+
 async fn put(server: &TestServer, token: &str, path: &str, body: &Value) {
     let response = reqwest::Client::new()
         .put(server.url(path))
@@ -722,13 +729,7 @@ async fn filters_subscriptions_and_limits(backend: Backend) {
         "{first}"
     );
     let pos = first["pos"].as_str().unwrap().to_owned();
-    let (_, grown) = sliding(
-        &server,
-        &alice,
-        &format!("?pos={pos}&timeout=0"),
-        &subscribe(3),
-    )
-    .await;
+    let grown = after(&server, &alice, &pos, &subscribe(3)).await;
     let timeline = grown["rooms"][&child]["timeline"].as_array().unwrap();
     let bodies: Vec<&Value> = timeline.iter().map(|e| &e["content"]["body"]).collect();
     assert_eq!(
@@ -738,44 +739,19 @@ async fn filters_subscriptions_and_limits(backend: Backend) {
     );
     // A shrinking limit sends nothing again.
     let pos = grown["pos"].as_str().unwrap().to_owned();
-    let (_, shrunk) = sliding(
-        &server,
-        &alice,
-        &format!("?pos={pos}&timeout=0"),
-        &subscribe(1),
-    )
-    .await;
+    let shrunk = after(&server, &alice, &pos, &subscribe(1)).await;
     assert!(shrunk["rooms"].get(&child).is_none(), "{shrunk}");
 
     // Unsubscribed, the room gets no more updates; subscribed again, it comes whole.
     let pos = shrunk["pos"].as_str().unwrap().to_owned();
     let unsubscribe = json!({"conn_id": "subs", "unsubscribe_rooms": [child.clone()]});
-    let (status, body) = sliding(
-        &server,
-        &alice,
-        &format!("?pos={pos}&timeout=0"),
-        &unsubscribe,
-    )
-    .await;
-    assert_eq!(status, 200, "{body}");
+    let body = after(&server, &alice, &pos, &unsubscribe).await;
     let pos = body["pos"].as_str().unwrap().to_owned();
     send_text(&server, &alice, &child, "while away", "away").await;
-    let (_, body) = sliding(
-        &server,
-        &alice,
-        &format!("?pos={pos}&timeout=0"),
-        &unsubscribe,
-    )
-    .await;
+    let body = after(&server, &alice, &pos, &unsubscribe).await;
     assert!(body["rooms"].get(&child).is_none(), "{body}");
     let pos = body["pos"].as_str().unwrap().to_owned();
-    let (_, back) = sliding(
-        &server,
-        &alice,
-        &format!("?pos={pos}&timeout=0"),
-        &subscribe(2),
-    )
-    .await;
+    let back = after(&server, &alice, &pos, &subscribe(2)).await;
     let room = &back["rooms"][&child];
     assert_eq!(room["initial"], true, "{back}");
     assert_eq!(room["timeline"].as_array().unwrap().len(), 2, "{back}");
@@ -822,13 +798,13 @@ async fn required_state_changes_after_pos(backend: Backend) {
 
     // No gap: the rename is the one new event.
     rename("During", "r1").await;
-    let (_, body) = sliding(&server, &alice, &format!("?pos={pos}&timeout=0"), &request).await;
+    let body = after(&server, &alice, &pos, &request).await;
     assert_eq!(names(&body), ["During"], "{body}");
     pos = body["pos"].as_str().unwrap().to_owned();
 
     // A message alone: the room comes, without the name again.
     send_text(&server, &alice, &room, "hello", "m1").await;
-    let (_, body) = sliding(&server, &alice, &format!("?pos={pos}&timeout=0"), &request).await;
+    let body = after(&server, &alice, &pos, &request).await;
     assert!(body["rooms"].get(&room).is_some(), "{body}");
     assert!(names(&body).is_empty(), "{body}");
     pos = body["pos"].as_str().unwrap().to_owned();
@@ -837,7 +813,7 @@ async fn required_state_changes_after_pos(backend: Backend) {
     rename("After", "r2").await;
     send_text(&server, &alice, &room, "one", "m2").await;
     send_text(&server, &alice, &room, "two", "m3").await;
-    let (_, body) = sliding(&server, &alice, &format!("?pos={pos}&timeout=0"), &request).await;
+    let body = after(&server, &alice, &pos, &request).await;
     assert_eq!(body["rooms"][&room]["limited"], true, "{body}");
     assert_eq!(names(&body), ["After"], "{body}");
 }

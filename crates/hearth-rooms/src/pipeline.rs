@@ -288,6 +288,35 @@ impl<'h> Working<'h> {
 }
 
 impl Working<'_> {
+    /// The room batch of what was added, taken out of the working copy (which keeps the new
+    /// head: extremities, state group and state).
+    fn take_batch(&mut self, creates_room: bool) -> RoomBatch {
+        RoomBatch {
+            room_id: self.head.room_id.clone(),
+            room_version: self.head.version.clone(),
+            creates_room,
+            state_groups: std::mem::take(&mut self.groups),
+            events: std::mem::take(&mut self.events),
+            forward_extremities: self
+                .extremities
+                .iter()
+                .map(|p| p.owned_event_id().clone())
+                .collect(),
+            current_state_group: self.state_group,
+            current_state: self
+                .overlay
+                .iter()
+                .map(|(k, p)| (row_key(k), p.owned_event_id().clone()))
+                .collect(),
+            redactions: std::mem::take(&mut self.redactions),
+            relations: std::mem::take(&mut self.relations),
+            memberships: std::mem::take(&mut self.memberships)
+                .into_iter()
+                .map(|(user, (membership, id))| (user, membership, id))
+                .collect(),
+        }
+    }
+
     /// The state event in force, when a request would send it again unchanged (same sender,
     /// same content): setting identical state twice, or joining twice, answers with the event
     /// in force instead of a new one. Only committed state counts (an event of this batch has
@@ -403,30 +432,7 @@ async fn append_batch(rooms: &Rooms, head: &mut Head, queue: &mut Vec<Request>) 
     let committed = if working.events.is_empty() {
         Ok(Vec::new())
     } else {
-        let batch = RoomBatch {
-            room_id: head.room_id.clone(),
-            room_version: head.version.clone(),
-            creates_room: false,
-            state_groups: std::mem::take(&mut working.groups),
-            events: std::mem::take(&mut working.events),
-            forward_extremities: working
-                .extremities
-                .iter()
-                .map(|p| p.owned_event_id().clone())
-                .collect(),
-            current_state_group: working.state_group,
-            current_state: working
-                .overlay
-                .iter()
-                .map(|(k, p)| (row_key(k), p.owned_event_id().clone()))
-                .collect(),
-            redactions: std::mem::take(&mut working.redactions),
-            relations: std::mem::take(&mut working.relations),
-            memberships: std::mem::take(&mut working.memberships)
-                .into_iter()
-                .map(|(user, (membership, id))| (user, membership, id))
-                .collect(),
-        };
+        let batch = working.take_batch(false);
         for pdu in &working.pdus {
             rooms.remember_pdu(pdu.clone());
         }
@@ -547,35 +553,13 @@ pub(crate) async fn genesis(
         rooms.check_local(&request.sender)?;
         add_with_target(rooms, &mut working, request).await?;
     }
-    let mut current = head.state.clone();
-    current.extend(working.overlay.iter().map(|(k, p)| (k.clone(), p.clone())));
-    let mut state_groups = vec![create_group];
-    state_groups.append(&mut working.groups);
-    let mut events = vec![create];
-    events.append(&mut working.events);
-    let batch = RoomBatch {
-        room_id: head.room_id.clone(),
-        room_version: head.version.clone(),
-        creates_room: true,
-        state_groups,
-        events,
-        forward_extremities: working
-            .extremities
-            .iter()
-            .map(|p| p.owned_event_id().clone())
-            .collect(),
-        current_state_group: working.state_group,
-        current_state: current
-            .iter()
-            .map(|(k, p)| (row_key(k), p.owned_event_id().clone()))
-            .collect(),
-        redactions: std::mem::take(&mut working.redactions),
-        relations: std::mem::take(&mut working.relations),
-        memberships: std::mem::take(&mut working.memberships)
-            .into_iter()
-            .map(|(user, (membership, id))| (user, membership, id))
-            .collect(),
-    };
+    let mut batch = working.take_batch(true);
+    batch.state_groups.insert(0, create_group);
+    batch.current_state.push((
+        row_key(&(StateEventType::RoomCreate, String::new())),
+        create.event_id.clone(),
+    ));
+    batch.events.insert(0, create);
     let pdus: Vec<Arc<Pdu>> = std::iter::once(create_pdu)
         .chain(working.pdus.iter().cloned())
         .collect();

@@ -11,6 +11,20 @@ use common::{Server, hearth, serve};
 use ruma::serde::Base64;
 use ruma::signatures::{PublicKeyMap, PublicKeySet, verify_json};
 
+/// `hearth init` for `example.org` in `dir` (data in `dir/data`); the config file's path.
+fn init(dir: &Path) -> std::path::PathBuf {
+    let config = dir.join("hearth.toml");
+    let status = hearth()
+        .args(["init", "--server-name", "example.org", "--data"])
+        .arg(dir.join("data"))
+        .arg("--config")
+        .arg(&config)
+        .status()
+        .unwrap();
+    assert!(status.success());
+    config
+}
+
 async fn check_endpoints(server: &Server, server_name: &str) {
     let client = reqwest::Client::new();
     let versions: serde_json::Value = client
@@ -78,15 +92,7 @@ async fn embedded_default_runs_from_an_empty_directory() {
 #[tokio::test]
 async fn init_then_serve_with_env_overrides() {
     let dir = tempfile::tempdir().unwrap();
-    let config = dir.path().join("hearth.toml");
-    let status = hearth()
-        .args(["init", "--server-name", "example.org", "--data"])
-        .arg(dir.path().join("data"))
-        .arg("--config")
-        .arg(&config)
-        .status()
-        .unwrap();
-    assert!(status.success());
+    let config = init(dir.path());
     let text = std::fs::read_to_string(&config).unwrap();
     assert!(text.contains("server_name = \"example.org\""));
     let key = dir.path().join("data/signing.key");
@@ -301,15 +307,7 @@ async fn admin_registration_tokens_let_people_register() {
 #[tokio::test]
 async fn keys_rotate_and_one_server_per_database() {
     let dir = tempfile::tempdir().unwrap();
-    let config = dir.path().join("hearth.toml");
-    let status = hearth()
-        .args(["init", "--server-name", "example.org", "--data"])
-        .arg(dir.path().join("data"))
-        .arg("--config")
-        .arg(&config)
-        .status()
-        .unwrap();
-    assert!(status.success());
+    let config = init(dir.path());
     let before = std::fs::read_to_string(dir.path().join("data/signing.key")).unwrap();
     let old_version = before.split_whitespace().nth(1).unwrap().to_owned();
     let rotated = hearth()
