@@ -1,6 +1,7 @@
 //! Helpers shared by the workspace-level integration tests and their helper binaries.
 
 pub mod api;
+pub mod federation;
 pub mod fuzz;
 
 use std::net::SocketAddr;

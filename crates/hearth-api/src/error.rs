@@ -260,6 +260,40 @@ impl From<hearth_sync::SyncError> for ApiError {
     }
 }
 
+impl From<hearth_federation::FederationError> for ApiError {
+    fn from(e: hearth_federation::FederationError) -> Self {
+        use hearth_federation::FederationError as E;
+        match e {
+            // Inbound or outbound, a stranger is refused the same way.
+            E::NotAllowed(_) | E::Ourselves(_) => {
+                Self::new(StatusCode::FORBIDDEN, ErrorKind::Forbidden, e.to_string())
+            }
+            // An inbound request that does not prove where it comes from.
+            E::MissingAuthorization(_)
+            | E::WrongDestination(_)
+            | E::BadSignature(_)
+            | E::UnknownKey { .. } => Self::new(
+                StatusCode::UNAUTHORIZED,
+                ErrorKind::Unauthorized,
+                e.to_string(),
+            ),
+            // A partner that does not know what we asked about.
+            E::Remote {
+                status: StatusCode::NOT_FOUND,
+                ..
+            } => Self::new(StatusCode::NOT_FOUND, ErrorKind::NotFound, e.to_string()),
+            E::Discovery { .. }
+            | E::Unreachable { .. }
+            | E::Remote { .. }
+            | E::BadResponse { .. } => {
+                Self::new(StatusCode::BAD_GATEWAY, ErrorKind::Unknown, e.to_string())
+            }
+            E::Store(s) => s.into(),
+            E::Config(_) => Self::internal(e),
+        }
+    }
+}
+
 impl From<hearth_store::StoreError> for ApiError {
     fn from(e: hearth_store::StoreError) -> Self {
         if e.is_unavailable() {

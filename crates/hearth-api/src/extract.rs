@@ -14,6 +14,7 @@ use ruma::api::auth_scheme::{
 };
 use ruma::api::error::ErrorKind;
 use ruma::api::error::{DeserializationError, FromHttpRequestError};
+use ruma::api::federation::authentication::ServerSignatures;
 use ruma::api::path_builder::PathBuilder;
 use ruma::api::{IncomingRequest, IncomingRequestExt};
 
@@ -27,10 +28,12 @@ pub const MAX_BODY_BYTES: usize = 1 << 20;
 /// and a task, and gets cut off.
 pub const BODY_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(60);
 
-/// Whether an endpoint wants an access token.
+/// Whether an endpoint wants an access token, or a server's signature.
 pub(crate) trait TokenPolicy {
     const REQUIRED: bool;
     const ACCEPTED: bool;
+    /// A server-server endpoint: the request must be signed with `X-Matrix` by a partner.
+    const SIGNED: bool = false;
 }
 
 macro_rules! policy {
@@ -51,6 +54,12 @@ policy! {
     NoAccessToken => false, false;
 }
 
+impl TokenPolicy for ServerSignatures {
+    const REQUIRED: bool = false;
+    const ACCEPTED: bool = false;
+    const SIGNED: bool = true;
+}
+
 /// Who made the request.
 #[derive(Debug, Clone)]
 pub struct Caller {
@@ -67,6 +76,8 @@ pub struct Caller {
 pub struct Ruma<T> {
     pub body: T,
     pub caller: Option<Caller>,
+    /// For a server-server endpoint: the partner whose signature the request carries.
+    origin: Option<ruma::OwnedServerName>,
     /// The request had no body at all, which ruma reads as `{}`: right for endpoints whose
     /// body is optional, wrong for those whose body *is* the content.
     empty_body: bool,
@@ -83,6 +94,18 @@ impl<T> Ruma<T> {
                 StatusCode::UNAUTHORIZED,
                 ErrorKind::MissingToken,
                 "missing access token",
+            )
+        })
+    }
+
+    /// The signing server, for endpoints whose scheme is `X-Matrix` (the extractor
+    /// guarantees it).
+    pub fn origin(&self) -> Result<&ruma::ServerName, ApiError> {
+        self.origin.as_deref().ok_or_else(|| {
+            ApiError::new(
+                StatusCode::UNAUTHORIZED,
+                ErrorKind::Unauthorized,
+                "this endpoint needs an X-Matrix signature",
             )
         })
     }
@@ -171,6 +194,14 @@ where
             ));
         }
 
+        // A server-server request: the header alone says whether the origin is a partner and
+        // which key signed it, before the body is read.
+        let authorized = if <T::Authentication as TokenPolicy>::SIGNED {
+            Some(state.federation.authorize(request.headers()).await?)
+        } else {
+            None
+        };
+
         let (mut parts, body) = request.into_parts();
         let path = RawPathParams::from_request_parts(&mut parts, state)
             .await
@@ -193,6 +224,10 @@ where
         if !bytes.is_empty() {
             crate::json_limits::check(&bytes)?;
         }
+        let origin = match authorized {
+            Some(authorized) => Some(authorized.verify(&parts.method, &parts.uri, &bytes)?),
+            None => None,
+        };
         let empty_body = bytes.is_empty();
         // A missing body is an empty object: the spec lets clients leave out a body whose
         // fields are all optional (`POST /join/{room}`, `/leave`, `/logout`, ...). Endpoints
@@ -209,6 +244,7 @@ where
         Ok(Self {
             body,
             caller,
+            origin,
             empty_body,
             raw_body,
         })

@@ -49,6 +49,8 @@ pub struct ApiState {
     pub sync: hearth_sync::Syncer,
     /// End-to-end encryption: keys, to-device messages, key backup.
     pub e2ee: hearth_e2ee::E2ee,
+    /// Who this server federates with, other servers' keys, requests to them.
+    pub federation: hearth_federation::Federation,
     /// `[rooms] default_version`: what createRoom uses when the client names no version.
     pub default_room_version: ruma::RoomVersionId,
     /// `[well_known] client_base_url`: `/.well-known/matrix/client` (404 when unset).
@@ -85,7 +87,31 @@ impl ApiState {
 /// Each endpoint file adds its routes with one of these.
 type AddRoute = fn(Router<ApiState>) -> Router<ApiState>;
 
-/// The client-facing router: the client-server API and the server key endpoint.
+/// The server-server endpoints and the key endpoints: all the federation listener serves.
+const FEDERATION_ROUTES: &[AddRoute] = &[
+    federation::get_server_version::route,
+    key::get_server_keys::route,
+    key::get_remote_server_keys::route,
+    key::get_remote_server_keys_batch::route,
+    federation::get_openid_userinfo::route,
+    federation::query::get_profile_information::route,
+    federation::query::get_room_information::route,
+    federation::device::get_devices::route,
+    federation::keys::get_keys::route,
+    federation::keys::claim_keys::route,
+];
+
+/// The federation listener's router: the server-server API and the key endpoints.
+pub fn federation_router(state: ApiState) -> Router {
+    let router = FEDERATION_ROUTES
+        .iter()
+        .fold(Router::new(), |router, route| route(router));
+    with_layers(router).with_state(state)
+}
+
+/// The client listener's router: the client-server API, and the server-server API too, for
+/// deployments whose TLS proxy forwards federation to this port (requests are authenticated
+/// the same way on either listener).
 pub fn router(state: ApiState) -> Router {
     use client::{
         account, device, discovery, membership, message, room, session, state as room_state,
@@ -155,13 +181,11 @@ pub fn router(state: ApiState) -> Router {
         client::threads::get_threads::route,
         room::upgrade_room::route,
         client::redact::redact_event::route,
-        key::get_server_keys::route,
         discovery::get_capabilities::route,
         discovery::discover_homeserver::route,
         federation_discovery::discover_homeserver::route,
         discovery::discover_support::route,
         room::report_content::route,
-        federation::get_openid_userinfo::route,
         account::request_openid_token::route,
         client::peeking::get_current_state::route,
         client::peeking::listen_to_new_events::route,
@@ -220,6 +244,7 @@ pub fn router(state: ApiState) -> Router {
     ];
     let router = routes
         .iter()
+        .chain(FEDERATION_ROUTES)
         .fold(Router::new(), |router, route| route(router));
     with_layers(router).with_state(state)
 }

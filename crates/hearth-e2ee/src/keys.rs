@@ -32,6 +32,16 @@ pub struct QueryResult {
     pub failures: BTreeMap<String, Value>,
 }
 
+/// What `user/devices` answers another server.
+#[derive(Debug)]
+pub struct UserDevices {
+    pub stream_id: i64,
+    /// Device, keys, display name.
+    pub devices: Vec<(OwnedDeviceId, Raw<DeviceKeys>, Option<String>)>,
+    pub master_key: Option<Raw<CrossSigningKey>>,
+    pub self_signing_key: Option<Raw<CrossSigningKey>>,
+}
+
 /// What `keys/claim` answers.
 pub type ClaimResult = (
     BTreeMap<OwnedUserId, BTreeMap<OwnedDeviceId, BTreeMap<OwnedOneTimeKeyId, Raw<OneTimeKey>>>>,
@@ -144,6 +154,54 @@ impl E2ee {
         viewer: &UserId,
         wanted: &BTreeMap<OwnedUserId, Vec<OwnedDeviceId>>,
     ) -> Result<QueryResult, E2eeError> {
+        self.query_keys_as(Some(viewer), wanted).await
+    }
+
+    /// `keys/query` from another server (only local users are asked for): the keys with the
+    /// signatures their owners made, and no user-signing keys.
+    pub async fn query_keys_for_server(
+        &self,
+        wanted: &BTreeMap<OwnedUserId, Vec<OwnedDeviceId>>,
+    ) -> Result<QueryResult, E2eeError> {
+        self.query_keys_as(None, wanted).await
+    }
+
+    /// `user/devices` from another server: a local user's devices with their keys and names,
+    /// the device-list position they are at, and the master and self-signing keys.
+    pub async fn devices_for_server(&self, user: &UserId) -> Result<UserDevices, E2eeError> {
+        let stream_id = self.store.device_list_stream_id(user).await?;
+        let wanted = BTreeMap::from([(user.to_owned(), Vec::new())]);
+        let mut found = self.query_keys_as(None, &wanted).await?;
+        let names: BTreeMap<OwnedDeviceId, Option<String>> = self
+            .store
+            .devices(user)
+            .await?
+            .into_iter()
+            .map(|d| (d.device_id, d.display_name))
+            .collect();
+        let devices = found
+            .device_keys
+            .remove(user)
+            .unwrap_or_default()
+            .into_iter()
+            .map(|(device, keys)| {
+                let name = names.get(&device).cloned().flatten();
+                (device, keys, name)
+            })
+            .collect();
+        Ok(UserDevices {
+            stream_id,
+            devices,
+            master_key: found.master_keys.remove(user),
+            self_signing_key: found.self_signing_keys.remove(user),
+        })
+    }
+
+    async fn query_keys_as(
+        &self,
+        viewer: Option<&UserId>,
+        wanted: &BTreeMap<OwnedUserId, Vec<OwnedDeviceId>>,
+    ) -> Result<QueryResult, E2eeError> {
         let mut result = QueryResult::default();
         for (user, devices) in wanted {
             if !self.is_local(user) {
@@ -156,7 +214,7 @@ impl E2ee {
             let signatures = self.store.key_signatures(user).await?;
             let visible: Vec<&KeySignature> = signatures
                 .iter()
-                .filter(|s| s.signer_user == *user || s.signer_user == viewer)
+                .filter(|s| s.signer_user == *user || Some(&*s.signer_user) == viewer)
                 .collect();
             let names: BTreeMap<OwnedDeviceId, Option<String>> = self
                 .store
@@ -181,7 +239,7 @@ impl E2ee {
             }
             result.device_keys.insert(user.clone(), keys_of_user);
             for (key_type, keys) in self.store.cross_signing_keys(user).await? {
-                if key_type == "user_signing" && viewer != user {
+                if key_type == "user_signing" && viewer != Some(&**user) {
                     continue;
                 }
                 let mut object = canonical_object(&keys, "stored cross-signing key")?;

@@ -449,6 +449,20 @@ impl Store {
             .collect()
     }
 
+    /// The user's latest position on the device-list stream (0 if it never moved): the
+    /// `stream_id` other servers compare device-list updates against.
+    pub async fn device_list_stream_id(&self, user: &UserId) -> Result<i64, StoreError> {
+        let position: Option<i64> = with_reader!(&self.db, |pool| {
+            sqlx::query_scalar(
+                "SELECT MAX(stream_ordering) FROM device_list_changes WHERE user_id = $1",
+            )
+            .bind(user.as_str())
+            .fetch_one(pool)
+            .await?
+        });
+        Ok(position.unwrap_or(0))
+    }
+
     /// The newest device-list position.
     pub fn max_device_list_stream(&self) -> i64 {
         self.positions

@@ -31,6 +31,7 @@ mod relations;
 mod reports;
 mod rows;
 mod search;
+mod server_keys;
 mod state;
 #[cfg(feature = "testing")]
 pub mod testing;
@@ -65,6 +66,7 @@ pub use rows::{
     StateDelta, StateRows, StoredDevice, StoredEvent, StoredUser, TokenOwner, TxnKey,
 };
 pub use search::{SearchHit, SearchOrder, SearchQuery, search_words};
+pub use server_keys::{ServerKeyRow, StoredServerKeys};
 pub use to_device::{ToDeviceMessage, ToDeviceRow};
 pub use user_directory::DirectoryUser;
 pub use writer::MAX_GROUP;

@@ -323,7 +323,30 @@ const MIGRATIONS: &[Migration] = &[
         sqlite: DEHYDRATED_DEVICES,
         postgres: DEHYDRATED_DEVICES,
     },
+    Migration {
+        version: 24,
+        name: "remote server keys",
+        sqlite: SERVER_KEYS,
+        postgres: SERVER_KEYS,
+    },
 ];
+
+/// Other servers' signing keys, as fetched from them (`/_matrix/key/v2/server`) and checked
+/// against their own signature. `valid_until_ts` is the key response's; `expired_ts` is set
+/// for a key listed under `old_verify_keys` (valid for what it signed before then). The
+/// verified key response is kept whole in `response`, so the notary can serve it on.
+const SERVER_KEYS: &str = "
+CREATE TABLE server_keys (
+    server_name TEXT NOT NULL,
+    key_id TEXT NOT NULL,
+    public_key TEXT NOT NULL,
+    valid_until_ts BIGINT NOT NULL,
+    expired_ts BIGINT,
+    fetched_ts BIGINT NOT NULL,
+    response TEXT NOT NULL,
+    PRIMARY KEY (server_name, key_id)
+);
+";
 
 /// Each user's dehydrated device (MSC3814): a device of theirs (keys and to-device queue as
 /// any device's) and the client's encrypted pickle of it. Goes with the device.

@@ -2,6 +2,7 @@
 //! integration tests both start servers through here.
 
 pub mod listener;
+pub mod tls;
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -14,7 +15,7 @@ use hearth_keys::SigningKey;
 use hearth_rooms::Rooms;
 use hearth_store::{ProcessLock, Store};
 use ruma::ServerName;
-use tokio::sync::oneshot;
+use tokio::sync::watch;
 use tokio::task::JoinHandle;
 
 /// Password hashing costs for the configured hardware profile.
@@ -27,15 +28,39 @@ pub fn password_hashing(config: &Config) -> PasswordHashing {
     }
 }
 
+/// Bind the federation listener and load its certificate (watched for renewals).
+async fn federation_listener(
+    config: &Config,
+    listen: SocketAddr,
+) -> anyhow::Result<(tokio::net::TcpListener, tokio_rustls::TlsAcceptor)> {
+    let (Some(certificate), Some(private_key)) = (
+        config.federation.tls_certificate.as_deref(),
+        config.federation.tls_private_key.as_deref(),
+    ) else {
+        anyhow::bail!("[federation] listen needs tls_certificate and tls_private_key");
+    };
+    let certificates = tls::Certificates::load(certificate, private_key)
+        .context("[federation] TLS certificate")?;
+    certificates.watch();
+    let acceptor = certificates.acceptor()?;
+    let listener = tokio::net::TcpListener::bind(listen)
+        .await
+        .with_context(|| format!("listening on {listen} for federation"))?;
+    tracing::info!(address = %listener.local_addr()?, "federation API listening (TLS)");
+    Ok((listener, acceptor))
+}
+
 /// A running server. Dropping it does not stop it; call [`Server::stop`].
 #[derive(Debug)]
 pub struct Server {
     /// Where the client API listens (useful with port 0).
     pub address: SocketAddr,
+    /// Where the federation API listens over TLS, if `[federation] listen` is set.
+    pub federation_address: Option<SocketAddr>,
     pub store: Store,
     /// One process per database: held until the server is dropped.
     lock: ProcessLock,
-    stop: oneshot::Sender<()>,
+    stop: watch::Sender<bool>,
     task: JoinHandle<std::io::Result<()>>,
 }
 
@@ -74,10 +99,13 @@ impl Server {
         }
         match config.federation.effective_mode() {
             hearth_config::FederationMode::Off => tracing::info!("federation is off"),
+            hearth_config::FederationMode::Allowlist if config.federation.allow.is_empty() => {
+                tracing::info!("federation: allowlist, with no partners yet ([federation] allow)")
+            }
             mode => tracing::info!(
                 ?mode,
-                partners = config.federation.allow.len(),
-                "federation (not served yet: the federation API is still to come)"
+                partners = ?config.federation.allow,
+                "federation"
             ),
         }
         match (
@@ -109,13 +137,21 @@ impl Server {
         let e2ee = hearth_e2ee::E2ee::new(store.clone(), server_name.to_owned());
         let sync =
             hearth_sync::Syncer::new(store.clone(), rooms.clone(), typing, presence, e2ee.clone());
-        let app = hearth_api::router(ApiState {
+        let federation = hearth_federation::Federation::new(
+            &config.federation,
+            server_name.to_owned(),
+            key.clone(),
+            store.clone(),
+        )
+        .context("[federation]")?;
+        let state = ApiState {
             server_name: server_name.to_owned(),
             key,
             accounts,
             rooms,
             sync,
             e2ee,
+            federation,
             default_room_version: ruma::RoomVersionId::try_from(
                 config.rooms.default_version.as_str(),
             )
@@ -138,7 +174,21 @@ impl Server {
                 admins: config.well_known.admin_contacts.clone(),
                 security: config.well_known.security_contacts.clone(),
             },
-        });
+        };
+        let federation_listener = match config.federation.listen {
+            Some(listen)
+                if config.federation.effective_mode() != hearth_config::FederationMode::Off =>
+            {
+                Some(federation_listener(&config, listen).await?)
+            }
+            Some(_) => {
+                tracing::info!("federation is off: [federation] listen is not served");
+                None
+            }
+            None => None,
+        };
+        let federation_app = hearth_api::federation_router(state.clone());
+        let app = hearth_api::router(state);
         let listener = tokio::net::TcpListener::bind(config.server.listen)
             .await
             .with_context(|| format!("listening on {}", config.server.listen))?;
@@ -158,18 +208,45 @@ impl Server {
             .collect::<anyhow::Result<_>>()
             .context("server.trusted_proxies")?;
         tracing::info!(max_connections, "connection limit");
-        let (stop, stopped) = oneshot::channel::<()>();
-        let task = tokio::spawn(listener::serve(
+        let (stop, stopped) = watch::channel(false);
+        let until_stopped = move || {
+            let mut stopped = stopped.clone();
+            async move {
+                let _ = stopped.wait_for(|stop| *stop).await;
+            }
+        };
+        let client = listener::serve(
             listener,
             app,
             max_connections,
             listener::TrustedProxies::new(proxies),
-            async move {
-                let _ = stopped.await;
-            },
-        ));
+            None,
+            until_stopped(),
+        );
+        let federation_address = match &federation_listener {
+            Some((listener, _)) => Some(listener.local_addr()?),
+            None => None,
+        };
+        let federation = federation_listener.map(|(listener, acceptor)| {
+            // Partners connect directly: no proxy speaks for them.
+            listener::serve(
+                listener,
+                federation_app,
+                max_connections,
+                listener::TrustedProxies::default(),
+                Some(acceptor),
+                until_stopped(),
+            )
+        });
+        let task = tokio::spawn(async move {
+            match federation {
+                Some(federation) => tokio::try_join!(client, federation).map(|_| ()),
+                None => client.await,
+            }
+        });
         Ok(Self {
             address,
+            federation_address,
             store,
             lock,
             stop,
@@ -179,7 +256,7 @@ impl Server {
 
     /// Stop accepting requests, let the ones in flight finish, and wait for it.
     pub async fn stop(self) -> anyhow::Result<()> {
-        let _ = self.stop.send(());
+        let _ = self.stop.send(true);
         let stopped = self.task.await.context("server task");
         self.lock.release().await;
         stopped??;

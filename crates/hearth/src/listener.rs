@@ -166,18 +166,22 @@ struct Shared {
     builder: hyper::server::conn::http1::Builder,
     /// Becomes true when the server stops: connections finish the request at hand and close.
     stopping: tokio::sync::watch::Receiver<bool>,
+    /// The federation listener's TLS (the client listener speaks plain HTTP, for a proxy).
+    tls: Option<tokio_rustls::TlsAcceptor>,
 }
 
 /// How long a stopping server waits for the requests in flight (long-polling syncs give up
 /// their wait early; a slow one is cut off after this).
 const DRAIN_TIMEOUT: Duration = Duration::from_secs(10);
 
-/// Serve `app` on `listener` until `shutdown`, then let open requests finish.
+/// Serve `app` on `listener` until `shutdown`, then let open requests finish. With `tls`,
+/// each connection's TLS handshake must complete within [`HEADER_TIMEOUT`].
 pub async fn serve(
     listener: TcpListener,
     app: Router,
     max_connections: usize,
     proxies: TrustedProxies,
+    tls: Option<tokio_rustls::TlsAcceptor>,
     shutdown: impl Future<Output = ()>,
 ) -> std::io::Result<()> {
     let mut builder = hyper::server::conn::http1::Builder::new();
@@ -192,6 +196,7 @@ pub async fn serve(
         proxies,
         builder,
         stopping,
+        tls,
     });
     let mut shutdown = std::pin::pin!(shutdown);
     loop {
@@ -250,6 +255,30 @@ async fn connection(shared: Arc<Shared>, stream: TcpStream, peer: SocketAddr) {
         return refuse(stream).await;
     };
     let _ = stream.set_nodelay(true);
+    match shared.tls.clone() {
+        None => serve_connection(shared, permit, TokioIo::new(stream), peer).await,
+        Some(acceptor) => {
+            match tokio::time::timeout(HEADER_TIMEOUT, acceptor.accept(stream)).await {
+                Ok(Ok(stream)) => {
+                    serve_connection(shared, permit, TokioIo::new(stream), peer).await;
+                }
+                // A failed or slow handshake is the peer's business; at debug for operators
+                // chasing a partner's TLS trouble.
+                Ok(Err(e)) => tracing::debug!(%peer, error = %e, "TLS handshake failed"),
+                Err(_) => tracing::debug!(%peer, "TLS handshake timed out"),
+            }
+        }
+    }
+}
+
+async fn serve_connection<I>(
+    shared: Arc<Shared>,
+    permit: OwnedSemaphorePermit,
+    io: I,
+    peer: SocketAddr,
+) where
+    I: hyper::rt::Read + hyper::rt::Write + Unpin + Send + 'static,
+{
     let id = shared.connections.next.fetch_add(1, Ordering::Relaxed);
     let in_flight = Arc::new(AtomicUsize::new(0));
     let idle_since = Arc::new(Mutex::new(Instant::now()));
@@ -279,11 +308,7 @@ async fn connection(shared: Arc<Shared>, stream: TcpStream, peer: SocketAddr) {
             }
         })
     };
-    let mut served = std::pin::pin!(
-        shared
-            .builder
-            .serve_connection(TokioIo::new(stream), service)
-    );
+    let mut served = std::pin::pin!(shared.builder.serve_connection(io, service));
     let mut stopping = shared.stopping.clone();
     let already_stopping = *stopping.borrow_and_update();
     if !already_stopping {

@@ -20,7 +20,11 @@ async fn handler(
     request: Ruma<endpoint::Request>,
 ) -> Result<RumaResponse<endpoint::Response>, ApiError> {
     let alias = &request.body.room_alias;
-    super::require_local(&state, alias)?;
+    if alias.server_name() != state.server_name {
+        // Asked of the alias's server (a partner; anyone else is refused with 403).
+        let (room, servers) = state.federation.query_alias(alias).await?;
+        return Ok(RumaResponse(endpoint::Response::new(room, servers)));
+    }
     let (room, _) = state.rooms.store().alias(alias).await?.ok_or_else(|| {
         ApiError::new(
             StatusCode::NOT_FOUND,

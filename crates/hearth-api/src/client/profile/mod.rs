@@ -22,12 +22,16 @@ pub(crate) const MAX_DISPLAYNAME_CHARS: usize = 256;
 /// Longest avatar URL accepted, in bytes.
 pub(crate) const MAX_AVATAR_URL_BYTES: usize = 1000;
 
-/// A local user's profile, or 404 `M_NOT_FOUND`.
+/// A user's profile (a remote one from their server), or 404 `M_NOT_FOUND`.
 pub(crate) async fn profile_of(state: &ApiState, user: &UserId) -> Result<Profile, ApiError> {
     let not_found = || ApiError::new(StatusCode::NOT_FOUND, ErrorKind::NotFound, "no such user");
-    // NOTSPEC: profiles of remote users need a federation query, which is not built yet.
     if user.server_name() != state.server_name {
-        return Err(not_found());
+        // Asked of the user's server (a partner; anyone else is refused with 403).
+        let remote = state.federation.query_profile(user).await?;
+        return Ok(Profile {
+            displayname: remote.displayname,
+            avatar_url: remote.avatar_url,
+        });
     }
     state
         .rooms

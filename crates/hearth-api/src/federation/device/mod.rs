@@ -1,0 +1,3 @@
+//! `/_matrix/federation/v1/user/devices/*`.
+
+pub(crate) mod get_devices;

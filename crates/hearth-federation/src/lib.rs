@@ -1,0 +1,71 @@
+//! Federation's rules, without HTTP routing: who this server federates with ([`Policy`]),
+//! where other servers live ([`discovery`]), signed requests out ([`client`]) and in
+//! ([`inbound`]), and other servers' keys ([`keys`]). The endpoints are in `hearth-api`'s
+//! `federation/` and `key/`, one per file.
+
+pub mod client;
+pub mod discovery;
+mod error;
+pub mod inbound;
+pub mod keys;
+mod policy;
+mod queries;
+
+use std::sync::Arc;
+
+use hearth_config::FederationConfig;
+use hearth_keys::SigningKey;
+use hearth_store::Store;
+use ruma::OwnedServerName;
+
+pub use client::Client;
+pub use error::FederationError;
+pub use inbound::Authorized;
+pub use policy::Policy;
+pub use queries::RemoteProfile;
+
+/// The federation service: cheap to clone, one per server.
+#[derive(Clone, Debug)]
+pub struct Federation {
+    inner: Arc<Inner>,
+}
+
+#[derive(Debug)]
+struct Inner {
+    client: Client,
+    key: Arc<SigningKey>,
+    store: Store,
+    keys: keys::KeyCache,
+}
+
+impl Federation {
+    /// The service `[federation]` describes. Bad partner names, overrides or CA files are
+    /// errors here, at start.
+    pub fn new(
+        config: &FederationConfig,
+        own: OwnedServerName,
+        key: Arc<SigningKey>,
+        store: Store,
+    ) -> Result<Self, FederationError> {
+        let policy = Policy::new(own, config.effective_mode(), &config.allow)?;
+        let tls = client::tls_config(config.ca_file.as_deref())?;
+        let client = Client::new(policy, key.clone(), tls, &config.overrides)?;
+        Ok(Self {
+            inner: Arc::new(Inner {
+                client,
+                key,
+                store,
+                keys: keys::KeyCache::default(),
+            }),
+        })
+    }
+
+    pub fn policy(&self) -> &Policy {
+        self.inner.client.policy()
+    }
+
+    /// Requests to other servers.
+    pub fn client(&self) -> &Client {
+        &self.inner.client
+    }
+}

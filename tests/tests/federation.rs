@@ -1,0 +1,451 @@
+//! Federation between real servers: two Hearth processes' worth of servers in this process,
+//! each with its own name, database, signing key and TLS federation listener (certificates
+//! from a test CA), finding each other through `[federation] overrides`. And the test itself
+//! as a server — a partner speaking with a partner's real key, or a stranger — sending signed
+//! requests straight to a federation listener.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+use http::Method;
+use serde_json::{Value, json};
+
+use hearth_keys::SigningKey;
+use hearth_tests::api::{Api, errcode, urlencode};
+use hearth_tests::federation::{FakeServer, Peer, TestCa, row_counts, start_peer};
+use hearth_tests::{Backend, TestServer, on_both_backends};
+
+/// `a.test` on SQLite and `b.test` on `backend`, partners of each other.
+async fn pair(backend: Backend, ca: &TestCa) -> (Peer, TestServer, Peer, TestServer) {
+    let (a, b) = (Peer::new("a.test"), Peer::new("b.test"));
+    let server_a = start_peer(Backend::Sqlite, ca, &a, &[&b], |_| {}).await;
+    let server_b = start_peer(backend, ca, &b, &[&a], |_| {}).await;
+    (a, server_a, b, server_b)
+}
+
+/// The signing key a server uses, read from its data directory.
+fn key_of(server: &TestServer) -> SigningKey {
+    let name = server.config.server.server_name.as_str();
+    SigningKey::load(name.try_into().unwrap(), &server.config.signing_key_path()).unwrap()
+}
+
+async fn partners_answer_queries_about_their_users_and_aliases(backend: Backend) {
+    let ca = TestCa::new();
+    let (_a, server_a, b, server_b) = pair(backend, &ca).await;
+    let alice = Api::user(&server_a, "alice").await;
+    let bob = Api::user(&server_b, "bob").await;
+    bob.ok(
+        Method::PUT,
+        "/_matrix/client/v3/profile/@bob:b.test/displayname",
+        Some(json!({ "displayname": "Bob of B" })),
+    )
+    .await;
+    let room = bob
+        .create_room_with(json!({ "room_alias_name": "lounge" }))
+        .await;
+    let bob_device = bob
+        .ok(Method::GET, "/_matrix/client/v3/account/whoami", None)
+        .await["device_id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let upload = json!({
+        "device_keys": {
+            "user_id": "@bob:b.test",
+            "device_id": bob_device,
+            "algorithms": ["m.olm.v1.curve25519-aes-sha2", "m.megolm.v1.aes-sha2"],
+            "keys": {
+                format!("ed25519:{bob_device}"): "ZWQyNTUxOSBrZXkgb2YgYm9i",
+                format!("curve25519:{bob_device}"): "Y3VydmUgb2YgYm9i",
+            },
+            "signatures": {},
+        },
+        "one_time_keys": { "signed_curve25519:AAAAAQ": { "key": "b25lIHRpbWU" } },
+    });
+    bob.ok(Method::POST, "/_matrix/client/v3/keys/upload", Some(upload))
+        .await;
+
+    // Alice's server asks Bob's: a profile, one field of it, an alias.
+    let profile = alice
+        .ok(Method::GET, "/_matrix/client/v3/profile/@bob:b.test", None)
+        .await;
+    assert_eq!(profile["displayname"], "Bob of B", "{profile}");
+    let name = alice
+        .ok(
+            Method::GET,
+            "/_matrix/client/v3/profile/@bob:b.test/displayname",
+            None,
+        )
+        .await;
+    assert_eq!(name["displayname"], "Bob of B");
+    let (status, body) = alice.get("/_matrix/client/v3/profile/@nobody:b.test").await;
+    assert_eq!(
+        (status.as_u16(), errcode(&body)),
+        (404, "M_NOT_FOUND"),
+        "{body}"
+    );
+    let alias = alice
+        .ok(
+            Method::GET,
+            &format!(
+                "/_matrix/client/v3/directory/room/{}",
+                urlencode("#lounge:b.test")
+            ),
+            None,
+        )
+        .await;
+    assert_eq!(alias["room_id"], room.as_str());
+    assert_eq!(alias["servers"], json!(["b.test"]));
+
+    // To check A's signatures, B fetched and kept A's key, checked against A's own signature.
+    let keys = server_b
+        .store()
+        .server_keys("a.test".try_into().unwrap())
+        .await
+        .unwrap()
+        .expect("B keeps A's keys");
+    assert_eq!(keys.keys[0].key_id, key_of(&server_a).key_id().as_str());
+
+    // A stranger's users are not asked about: 403, and nothing goes out.
+    let (status, body) = alice.get("/_matrix/client/v3/profile/@eve:evil.test").await;
+    assert_eq!(
+        (status.as_u16(), errcode(&body)),
+        (403, "M_FORBIDDEN"),
+        "{body}"
+    );
+
+    // B's federation listener speaks TLS with the certificate for its name.
+    let as_a = FakeServer::with_key(key_of(&server_a), &ca, &b);
+    let (status, version) = as_a
+        .request(
+            &b,
+            "b.test",
+            Method::GET,
+            "/_matrix/federation/v1/version",
+            None,
+        )
+        .await;
+    assert_eq!(status, 200);
+    assert_eq!(version["server"]["name"], "Hearth");
+
+    // Bob's devices and keys, as B tells A.
+    let (status, devices) = as_a
+        .request(
+            &b,
+            "b.test",
+            Method::GET,
+            "/_matrix/federation/v1/user/devices/@bob:b.test",
+            None,
+        )
+        .await;
+    assert_eq!(status, 200, "{devices}");
+    assert_eq!(devices["user_id"], "@bob:b.test");
+    assert_eq!(devices["devices"].as_array().unwrap().len(), 1, "{devices}");
+    assert_eq!(devices["devices"][0]["device_id"], bob_device.as_str());
+    assert!(devices["stream_id"].as_u64().unwrap() > 0, "{devices}");
+    let (status, keys) = as_a
+        .request(
+            &b,
+            "b.test",
+            Method::POST,
+            "/_matrix/federation/v1/user/keys/query",
+            Some(&json!({ "device_keys": { "@bob:b.test": [], "@alice:a.test": [] } })),
+        )
+        .await;
+    assert_eq!(status, 200, "{keys}");
+    assert!(
+        keys["device_keys"]["@bob:b.test"][&bob_device].is_object(),
+        "{keys}"
+    );
+    assert!(
+        keys["device_keys"].get("@alice:a.test").is_none(),
+        "only B's users: {keys}"
+    );
+    let (status, claimed) = as_a
+        .request(
+            &b,
+            "b.test",
+            Method::POST,
+            "/_matrix/federation/v1/user/keys/claim",
+            Some(&json!({ "one_time_keys": { "@bob:b.test": { &bob_device: "signed_curve25519" } } })),
+        )
+        .await;
+    assert_eq!(status, 200, "{claimed}");
+    assert_eq!(
+        claimed["one_time_keys"]["@bob:b.test"][&bob_device]["signed_curve25519:AAAAAQ"]["key"],
+        "b25lIHRpbWU",
+        "{claimed}"
+    );
+    let (status, body) = as_a
+        .request(
+            &b,
+            "b.test",
+            Method::GET,
+            "/_matrix/federation/v1/user/devices/@alice:a.test",
+            None,
+        )
+        .await;
+    assert_eq!((status.as_u16(), errcode(&body)), (404, "M_NOT_FOUND"));
+
+    // The notary serves B's own key, countersigned, and A's, and no stranger's.
+    let (status, notary) = as_a
+        .request(
+            &b,
+            "b.test",
+            Method::POST,
+            "/_matrix/key/v2/query",
+            Some(&json!({ "server_keys": { "b.test": {}, "a.test": {}, "evil.test": {} } })),
+        )
+        .await;
+    assert_eq!(status, 200, "{notary}");
+    let servers: Vec<&str> = notary["server_keys"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|k| k["server_name"].as_str().unwrap())
+        .collect();
+    assert_eq!(servers.len(), 2, "{notary}");
+    assert!(servers.contains(&"a.test") && servers.contains(&"b.test"));
+    let a_keys = notary["server_keys"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|k| k["server_name"] == "a.test")
+        .unwrap();
+    assert!(
+        a_keys["signatures"]["a.test"].is_object(),
+        "A's own signature is kept"
+    );
+    assert!(
+        a_keys["signatures"]["b.test"].is_object(),
+        "B countersigns: {a_keys}"
+    );
+}
+on_both_backends!(partners_answer_queries_about_their_users_and_aliases);
+
+/// Every federation endpoint that takes a signature, with a body where it needs one.
+fn signed_endpoints() -> Vec<(Method, &'static str, Option<Value>)> {
+    vec![
+        (
+            Method::GET,
+            "/_matrix/federation/v1/query/profile?user_id=%40bob%3Ab.test",
+            None,
+        ),
+        (
+            Method::GET,
+            "/_matrix/federation/v1/query/directory?room_alias=%23lounge%3Ab.test",
+            None,
+        ),
+        (
+            Method::GET,
+            "/_matrix/federation/v1/user/devices/@bob:b.test",
+            None,
+        ),
+        (
+            Method::POST,
+            "/_matrix/federation/v1/user/keys/query",
+            Some(json!({ "device_keys": { "@bob:b.test": [] } })),
+        ),
+        (
+            Method::POST,
+            "/_matrix/federation/v1/user/keys/claim",
+            Some(json!({ "one_time_keys": { "@bob:b.test": { "DEV": "signed_curve25519" } } })),
+        ),
+    ]
+}
+
+async fn strangers_are_refused_everywhere_and_leave_no_trace(backend: Backend) {
+    let ca = TestCa::new();
+    let (_a, _server_a, b, server_b) = pair(backend, &ca).await;
+    let _bob = Api::user(&server_b, "bob").await;
+    let before = row_counts(&server_b).await;
+
+    // A correctly signed request from a server that is not a partner. Its key cannot even be
+    // fetched (nothing serves evil.test): a refusal that came after a key fetch would be 401.
+    let evil = FakeServer::new("evil.test", &ca, &b);
+    for (method, path, body) in signed_endpoints() {
+        let (status, answer) = evil
+            .request(&b, "b.test", method, path, body.as_ref())
+            .await;
+        assert_eq!(
+            (status.as_u16(), errcode(&answer)),
+            (403, "M_FORBIDDEN"),
+            "{path}: {answer}"
+        );
+    }
+    // Also on the client listener, where a TLS proxy may forward federation.
+    let (method, path, _) = &signed_endpoints()[0];
+    let plain = reqwest::Client::new();
+    let url = format!("http://{}{path}", server_b.address);
+    let mut request = http::Request::builder()
+        .method(method.clone())
+        .uri(&url)
+        .body(Vec::new())
+        .unwrap();
+    let x_matrix = ruma::api::federation::authentication::XMatrix::sign_http_request(
+        &request,
+        ruma::api::federation::authentication::XMatrixSigningInput::new(
+            "evil.test".try_into().unwrap(),
+            "b.test".try_into().unwrap(),
+            evil.key.pair(),
+        ),
+    )
+    .unwrap();
+    request.headers_mut().insert(
+        http::header::AUTHORIZATION,
+        http::HeaderValue::from(&x_matrix),
+    );
+    let response = plain
+        .execute(reqwest::Request::try_from(request).unwrap())
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 403);
+
+    // No signature at all.
+    let (status, answer) = FakeServer::new("b.test", &ca, &b)
+        .send(
+            http::Request::get(format!(
+                "https://b.test:{}/_matrix/federation/v1/user/devices/@bob:b.test",
+                b.federation.port()
+            ))
+            .body(Vec::new())
+            .unwrap(),
+        )
+        .await;
+    assert_eq!((status.as_u16(), errcode(&answer)), (401, "M_UNAUTHORIZED"));
+
+    // The notary says nothing about strangers, and fetches nothing for them.
+    let (status, notary) = evil
+        .request(
+            &b,
+            "b.test",
+            Method::GET,
+            "/_matrix/key/v2/query/evil.test",
+            None,
+        )
+        .await;
+    assert_eq!(status, 200);
+    assert_eq!(notary["server_keys"], json!([]));
+
+    assert_eq!(
+        row_counts(&server_b).await,
+        before,
+        "a stranger left a trace"
+    );
+}
+on_both_backends!(strangers_are_refused_everywhere_and_leave_no_trace);
+
+async fn a_partners_requests_must_be_signed_by_it_for_us(backend: Backend) {
+    let ca = TestCa::new();
+    let (_a, server_a, b, server_b) = pair(backend, &ca).await;
+    let _bob = Api::user(&server_b, "bob").await;
+    let as_a = FakeServer::with_key(key_of(&server_a), &ca, &b);
+    let devices = "/_matrix/federation/v1/user/devices/@bob:b.test";
+
+    let (status, _) = as_a.request(&b, "b.test", Method::GET, devices, None).await;
+    assert_eq!(status, 200);
+
+    // Signed for another server.
+    let (status, answer) = as_a.request(&b, "c.test", Method::GET, devices, None).await;
+    assert_eq!(
+        (status.as_u16(), errcode(&answer)),
+        (401, "M_UNAUTHORIZED"),
+        "{answer}"
+    );
+
+    // A's name, a key A does not have.
+    let impostor = FakeServer::new("a.test", &ca, &b);
+    let (status, answer) = impostor
+        .request(&b, "b.test", Method::GET, devices, None)
+        .await;
+    assert_eq!(
+        (status.as_u16(), errcode(&answer)),
+        (401, "M_UNAUTHORIZED"),
+        "{answer}"
+    );
+
+    // A's key id, another key's signature.
+    let real = key_of(&server_a);
+    let forged_key = SigningKey::from_seed(
+        "a.test".try_into().unwrap(),
+        real.version(),
+        [7; 32],
+        std::path::Path::new("<test>"),
+    )
+    .unwrap();
+    let forger = FakeServer::with_key(forged_key, &ca, &b);
+    let (status, answer) = forger
+        .request(&b, "b.test", Method::GET, devices, None)
+        .await;
+    assert_eq!(
+        (status.as_u16(), errcode(&answer)),
+        (401, "M_UNAUTHORIZED"),
+        "{answer}"
+    );
+
+    // Signed over one body, sent with another.
+    let query = "/_matrix/federation/v1/user/keys/query";
+    let url = format!("https://b.test:{}{query}", b.federation.port());
+    let signed_body = serde_json::to_vec(&json!({ "device_keys": { "@bob:b.test": [] } })).unwrap();
+    let signed = http::Request::post(&url).body(signed_body).unwrap();
+    let x_matrix = ruma::api::federation::authentication::XMatrix::sign_http_request(
+        &signed,
+        ruma::api::federation::authentication::XMatrixSigningInput::new(
+            "a.test".try_into().unwrap(),
+            "b.test".try_into().unwrap(),
+            real.pair(),
+        ),
+    )
+    .unwrap();
+    let other_body =
+        serde_json::to_vec(&json!({ "device_keys": { "@alice:b.test": [] } })).unwrap();
+    let mut tampered = http::Request::post(&url).body(other_body).unwrap();
+    tampered.headers_mut().insert(
+        http::header::AUTHORIZATION,
+        http::HeaderValue::from(&x_matrix),
+    );
+    let (status, answer) = as_a.send(tampered).await;
+    assert_eq!(
+        (status.as_u16(), errcode(&answer)),
+        (401, "M_UNAUTHORIZED"),
+        "{answer}"
+    );
+
+    // B knows A's key now, from A itself.
+    assert!(
+        server_b
+            .store()
+            .server_keys("a.test".try_into().unwrap())
+            .await
+            .unwrap()
+            .is_some()
+    );
+}
+on_both_backends!(a_partners_requests_must_be_signed_by_it_for_us);
+
+/// With federation off, nothing is asked of anyone, partners or not.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn federation_off_asks_nobody() {
+    let ca = TestCa::new();
+    let (a, b) = (Peer::new("a.test"), Peer::new("b.test"));
+    let server_b = start_peer(Backend::Sqlite, &ca, &b, &[&a], |_| {}).await;
+    let server_a = start_peer(Backend::Sqlite, &ca, &a, &[&b], |config| {
+        config.federation.mode = Some(hearth_config::FederationMode::Off);
+    })
+    .await;
+    let alice = Api::user(&server_a, "alice").await;
+    let _bob = Api::user(&server_b, "bob").await;
+    let (status, body) = alice.get("/_matrix/client/v3/profile/@bob:b.test").await;
+    assert_eq!(
+        (status.as_u16(), errcode(&body)),
+        (403, "M_FORBIDDEN"),
+        "{body}"
+    );
+    // And it serves no federation listener.
+    assert!(
+        server_a
+            .server
+            .as_ref()
+            .unwrap()
+            .federation_address
+            .is_none()
+    );
+}
