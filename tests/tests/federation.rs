@@ -58,10 +58,42 @@ async fn partners_answer_queries_about_their_users_and_aliases(backend: Backend)
             },
             "signatures": {},
         },
-        "one_time_keys": { "signed_curve25519:AAAAAQ": { "key": "b25lIHRpbWU" } },
+        "one_time_keys": {
+            "signed_curve25519:AAAAAQ": { "key": "b25lIHRpbWU" },
+            "signed_curve25519:AAAAAg": { "key": "dHdvIHRpbWU" },
+        },
     });
     bob.ok(Method::POST, "/_matrix/client/v3/keys/upload", Some(upload))
         .await;
+
+    // Alice's client asks her server for Bob's keys; her server asks his. A stranger's user
+    // is a failure, and nothing is sent there.
+    let keys = alice
+        .ok(
+            Method::POST,
+            "/_matrix/client/v3/keys/query",
+            Some(json!({ "device_keys": { "@bob:b.test": [], "@eve:evil.test": [] } })),
+        )
+        .await;
+    assert!(
+        keys["device_keys"]["@bob:b.test"][&bob_device]["keys"].is_object(),
+        "{keys}"
+    );
+    assert_eq!(keys["failures"]["evil.test"]["status"], 403, "{keys}");
+    let claimed = alice
+        .ok(
+            Method::POST,
+            "/_matrix/client/v3/keys/claim",
+            Some(
+                json!({ "one_time_keys": { "@bob:b.test": { &bob_device: "signed_curve25519" } } }),
+            ),
+        )
+        .await;
+    let first = claimed["one_time_keys"]["@bob:b.test"][&bob_device]
+        .as_object()
+        .unwrap_or_else(|| panic!("{claimed}"))
+        .clone();
+    assert_eq!(first.len(), 1, "{claimed}");
 
     // Alice's server asks Bob's: a profile, one field of it, an alias.
     let profile = alice
@@ -169,10 +201,14 @@ async fn partners_answer_queries_about_their_users_and_aliases(backend: Backend)
         )
         .await;
     assert_eq!(status, 200, "{claimed}");
-    assert_eq!(
-        claimed["one_time_keys"]["@bob:b.test"][&bob_device]["signed_curve25519:AAAAAQ"]["key"],
-        "b25lIHRpbWU",
-        "{claimed}"
+    let second = claimed["one_time_keys"]["@bob:b.test"][&bob_device]
+        .as_object()
+        .unwrap_or_else(|| panic!("{claimed}"));
+    assert_eq!(second.len(), 1, "{claimed}");
+    assert_ne!(
+        first.keys().next(),
+        second.keys().next(),
+        "each key is claimed once"
     );
     let (status, body) = as_a
         .request(

@@ -9,7 +9,7 @@ use ruma::{
     CanonicalJsonObject, CanonicalJsonValue, OneTimeKeyAlgorithm, OwnedDeviceId, OwnedOneTimeKeyId,
     OwnedUserId, UInt, UserId,
 };
-use serde_json::{Value, json};
+use serde_json::Value;
 
 use crate::{E2ee, E2eeError, canonical_object};
 
@@ -19,7 +19,7 @@ const MAX_KEYS_PER_UPLOAD: usize = 1_000;
 /// device cannot grow the table without bound.
 const MAX_KEYS_PER_DEVICE: u64 = 10_000;
 /// Most devices one claim may ask keys for.
-pub(crate) const MAX_CLAIMS: usize = 10_000;
+pub const MAX_CLAIMS: usize = 10_000;
 
 /// What `keys/query` answers.
 #[derive(Debug, Default)]
@@ -43,10 +43,8 @@ pub struct UserDevices {
 }
 
 /// What `keys/claim` answers.
-pub type ClaimResult = (
-    BTreeMap<OwnedUserId, BTreeMap<OwnedDeviceId, BTreeMap<OwnedOneTimeKeyId, Raw<OneTimeKey>>>>,
-    BTreeMap<String, Value>,
-);
+pub type ClaimResult =
+    BTreeMap<OwnedUserId, BTreeMap<OwnedDeviceId, BTreeMap<OwnedOneTimeKeyId, Raw<OneTimeKey>>>>;
 
 impl E2ee {
     /// Refuse an upload of too many keys, or of keys that are neither strings nor objects.
@@ -147,8 +145,8 @@ impl E2ee {
             .collect())
     }
 
-    /// `keys/query`: the keys of the users (and devices; all when empty) asked for, with the
-    /// signatures `viewer` may see.
+    /// `keys/query`: the keys of the local users (and devices; all when empty) asked for, with
+    /// the signatures `viewer` may see.
     pub async fn query_keys(
         &self,
         viewer: &UserId,
@@ -204,11 +202,8 @@ impl E2ee {
     ) -> Result<QueryResult, E2eeError> {
         let mut result = QueryResult::default();
         for (user, devices) in wanted {
+            // Other servers' users are asked of their servers (`hearth-federation`).
             if !self.is_local(user) {
-                result.failures.insert(
-                    user.server_name().to_string(),
-                    json!({ "status": 503, "message": "this server does not federate yet" }),
-                );
                 continue;
             }
             let signatures = self.store.key_signatures(user).await?;
@@ -257,19 +252,15 @@ impl E2ee {
         Ok(result)
     }
 
-    /// `keys/claim`: one key per device asked for (a one-time key, else its fallback key).
+    /// `keys/claim`: one key per local device asked for (a one-time key, else its fallback
+    /// key).
     pub async fn claim_keys(
         &self,
         wanted: &BTreeMap<OwnedUserId, BTreeMap<OwnedDeviceId, OneTimeKeyAlgorithm>>,
     ) -> Result<ClaimResult, E2eeError> {
-        let mut failures = BTreeMap::new();
         let mut local = Vec::new();
         for (user, devices) in wanted {
             if !self.is_local(user) {
-                failures.insert(
-                    user.server_name().to_string(),
-                    json!({ "status": 503, "message": "this server does not federate yet" }),
-                );
                 continue;
             }
             for (device, algorithm) in devices {
@@ -281,7 +272,7 @@ impl E2ee {
                 "at most {MAX_CLAIMS} devices per claim"
             )));
         }
-        let mut keys: ClaimResult = (BTreeMap::new(), failures);
+        let mut keys = ClaimResult::new();
         for (user, device, (key_id, key)) in self.store.claim_keys(&local).await? {
             let key_id = OwnedOneTimeKeyId::try_from(key_id.as_str())
                 .map_err(|e| E2eeError::BadJson(format!("stored key id {key_id:?}: {e}")))?;
@@ -289,8 +280,7 @@ impl E2ee {
                 serde_json::value::RawValue::from_string(key)
                     .map_err(|e| E2eeError::BadJson(format!("stored key: {e}")))?,
             );
-            keys.0
-                .entry(user)
+            keys.entry(user)
                 .or_default()
                 .entry(device)
                 .or_default()

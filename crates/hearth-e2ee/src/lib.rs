@@ -22,7 +22,7 @@ pub use cross_signing::{SignatureFailure, SigningKeysUpload};
 pub use dehydrated::DehydratedUpload;
 pub use device_lists::DeviceListChanges;
 pub use hearth_store::RoomKeyScope;
-pub use keys::{ClaimResult, QueryResult, UserDevices};
+pub use keys::{ClaimResult, MAX_CLAIMS, QueryResult, UserDevices};
 pub use to_device::{MAX_TO_DEVICE_BATCH, ToDeviceEvent};
 
 /// Why an E2EE request was refused.

@@ -5,6 +5,7 @@
 
 pub mod client;
 pub mod discovery;
+pub mod e2ee;
 mod error;
 pub mod inbound;
 pub mod keys;

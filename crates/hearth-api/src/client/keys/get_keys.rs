@@ -1,5 +1,8 @@
-//! `POST /_matrix/client/v3/keys/query` — the device and cross-signing keys of users.
+//! `POST /_matrix/client/v3/keys/query` — the device and cross-signing keys of users, local
+//! ones from here and remote ones from their servers (partners only; others are `failures`).
 //! <https://spec.matrix.org/v1.16/client-server-api/#post_matrixclientv3keysquery>
+
+use std::collections::BTreeMap;
 
 use axum::Router;
 use axum::extract::State;
@@ -18,15 +21,27 @@ async fn handler(
     request: Ruma<endpoint::Request>,
 ) -> Result<RumaResponse<endpoint::Response>, ApiError> {
     let caller = request.caller()?.clone();
-    let found = state
-        .e2ee
-        .query_keys(&caller.user_id, &request.body.device_keys)
-        .await?;
+    let (local, remote): (BTreeMap<_, _>, BTreeMap<_, _>) = request
+        .body
+        .device_keys
+        .into_iter()
+        .partition(|(user, _)| user.server_name() == state.server_name);
+    // Partners are asked while the local keys are read.
+    let (found, from_partners) = tokio::join!(
+        state.e2ee.query_keys(&caller.user_id, &local),
+        state.federation.query_keys(remote, request.body.timeout),
+    );
+    let found = found?;
     let mut response = endpoint::Response::new();
     response.device_keys = found.device_keys;
+    response.device_keys.extend(from_partners.device_keys);
     response.master_keys = found.master_keys;
+    response.master_keys.extend(from_partners.master_keys);
     response.self_signing_keys = found.self_signing_keys;
+    response
+        .self_signing_keys
+        .extend(from_partners.self_signing_keys);
     response.user_signing_keys = found.user_signing_keys;
-    response.failures = found.failures;
+    response.failures = from_partners.failures;
     Ok(RumaResponse(response))
 }

@@ -25,6 +25,6 @@ async fn handler(
         .into_iter()
         .filter(|(user, _)| user.server_name() == state.server_name)
         .collect();
-    let (keys, _) = state.e2ee.claim_keys(&wanted).await?;
+    let keys = state.e2ee.claim_keys(&wanted).await?;
     Ok(RumaResponse(endpoint::Response::new(keys)))
 }
