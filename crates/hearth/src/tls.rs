@@ -140,3 +140,71 @@ impl ResolvesServerCert for Certificates {
         )
     }
 }
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use super::*;
+
+    fn write_pair(dir: &Path, name: &str) -> (PathBuf, PathBuf) {
+        let key = rcgen::KeyPair::generate().unwrap();
+        let cert = rcgen::CertificateParams::new(vec![name.to_owned()])
+            .unwrap()
+            .self_signed(&key)
+            .unwrap();
+        let (cert_path, key_path) = (dir.join("cert.pem"), dir.join("key.pem"));
+        std::fs::write(&cert_path, cert.pem()).unwrap();
+        std::fs::write(&key_path, key.serialize_pem()).unwrap();
+        (cert_path, key_path)
+    }
+
+    fn served(certificates: &Certificates) -> Vec<u8> {
+        certificates.current.read().unwrap().cert[0].to_vec()
+    }
+
+    fn touch_later(path: &Path) {
+        // Modification times can be coarse: make the change visible whatever the clock.
+        let later = SystemTime::now() + Duration::from_secs(5);
+        std::fs::File::options()
+            .write(true)
+            .open(path)
+            .unwrap()
+            .set_modified(later)
+            .unwrap();
+    }
+
+    #[test]
+    fn a_renewed_certificate_is_served_and_a_broken_one_is_not() {
+        let dir = tempfile::tempdir().unwrap();
+        let (cert, key) = write_pair(dir.path(), "a.test");
+        let certificates = Certificates::load(&cert, &key).unwrap();
+        let first = served(&certificates);
+        assert!(!certificates.reload_if_changed(), "nothing changed");
+
+        write_pair(dir.path(), "a.test");
+        touch_later(&cert);
+        assert!(certificates.reload_if_changed());
+        let second = served(&certificates);
+        assert_ne!(first, second);
+
+        // A half-written renewal (a certificate without its key) keeps the old pair.
+        std::fs::write(&key, "not a key").unwrap();
+        touch_later(&key);
+        assert!(!certificates.reload_if_changed());
+        assert_eq!(served(&certificates), second);
+    }
+
+    #[test]
+    fn a_key_that_is_not_the_certificates_is_refused_at_start() {
+        let dir = tempfile::tempdir().unwrap();
+        let (cert, _) = write_pair(dir.path(), "a.test");
+        let other = rcgen::KeyPair::generate().unwrap();
+        let key = dir.path().join("other.pem");
+        std::fs::write(&key, other.serialize_pem()).unwrap();
+        let error = Certificates::load(&cert, &key).unwrap_err();
+        assert!(
+            format!("{error:#}").contains("does not belong"),
+            "{error:#}"
+        );
+    }
+}
