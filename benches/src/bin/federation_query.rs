@@ -1,0 +1,179 @@
+//! `hearth-federation-query`: what one federation round trip costs between two Hearths on
+//! loopback. Servers `a.test` and `b.test` run in this process on a runtime of their own
+//! (SQLite, TLS federation listeners with certificates from a throwaway CA, found through
+//! `[federation] overrides`). A client of A asks for the profile of a user of B `--samples`
+//! times, one after another: each is a client request to A, a signed request from A to B over
+//! TLS, B's signature check, and the answers back. The first one also pays for the TLS
+//! handshake and B fetching A's key; it is reported apart.
+
+use std::net::SocketAddr;
+use std::process::ExitCode;
+use std::time::{Duration, Instant};
+
+use anyhow::Context;
+use clap::Parser;
+use hearth_accounts::PasswordHashing;
+use hearth_config::{Config, FederationMode};
+use hearth_store::testing::tempfile_free::TempDir;
+use serde_json::{Value, json};
+
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
+#[derive(Debug, Parser)]
+#[command(name = "hearth-federation-query")]
+struct Args {
+    /// Round trips to time.
+    #[arg(long, default_value_t = 2_000)]
+    samples: usize,
+}
+
+fn main() -> ExitCode {
+    match run(Args::parse()) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("hearth-federation-query: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn free_port() -> anyhow::Result<u16> {
+    Ok(std::net::TcpListener::bind("127.0.0.1:0")?.local_addr()?.port())
+}
+
+/// A config for `name` federating with `partner` at `partner_port`.
+fn config(
+    dir: &TempDir,
+    name: &str,
+    port: u16,
+    partner: &str,
+    partner_port: u16,
+) -> anyhow::Result<Config> {
+    let ca = dir.path().join("ca.pem");
+    let mut config = Config::default();
+    config.server.server_name = name.to_owned();
+    config.server.listen = SocketAddr::from(([127, 0, 0, 1], 0));
+    config.server.data_dir = dir.path().join(name);
+    config.registration.enabled = true;
+    for limit in config.rate_limits.every_mut() {
+        *limit = hearth_benches::load::server::LIFTED;
+    }
+    let federation = &mut config.federation;
+    federation.mode = Some(FederationMode::Allowlist);
+    federation.listen = Some(SocketAddr::from(([127, 0, 0, 1], port)));
+    federation.tls_certificate = Some(dir.path().join(format!("{name}.crt")));
+    federation.tls_private_key = Some(dir.path().join(format!("{name}.key")));
+    federation.ca_file = Some(ca);
+    federation.allow = vec![partner.to_owned()];
+    federation
+        .overrides
+        .insert(partner.to_owned(), format!("127.0.0.1:{partner_port}"));
+    Ok(config)
+}
+
+/// A CA and a certificate for each name, as PEM files in `dir`.
+fn certificates(dir: &TempDir, names: &[&str]) -> anyhow::Result<()> {
+    let ca_key = rcgen::KeyPair::generate()?;
+    let mut ca = rcgen::CertificateParams::new(Vec::<String>::new())?;
+    ca.is_ca = rcgen::IsCa::Ca(rcgen::BasicConstraints::Unconstrained);
+    std::fs::write(dir.path().join("ca.pem"), ca.self_signed(&ca_key)?.pem())?;
+    let issuer = rcgen::Issuer::from_params(&ca, &ca_key);
+    for name in names {
+        let key = rcgen::KeyPair::generate()?;
+        let cert = rcgen::CertificateParams::new(vec![(*name).to_owned()])?.signed_by(&key, &issuer)?;
+        std::fs::write(dir.path().join(format!("{name}.crt")), cert.pem())?;
+        std::fs::write(dir.path().join(format!("{name}.key")), key.serialize_pem())?;
+    }
+    Ok(())
+}
+
+async fn register(http: &reqwest::Client, base: &str, name: &str) -> anyhow::Result<String> {
+    let body = json!({
+        "username": name, "password": "bench password",
+        "auth": { "type": "m.login.dummy" },
+    });
+    let answer: Value = http
+        .post(format!("{base}/_matrix/client/v3/register"))
+        .json(&body)
+        .send()
+        .await?
+        .json()
+        .await?;
+    answer["access_token"]
+        .as_str()
+        .map(str::to_owned)
+        .with_context(|| format!("registering {name}: {answer}"))
+}
+
+fn run(args: Args) -> anyhow::Result<()> {
+    let dir = TempDir::new("hearth-fed-bench")?;
+    certificates(&dir, &["a.test", "b.test"])?;
+    let (port_a, port_b) = (free_port()?, free_port()?);
+    let servers = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .thread_name("hearth-server")
+        .build()?;
+    let hashing = || PasswordHashing::insecure_fast_for_tests();
+    let a = servers.block_on(hearth::Server::start(
+        config(&dir, "a.test", port_a, "b.test", port_b)?,
+        hashing(),
+    ))?;
+    let b = servers.block_on(hearth::Server::start(
+        config(&dir, "b.test", port_b, "a.test", port_a)?,
+        hashing(),
+    ))?;
+    let (base_a, base_b) = (format!("http://{}", a.address), format!("http://{}", b.address));
+
+    let client = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()?;
+    let (first, mut samples) = client.block_on(async {
+        let http = reqwest::Client::new();
+        let alice = register(&http, &base_a, "alice").await?;
+        let bob = register(&http, &base_b, "bob").await?;
+        http.put(format!("{base_b}/_matrix/client/v3/profile/@bob:b.test/displayname"))
+            .bearer_auth(&bob)
+            .json(&json!({ "displayname": "Bob" }))
+            .send()
+            .await?
+            .error_for_status()?;
+        let url = format!("{base_a}/_matrix/client/v3/profile/@bob:b.test");
+        let ask = || async {
+            let started = Instant::now();
+            let answer: Value = http
+                .get(&url)
+                .bearer_auth(&alice)
+                .send()
+                .await?
+                .error_for_status()?
+                .json()
+                .await?;
+            anyhow::ensure!(answer["displayname"] == "Bob", "unexpected answer {answer}");
+            Ok::<_, anyhow::Error>(started.elapsed())
+        };
+        let first = ask().await?;
+        let mut samples = Vec::with_capacity(args.samples);
+        for _ in 0..args.samples {
+            samples.push(ask().await?);
+        }
+        Ok::<_, anyhow::Error>((first, samples))
+    })?;
+    samples.sort();
+    let at = |q: f64| samples[((samples.len() as f64 * q) as usize).min(samples.len() - 1)];
+    let total: Duration = samples.iter().sum();
+    let ms = |d: Duration| d.as_secs_f64() * 1000.0;
+    println!("first query (TLS handshake, key fetch): {:.2} ms", ms(first));
+    println!(
+        "{} remote profile queries: p50 {:.2} ms, p95 {:.2} ms, p99 {:.2} ms, {:.0} per second one at a time",
+        samples.len(),
+        ms(at(0.50)),
+        ms(at(0.95)),
+        ms(at(0.99)),
+        samples.len() as f64 / total.as_secs_f64()
+    );
+    servers.block_on(async {
+        a.stop().await?;
+        b.stop().await
+    })
+}
