@@ -8,7 +8,7 @@ use std::path::{Path, PathBuf};
 use hearth_keys::SigningKey;
 use hearth_store::testing::tempfile_free::TempDir;
 use ruma::ServerName;
-use ruma::api::federation::authentication::{XMatrix, XMatrixSigningInput};
+use ruma::api::federation::authentication::XMatrix;
 use serde_json::Value;
 
 use crate::{Backend, TestServer};
@@ -163,15 +163,24 @@ impl FakeServer {
             .uri(&url)
             .body(bytes.clone())
             .expect("request");
-        let x_matrix = XMatrix::sign_http_request(
-            &request,
-            XMatrixSigningInput::new(
-                self.key.server_name().to_owned(),
-                destination.try_into().expect("destination"),
-                self.key.pair(),
-            ),
+        // Signed over plain canonical JSON as Hearth checks it, so that a test may send what
+        // ruma's signer refuses (a float, say).
+        let destination: &ServerName = destination.try_into().expect("destination");
+        let signed = hearth_federation::inbound::signed_bytes(
+            &method,
+            path,
+            self.key.server_name(),
+            destination,
+            &bytes,
         )
-        .expect("sign");
+        .expect("signable body");
+        let signature = ruma::signatures::KeyPair::sign(self.key.pair(), &signed);
+        let x_matrix = XMatrix::new(
+            self.key.server_name().to_owned(),
+            destination.to_owned(),
+            self.key.key_id().clone(),
+            ruma::serde::Base64::new(signature.as_bytes().to_vec()),
+        );
         request.headers_mut().insert(
             http::header::AUTHORIZATION,
             http::HeaderValue::from(&x_matrix),

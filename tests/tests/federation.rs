@@ -485,3 +485,165 @@ async fn federation_off_asks_nobody() {
             .is_none()
     );
 }
+
+/// A message event of `room` from `sender`, signed by the sender's server with `key`.
+fn signed_pdu(key: &SigningKey, room: &str, sender: &str, depth: i64) -> Value {
+    let rules = ruma::RoomVersionId::V10.rules().unwrap();
+    let value = json!({
+        "room_id": room,
+        "sender": sender,
+        "type": "m.room.message",
+        "content": { "msgtype": "m.text", "body": format!("message {depth}") },
+        "prev_events": [],
+        "auth_events": [],
+        "depth": depth,
+        "origin_server_ts": 1_700_000_000_000_u64,
+    });
+    let mut object: ruma::CanonicalJsonObject = serde_json::from_value(value).unwrap();
+    ruma::signatures::hash_and_sign_event(
+        key.server_name().as_str(),
+        key.pair(),
+        &mut object,
+        &rules.redaction,
+    )
+    .unwrap();
+    serde_json::to_value(&object).unwrap()
+}
+
+async fn transactions_are_checked_piece_by_piece(backend: Backend) {
+    let ca = TestCa::new();
+    let (_a, server_a, b, server_b) = pair(backend, &ca).await;
+    let bob = Api::user(&server_b, "bob").await;
+    let bob_device = bob
+        .ok(Method::GET, "/_matrix/client/v3/account/whoami", None)
+        .await["device_id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let room = bob.create_room_with(json!({ "room_version": "10" })).await;
+    let first = bob.sync(None, 0).await;
+    let since = first["next_batch"].as_str().unwrap().to_owned();
+    let as_a = FakeServer::with_key(key_of(&server_a), &ca, &b);
+    let to_device = |message_id: &str, sender: &str| {
+        json!({
+            "edu_type": "m.direct_to_device",
+            "content": {
+                "sender": sender,
+                "type": "m.room_key_request",
+                "message_id": message_id,
+                "messages": { "@bob:b.test": { &bob_device: { "action": "request_cancellation", "request_id": message_id, "requesting_device_id": "ADEV" } } },
+            },
+        })
+    };
+    let send = |txn: &str, pdus: Vec<Value>, edus: Vec<Value>| {
+        let path = format!("/_matrix/federation/v1/send/{txn}");
+        let body = json!({
+            "origin": "a.test",
+            "origin_server_ts": 1_700_000_000_000_u64,
+            "pdus": pdus,
+            "edus": edus,
+        });
+        let as_a = &as_a;
+        let b = &b;
+        async move {
+            as_a.request(b, "b.test", Method::PUT, &path, Some(&body))
+                .await
+        }
+    };
+
+    // A to-device message from a user of A reaches Bob's device, once, however often it is
+    // sent; one claiming a user of another server does not.
+    let (status, answer) = send(
+        "t1",
+        vec![],
+        vec![
+            to_device("m1", "@alice:a.test"),
+            to_device("m2", "@eve:evil.test"),
+        ],
+    )
+    .await;
+    assert_eq!(status, 200, "{answer}");
+    let (status, _) = send("t1", vec![], vec![to_device("m1", "@alice:a.test")]).await;
+    assert_eq!(status, 200);
+    let (status, _) = send("t2", vec![], vec![to_device("m1", "@alice:a.test")]).await;
+    assert_eq!(status, 200);
+    let synced = bob.sync(Some(&since), 0).await;
+    let events = synced["to_device"]["events"].as_array().unwrap();
+    assert_eq!(events.len(), 1, "{synced}");
+    assert_eq!(events[0]["sender"], "@alice:a.test");
+    assert_eq!(events[0]["content"]["request_id"], "m1");
+
+    // One malformed PDU (a float) among good ones: 200, and each PDU answered on its own.
+    // None is taken into the room yet: the answer says so for each, and Bob sees none.
+    let key_a = key_of(&server_a);
+    let mut pdus: Vec<Value> = (1..=49)
+        .map(|depth| signed_pdu(&key_a, &room, "@alice:a.test", depth))
+        .collect();
+    pdus.insert(
+        7,
+        json!({ "room_id": room, "type": "m.room.message", "depth": 2.5 }),
+    );
+    let (status, answer) = send("t3", pdus, vec![]).await;
+    assert_eq!(status, 200, "{answer}");
+    let results = answer["pdus"].as_object().unwrap();
+    assert_eq!(results.len(), 49, "{answer}");
+    assert!(
+        results.values().all(|r| r["error"]
+            .as_str()
+            .is_some_and(|e| e.contains("not accepted"))),
+        "{answer}"
+    );
+    // A stranger's event in a partner's transaction is refused before any key is fetched.
+    let evil = SigningKey::generate("evil.test".try_into().unwrap()).unwrap();
+    let (status, answer) = send(
+        "t4",
+        vec![signed_pdu(&evil, &room, "@eve:evil.test", 1)],
+        vec![],
+    )
+    .await;
+    assert_eq!(status, 200);
+    let (_, outcome) = answer["pdus"].as_object().unwrap().iter().next().unwrap();
+    assert!(
+        outcome["error"]
+            .as_str()
+            .unwrap()
+            .contains("not a federation partner"),
+        "{answer}"
+    );
+
+    // Too much in one transaction, or a transaction in another server's name: 400.
+    let many: Vec<Value> = (1..=51)
+        .map(|depth| signed_pdu(&key_a, &room, "@alice:a.test", depth))
+        .collect();
+    let (status, answer) = send("t5", many, vec![]).await;
+    assert_eq!(
+        (status.as_u16(), errcode(&answer)),
+        (400, "M_INVALID_PARAM"),
+        "{answer}"
+    );
+    let edus: Vec<Value> = (0..101)
+        .map(|i| to_device(&format!("x{i}"), "@alice:a.test"))
+        .collect();
+    let (status, _) = send("t6", vec![], edus).await;
+    assert_eq!(status, 400);
+    let (status, answer) = as_a
+        .request(
+            &b,
+            "b.test",
+            Method::PUT,
+            "/_matrix/federation/v1/send/t7",
+            Some(&json!({ "origin": "c.test", "origin_server_ts": 1, "pdus": [], "edus": [] })),
+        )
+        .await;
+    assert_eq!(status, 400, "{answer}");
+
+    let after = bob.sync(Some(&since), 0).await;
+    let timeline = &after["rooms"]["join"][&room]["timeline"]["events"];
+    assert!(
+        timeline
+            .as_array()
+            .is_none_or(|events| events.iter().all(|e| e["sender"] != "@alice:a.test")),
+        "{after}"
+    );
+}
+on_both_backends!(transactions_are_checked_piece_by_piece);

@@ -39,7 +39,9 @@ fn main() -> ExitCode {
 }
 
 fn free_port() -> anyhow::Result<u16> {
-    Ok(std::net::TcpListener::bind("127.0.0.1:0")?.local_addr()?.port())
+    Ok(std::net::TcpListener::bind("127.0.0.1:0")?
+        .local_addr()?
+        .port())
 }
 
 /// A config for `name` federating with `partner` at `partner_port`.
@@ -81,7 +83,8 @@ fn certificates(dir: &TempDir, names: &[&str]) -> anyhow::Result<()> {
     let issuer = rcgen::Issuer::from_params(&ca, &ca_key);
     for name in names {
         let key = rcgen::KeyPair::generate()?;
-        let cert = rcgen::CertificateParams::new(vec![(*name).to_owned()])?.signed_by(&key, &issuer)?;
+        let cert =
+            rcgen::CertificateParams::new(vec![(*name).to_owned()])?.signed_by(&key, &issuer)?;
         std::fs::write(dir.path().join(format!("{name}.crt")), cert.pem())?;
         std::fs::write(dir.path().join(format!("{name}.key")), key.serialize_pem())?;
     }
@@ -123,7 +126,10 @@ fn run(args: Args) -> anyhow::Result<()> {
         config(&dir, "b.test", port_b, "a.test", port_a)?,
         hashing(),
     ))?;
-    let (base_a, base_b) = (format!("http://{}", a.address), format!("http://{}", b.address));
+    let (base_a, base_b) = (
+        format!("http://{}", a.address),
+        format!("http://{}", b.address),
+    );
 
     let client = tokio::runtime::Builder::new_current_thread()
         .enable_all()
@@ -132,12 +138,14 @@ fn run(args: Args) -> anyhow::Result<()> {
         let http = reqwest::Client::new();
         let alice = register(&http, &base_a, "alice").await?;
         let bob = register(&http, &base_b, "bob").await?;
-        http.put(format!("{base_b}/_matrix/client/v3/profile/@bob:b.test/displayname"))
-            .bearer_auth(&bob)
-            .json(&json!({ "displayname": "Bob" }))
-            .send()
-            .await?
-            .error_for_status()?;
+        http.put(format!(
+            "{base_b}/_matrix/client/v3/profile/@bob:b.test/displayname"
+        ))
+        .bearer_auth(&bob)
+        .json(&json!({ "displayname": "Bob" }))
+        .send()
+        .await?
+        .error_for_status()?;
         let url = format!("{base_a}/_matrix/client/v3/profile/@bob:b.test");
         let ask = || async {
             let started = Instant::now();
@@ -163,7 +171,10 @@ fn run(args: Args) -> anyhow::Result<()> {
     let at = |q: f64| samples[((samples.len() as f64 * q) as usize).min(samples.len() - 1)];
     let total: Duration = samples.iter().sum();
     let ms = |d: Duration| d.as_secs_f64() * 1000.0;
-    println!("first query (TLS handshake, key fetch): {:.2} ms", ms(first));
+    println!(
+        "first query (TLS handshake, key fetch): {:.2} ms",
+        ms(first)
+    );
     println!(
         "{} remote profile queries: p50 {:.2} ms, p95 {:.2} ms, p99 {:.2} ms, {:.0} per second one at a time",
         samples.len(),

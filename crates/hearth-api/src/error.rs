@@ -288,6 +288,11 @@ impl From<hearth_federation::FederationError> for ApiError {
             | E::BadResponse { .. } => {
                 Self::new(StatusCode::BAD_GATEWAY, ErrorKind::Unknown, e.to_string())
             }
+            E::BadRequest(_) => Self::new(
+                StatusCode::BAD_REQUEST,
+                ErrorKind::InvalidParam,
+                e.to_string(),
+            ),
             E::Store(s) => s.into(),
             E::Config(_) => Self::internal(e),
         }

@@ -99,6 +99,7 @@ const FEDERATION_ROUTES: &[AddRoute] = &[
     federation::device::get_devices::route,
     federation::keys::get_keys::route,
     federation::keys::claim_keys::route,
+    federation::transactions::send_transaction_message::route,
 ];
 
 /// The federation listener's router: the server-server API and the key endpoints.

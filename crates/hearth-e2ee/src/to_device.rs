@@ -20,8 +20,8 @@ pub type ToDeviceEvent = Box<RawValue>;
 
 impl E2ee {
     /// Queue `messages` from the sender's device, once per transaction id. `*` addresses all of
-    /// a user's devices; unknown users and devices are skipped, as are remote users until this
-    /// server federates.
+    /// a user's devices; unknown users and devices are skipped, as are remote users (sending to
+    /// other servers is still to come).
     pub async fn send_to_device(
         &self,
         sender: &UserId,
@@ -33,6 +33,39 @@ impl E2ee {
             BTreeMap<DeviceIdOrAllDevices, Raw<AnyToDeviceEventContent>>,
         >,
     ) -> Result<(), E2eeError> {
+        let queue = self.local_queue(messages).await?;
+        self.store
+            .send_to_device(sender, Some((sender_device, txn_id)), event_type, &queue)
+            .await?;
+        Ok(())
+    }
+
+    /// Queue messages a partner's user sent to local users (an `m.direct_to_device` EDU; the
+    /// caller checked that the sender belongs to the sending server).
+    pub async fn receive_to_device(
+        &self,
+        sender: &UserId,
+        event_type: &str,
+        messages: &BTreeMap<
+            OwnedUserId,
+            BTreeMap<DeviceIdOrAllDevices, Raw<AnyToDeviceEventContent>>,
+        >,
+    ) -> Result<(), E2eeError> {
+        let queue = self.local_queue(messages).await?;
+        self.store
+            .send_to_device(sender, None, event_type, &queue)
+            .await?;
+        Ok(())
+    }
+
+    /// The messages for local devices, one per device (`*` expanded).
+    async fn local_queue(
+        &self,
+        messages: &BTreeMap<
+            OwnedUserId,
+            BTreeMap<DeviceIdOrAllDevices, Raw<AnyToDeviceEventContent>>,
+        >,
+    ) -> Result<Vec<ToDeviceMessage>, E2eeError> {
         let mut queue = Vec::new();
         for (user, devices) in messages {
             if !self.is_local(user) {
@@ -64,10 +97,7 @@ impl E2ee {
                 }
             }
         }
-        self.store
-            .send_to_device(sender, sender_device, txn_id, event_type, &queue)
-            .await?;
-        Ok(())
+        Ok(queue)
     }
 
     /// The device's messages after `since` up to `upto` (at most `limit`, and never more than

@@ -53,6 +53,9 @@ pub enum FederationError {
         key_id: String,
         why: String,
     },
+    /// An inbound request that breaks the spec's rules (a transaction too large, say).
+    #[error("{0}")]
+    BadRequest(String),
     #[error(transparent)]
     Store(#[from] hearth_store::StoreError),
     /// A configuration problem found at start (certificate files, CA bundle, overrides).

@@ -9,8 +9,10 @@ pub mod e2ee;
 mod error;
 pub mod inbound;
 pub mod keys;
+pub mod pdu;
 mod policy;
 mod queries;
+pub mod transaction;
 
 use std::sync::Arc;
 
@@ -37,6 +39,7 @@ struct Inner {
     key: Arc<SigningKey>,
     store: Store,
     keys: keys::KeyCache,
+    seen: transaction::Seen,
 }
 
 impl Federation {
@@ -57,6 +60,7 @@ impl Federation {
                 key,
                 store,
                 keys: keys::KeyCache::default(),
+                seen: transaction::Seen::default(),
             }),
         })
     }

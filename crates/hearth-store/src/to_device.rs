@@ -27,30 +27,36 @@ pub struct ToDeviceRow {
 }
 
 impl Store {
-    /// Queue messages from `sender`'s device, once per transaction id: returns `false` (and
-    /// queues nothing) when that transaction was already sent. Messages to devices that do not
-    /// exist are dropped.
+    /// Queue messages from `sender`. With `once` (a local sender's device and transaction id),
+    /// once per transaction: returns `false` (and queues nothing) when that transaction was
+    /// already sent. A remote sender's messages come without (its server's transactions are
+    /// deduplicated before). Messages to devices that do not exist are dropped.
     pub async fn send_to_device(
         &self,
         sender: &UserId,
-        sender_device: &DeviceId,
-        txn_id: &str,
+        once: Option<(&DeviceId, &str)>,
         event_type: &str,
         messages: &[ToDeviceMessage],
     ) -> Result<bool, StoreError> {
         let queued: Option<Vec<(ToDeviceMessage, i64)>> = with_writer!(&self.db, |pool| {
             let mut tx = pool.begin().await?;
-            let first = sqlx::query(
-                "INSERT INTO to_device_txns (user_id, device_id, txn_id) VALUES ($1, $2, $3)
-                 ON CONFLICT (user_id, device_id, txn_id) DO NOTHING",
-            )
-            .bind(sender.as_str())
-            .bind(sender_device.as_str())
-            .bind(txn_id)
-            .execute(&mut *tx)
-            .await?
-            .rows_affected()
-                > 0;
+            let first = match once {
+                Some((sender_device, txn_id)) => {
+                    sqlx::query(
+                        "INSERT INTO to_device_txns (user_id, device_id, txn_id)
+                         VALUES ($1, $2, $3)
+                         ON CONFLICT (user_id, device_id, txn_id) DO NOTHING",
+                    )
+                    .bind(sender.as_str())
+                    .bind(sender_device.as_str())
+                    .bind(txn_id)
+                    .execute(&mut *tx)
+                    .await?
+                    .rows_affected()
+                        > 0
+                }
+                None => true,
+            };
             if first {
                 let last = next_position!(tx, "to_device", messages.len().max(1));
                 let first_position = last - i64::try_from(messages.len()).unwrap_or(0) + 1;

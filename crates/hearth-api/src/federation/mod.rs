@@ -11,3 +11,4 @@ pub(crate) mod get_openid_userinfo;
 pub(crate) mod get_server_version;
 pub(crate) mod keys;
 pub(crate) mod query;
+pub(crate) mod transactions;

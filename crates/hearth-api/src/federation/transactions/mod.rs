@@ -1,0 +1,3 @@
+//! `/_matrix/federation/v1/send`: transactions of PDUs and EDUs.
+
+pub(crate) mod send_transaction_message;
