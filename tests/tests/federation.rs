@@ -574,7 +574,7 @@ async fn transactions_are_checked_piece_by_piece(backend: Backend) {
     assert_eq!(events[0]["content"]["request_id"], "m1");
 
     // One malformed PDU (a float) among good ones: 200, and each PDU answered on its own.
-    // None is taken into the room yet: the answer says so for each, and Bob sees none.
+    // These name no auth events, so the auth rules reject each; Bob sees none.
     let key_a = key_of(&server_a);
     let mut pdus: Vec<Value> = (1..=49)
         .map(|depth| signed_pdu(&key_a, &room, "@alice:a.test", depth))
@@ -588,9 +588,9 @@ async fn transactions_are_checked_piece_by_piece(backend: Backend) {
     let results = answer["pdus"].as_object().unwrap();
     assert_eq!(results.len(), 49, "{answer}");
     assert!(
-        results.values().all(|r| r["error"]
-            .as_str()
-            .is_some_and(|e| e.contains("not accepted"))),
+        results
+            .values()
+            .all(|r| r["error"].as_str().is_some_and(|e| e.contains("rejected"))),
         "{answer}"
     );
     // A stranger's event in a partner's transaction is refused before any key is fetched.
@@ -647,3 +647,329 @@ async fn transactions_are_checked_piece_by_piece(backend: Backend) {
     );
 }
 on_both_backends!(transactions_are_checked_piece_by_piece);
+
+/// A user of a partner server, building and signing its own events for a room of ours, as
+/// its server would.
+struct RemoteUser<'k> {
+    key: &'k SigningKey,
+    user: String,
+    depth: i64,
+}
+
+impl RemoteUser<'_> {
+    /// An event (room version 10) and its id.
+    fn event(
+        &mut self,
+        room: &str,
+        kind: &str,
+        state_key: Option<&str>,
+        content: Value,
+        prev: &[&str],
+        auth: &[&str],
+    ) -> (String, Value) {
+        let rules = ruma::RoomVersionId::V10.rules().unwrap();
+        self.depth += 1;
+        let mut value = json!({
+            "room_id": room,
+            "sender": self.user,
+            "type": kind,
+            "content": content,
+            "prev_events": prev,
+            "auth_events": auth,
+            "depth": self.depth,
+            "origin_server_ts": ruma::MilliSecondsSinceUnixEpoch::now(),
+        });
+        if let Some(key) = state_key {
+            value["state_key"] = json!(key);
+        }
+        let mut object: ruma::CanonicalJsonObject = serde_json::from_value(value).unwrap();
+        ruma::signatures::hash_and_sign_event(
+            self.key.server_name().as_str(),
+            self.key.pair(),
+            &mut object,
+            &rules.redaction,
+        )
+        .unwrap();
+        let id = format!(
+            "${}",
+            ruma::signatures::reference_hash(&object, &rules).unwrap()
+        );
+        (id, serde_json::to_value(&object).unwrap())
+    }
+}
+
+/// The event ids of a room's current state, by `type` and `state_key`.
+async fn state_ids(
+    api: &Api<'_>,
+    room: &str,
+) -> std::collections::BTreeMap<(String, String), String> {
+    let state = api
+        .ok(
+            Method::GET,
+            &format!("/_matrix/client/v3/rooms/{room}/state"),
+            None,
+        )
+        .await;
+    state
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| {
+            (
+                (
+                    e["type"].as_str().unwrap().to_owned(),
+                    e["state_key"].as_str().unwrap().to_owned(),
+                ),
+                e["event_id"].as_str().unwrap().to_owned(),
+            )
+        })
+        .collect()
+}
+
+/// The ids of the room's latest events as the client sees them, newest first.
+async fn latest(api: &Api<'_>, room: &str) -> Vec<Value> {
+    let page = api
+        .ok(
+            Method::GET,
+            &format!("/_matrix/client/v3/rooms/{room}/messages?dir=b&limit=20"),
+            None,
+        )
+        .await;
+    page["chunk"].as_array().unwrap().clone()
+}
+
+async fn remote_events_go_through_the_pipeline(backend: Backend) {
+    let ca = TestCa::new();
+    let (_a, server_a, b, server_b) = pair(backend, &ca).await;
+    let bob = Api::user(&server_b, "bob").await;
+    let room = bob
+        .create_room_with(json!({ "preset": "public_chat", "room_version": "10" }))
+        .await;
+    let other_room = bob.create_room_with(json!({ "room_version": "10" })).await;
+    let as_a = FakeServer::with_key(key_of(&server_a), &ca, &b);
+    let key_a = key_of(&server_a);
+    let mut alice = RemoteUser {
+        key: &key_a,
+        user: "@alice:a.test".into(),
+        depth: 100,
+    };
+    let txn_counter = std::cell::Cell::new(0);
+    let send = |pdus: Vec<Value>| {
+        txn_counter.set(txn_counter.get() + 1);
+        let path = format!("/_matrix/federation/v1/send/p{}", txn_counter.get());
+        let body = json!({
+            "origin": "a.test", "origin_server_ts": 1_700_000_000_000_u64,
+            "pdus": pdus, "edus": [],
+        });
+        let (as_a, b) = (&as_a, &b);
+        async move {
+            let (status, answer) = as_a
+                .request(b, "b.test", Method::PUT, &path, Some(&body))
+                .await;
+            assert_eq!(status, 200, "{answer}");
+            answer["pdus"].clone()
+        }
+    };
+    let state = state_ids(&bob, &room).await;
+    let id_of = |kind: &str, key: &str| state[&(kind.to_owned(), key.to_owned())].clone();
+    let (create, power, join_rules) = (
+        id_of("m.room.create", ""),
+        id_of("m.room.power_levels", ""),
+        id_of("m.room.join_rules", ""),
+    );
+    let head = latest(&bob, &room).await[0]["event_id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+
+    // Alice joins the public room, signed by her server.
+    let (join, event) = alice.event(
+        &room,
+        "m.room.member",
+        Some("@alice:a.test"),
+        json!({ "membership": "join" }),
+        &[&head],
+        &[&create, &power, &join_rules],
+    );
+    let answer = send(vec![event]).await;
+    assert_eq!(answer[&join], json!({}), "{answer}");
+    let members = bob
+        .ok(
+            Method::GET,
+            &format!("/_matrix/client/v3/rooms/{room}/joined_members"),
+            None,
+        )
+        .await;
+    assert!(members["joined"]["@alice:a.test"].is_object(), "{members}");
+
+    // Her message, then two at once after it: the room forks, and both are in it.
+    let (hello, event) = alice.event(
+        &room,
+        "m.room.message",
+        None,
+        json!({ "msgtype": "m.text", "body": "hello from A" }),
+        &[&join],
+        &[&create, &power, &join],
+    );
+    let hello_event = event.clone();
+    assert_eq!(send(vec![event]).await[&hello], json!({}));
+    let (left, first) = alice.event(
+        &room,
+        "m.room.message",
+        None,
+        json!({ "msgtype": "m.text", "body": "left" }),
+        &[&hello],
+        &[&create, &power, &join],
+    );
+    let (right, second) = alice.event(
+        &room,
+        "m.room.message",
+        None,
+        json!({ "msgtype": "m.text", "body": "right" }),
+        &[&hello],
+        &[&create, &power, &join],
+    );
+    let answer = send(vec![first, second]).await;
+    assert_eq!(
+        (&answer[&left], &answer[&right]),
+        (&json!({}), &json!({})),
+        "{answer}"
+    );
+    let room_id: ruma::OwnedRoomId = room.as_str().try_into().unwrap();
+    let extremities = server_b
+        .store()
+        .room_head(&room_id)
+        .await
+        .unwrap()
+        .unwrap()
+        .extremities;
+    assert_eq!(extremities.len(), 2, "{extremities:?}");
+    let bodies: Vec<String> = latest(&bob, &room)
+        .await
+        .iter()
+        .filter(|e| e["sender"] == "@alice:a.test" && e["type"] == "m.room.message")
+        .map(|e| e["content"]["body"].as_str().unwrap().to_owned())
+        .collect();
+    assert_eq!(bodies.len(), 3, "{bodies:?}");
+    // Bob's next message joins the two branches.
+    bob.send_text(&room, "both seen").await;
+    let extremities = server_b
+        .store()
+        .room_head(&room_id)
+        .await
+        .unwrap()
+        .unwrap()
+        .extremities;
+    assert_eq!(extremities.len(), 1);
+
+    // The same event again is no news: answered as fine, stored once.
+    let answer = send(vec![hello_event]).await;
+    assert_eq!(answer[&hello], json!({}), "{answer}");
+    let hellos = latest(&bob, &room)
+        .await
+        .iter()
+        .filter(|e| e["content"]["body"] == "hello from A")
+        .count();
+    assert_eq!(hellos, 1);
+
+    // Someone who never joined: rejected, kept apart, never seen.
+    let key_a2 = key_of(&server_a);
+    let mut carol = RemoteUser {
+        key: &key_a2,
+        user: "@carol:a.test".into(),
+        depth: 100,
+    };
+    let (stray, event) = carol.event(
+        &room,
+        "m.room.message",
+        None,
+        json!({ "msgtype": "m.text", "body": "let me in" }),
+        &[&left],
+        &[&create, &power],
+    );
+    let answer = send(vec![event]).await;
+    assert!(
+        answer[&stray]["error"]
+            .as_str()
+            .unwrap()
+            .contains("rejected"),
+        "{answer}"
+    );
+    let stray_id: ruma::OwnedEventId = stray.as_str().try_into().unwrap();
+    assert_eq!(
+        server_b
+            .store()
+            .apart_status(&stray_id)
+            .await
+            .unwrap()
+            .map(|(s, _)| s),
+        Some(hearth_store::ApartStatus::Rejected)
+    );
+
+    // Auth events of another room: rejected.
+    let other_create =
+        state_ids(&bob, &other_room).await[&("m.room.create".to_owned(), String::new())].clone();
+    let (mixed, event) = alice.event(
+        &room,
+        "m.room.message",
+        None,
+        json!({ "msgtype": "m.text", "body": "mixed" }),
+        &[&left],
+        &[&other_create, &power, &join],
+    );
+    let answer = send(vec![event]).await;
+    assert!(
+        answer[&mixed]["error"]
+            .as_str()
+            .unwrap()
+            .contains("another room"),
+        "{answer}"
+    );
+
+    // Bob bans Alice; her server then sends a message that does not know of the ban (its
+    // prev event is from before). The state before it allows it, the room's state does not:
+    // soft-failed, accepted as received but never shown.
+    bob.ok(
+        Method::POST,
+        &format!("/_matrix/client/v3/rooms/{room}/ban"),
+        Some(json!({ "user_id": "@alice:a.test" })),
+    )
+    .await;
+    let (late, event) = alice.event(
+        &room,
+        "m.room.message",
+        None,
+        json!({ "msgtype": "m.text", "body": "did not see the ban" }),
+        &[&right],
+        &[&create, &power, &join],
+    );
+    let answer = send(vec![event]).await;
+    assert_eq!(answer[&late], json!({}), "{answer}");
+    let late_id: ruma::OwnedEventId = late.as_str().try_into().unwrap();
+    assert_eq!(
+        server_b
+            .store()
+            .apart_status(&late_id)
+            .await
+            .unwrap()
+            .map(|(s, _)| s),
+        Some(hearth_store::ApartStatus::SoftFailed)
+    );
+    let seen = latest(&bob, &room).await;
+    assert!(
+        seen.iter().all(|e| e["event_id"] != late.as_str()),
+        "a soft-failed event was served"
+    );
+    let extremities = server_b
+        .store()
+        .room_head(&room_id)
+        .await
+        .unwrap()
+        .unwrap()
+        .extremities;
+    assert!(
+        extremities.iter().all(|(id, _)| id.as_str() != late),
+        "nor is it an extremity"
+    );
+}
+on_both_backends!(remote_events_go_through_the_pipeline);

@@ -38,6 +38,7 @@ struct Inner {
     client: Client,
     key: Arc<SigningKey>,
     store: Store,
+    rooms: hearth_rooms::Rooms,
     keys: keys::KeyCache,
     seen: transaction::Seen,
 }
@@ -49,8 +50,9 @@ impl Federation {
         config: &FederationConfig,
         own: OwnedServerName,
         key: Arc<SigningKey>,
-        store: Store,
+        rooms: hearth_rooms::Rooms,
     ) -> Result<Self, FederationError> {
+        let store = rooms.store().clone();
         let policy = Policy::new(own, config.effective_mode(), &config.allow)?;
         let tls = client::tls_config(config.ca_file.as_deref())?;
         let client = Client::new(policy, key.clone(), tls, &config.overrides)?;
@@ -59,6 +61,7 @@ impl Federation {
                 client,
                 key,
                 store,
+                rooms,
                 keys: keys::KeyCache::default(),
                 seen: transaction::Seen::default(),
             }),

@@ -101,8 +101,9 @@ mod tests {
             allow: vec!["b.test".into()],
             ..FederationConfig::default()
         };
-        let own = SigningKey::generate("a.test".try_into().unwrap()).unwrap();
-        Federation::new(&config, "a.test".try_into().unwrap(), Arc::new(own), store).unwrap()
+        let own = Arc::new(SigningKey::generate("a.test".try_into().unwrap()).unwrap());
+        let rooms = hearth_rooms::Rooms::new(store, own.clone());
+        Federation::new(&config, "a.test".try_into().unwrap(), own, rooms).unwrap()
     }
 
     /// A message from `@bob:<server>`, signed by `key`.

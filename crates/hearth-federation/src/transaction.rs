@@ -4,9 +4,9 @@
 //!
 //! What is built so far:
 //! - PDUs go through the receipt checks of [`crate::pdu`] (format, signatures of partners,
-//!   hashes) against the room's version. Taking them into the room — auth against the state
-//!   before them, soft-fail, the append pipeline — is still to come, so each PDU is answered
-//!   with an error saying so (or what failed before that); none is accepted yet.
+//!   hashes) against the room's version, then into the room through its pipeline
+//!   (`hearth-rooms/src/pipeline/remote.rs`: auth, state before, soft-fail, forks). One whose
+//!   `prev_events` are unknown is refused for now (no `get_missing_events` yet).
 //! - `m.direct_to_device` EDUs whose sender belongs to the origin are handed back for local
 //!   delivery (each message id once); other EDU types need shared rooms or remote device
 //!   lists, which are still to come, and are ignored.
@@ -204,14 +204,28 @@ impl Federation {
         };
         let rules = head.room_version.rules()?;
         match self.check_pdu(raw, &rules).await {
-            Ok(pdu) => Some((
-                pdu.owned_event_id().clone(),
-                Err(
-                    "not accepted: this server does not take other servers' events into its \
-                     rooms yet"
-                        .to_owned(),
-                ),
-            )),
+            Ok(pdu) => {
+                let id = pdu.owned_event_id().clone();
+                let remote = hearth_rooms::Remote {
+                    pdu: std::sync::Arc::new(pdu),
+                    state_before: None,
+                };
+                let outcome = match self.inner.rooms.receive(remote).await {
+                    // A soft-failed event was received as the spec says; the sender is not
+                    // told apart.
+                    Ok(
+                        hearth_rooms::Received::Accepted { .. }
+                        | hearth_rooms::Received::SoftFailed(_)
+                        | hearth_rooms::Received::Known,
+                    ) => Ok(()),
+                    Ok(hearth_rooms::Received::Rejected(why)) => Err(format!("rejected: {why}")),
+                    Err(hearth_rooms::RoomError::MissingEvent(missing)) => Err(format!(
+                        "{missing} is unknown here (fetching missing events is not built yet)"
+                    )),
+                    Err(e) => Err(e.to_string()),
+                };
+                Some((id, outcome))
+            }
             Err(e) => {
                 // Without a valid format there is no event id to answer under.
                 let id = serde_json::from_str::<ruma::CanonicalJsonObject>(raw.get())

@@ -35,7 +35,7 @@ pub use build::EventDraft;
 pub use create::{NewRoom, Preset};
 pub use error::RoomError;
 pub use pdu::{MAX_PDU_BYTES, Pdu, canonical_string, redact};
-pub use pipeline::{Append, Appended, MAX_BATCH, MAX_DELTA_CHAIN};
+pub use pipeline::{Append, Appended, MAX_BATCH, MAX_DELTA_CHAIN, Received, Remote};
 pub use power::{CREATOR_POWER, Power};
 pub use relations::{Reader, relation_of};
 pub use resolve::{EventMap, auth_chain, resolve};
@@ -225,7 +225,7 @@ impl Rooms {
     pub async fn append(&self, room_id: &RoomId, append: Append) -> Result<Appended, RoomError> {
         self.check_local(&append.sender)?;
         let (reply, answer) = oneshot::channel();
-        let mut request = (append, reply);
+        let mut request = pipeline::Request::Local(append, reply);
         // A room's actor may have just exited (unknown room); one fresh try is enough.
         for _ in 0..2 {
             let sender = self.actor(room_id);
@@ -233,6 +233,26 @@ impl Rooms {
                 Ok(()) => return answer.await.map_err(|_| RoomError::Shutdown)?,
                 Err(mpsc::error::SendError(returned)) => {
                     self.forget_actor(room_id);
+                    request = returned;
+                }
+            }
+        }
+        Err(RoomError::Shutdown)
+    }
+
+    /// Take another server's event (format, signatures and hashes already checked) into its
+    /// room through the room's pipeline: accepted, soft-failed or rejected as the auth rules
+    /// say (see `pipeline/remote.rs`). Returns once that is durable.
+    pub async fn receive(&self, remote: Remote) -> Result<Received, RoomError> {
+        let room_id = remote.pdu.room().to_owned();
+        let (reply, answer) = oneshot::channel();
+        let mut request = pipeline::Request::Remote(remote, reply);
+        for _ in 0..2 {
+            let sender = self.actor(&room_id);
+            match sender.send(request).await {
+                Ok(()) => return answer.await.map_err(|_| RoomError::Shutdown)?,
+                Err(mpsc::error::SendError(returned)) => {
+                    self.forget_actor(&room_id);
                     request = returned;
                 }
             }
@@ -417,19 +437,46 @@ impl Rooms {
         version: &RoomVersionId,
         ids: &[OwnedEventId],
     ) -> Result<StateIds, RoomError> {
-        let rules = version
-            .rules()
-            .ok_or_else(|| RoomError::UnsupportedVersion(version.clone()))?;
         let mut states = Vec::with_capacity(ids.len());
         for id in ids {
             states.push(self.state_after(id).await?);
         }
-        let mut wanted: Vec<OwnedEventId> =
-            states.iter().flat_map(|s| s.values().cloned()).collect();
+        self.resolve_states(version, states, &[]).await
+    }
+
+    /// Resolve state sets of one room whose events are stored, or among `pending` (events
+    /// not committed yet, such as the one being received). On a blocking thread.
+    pub async fn resolve_states(
+        &self,
+        version: &RoomVersionId,
+        states: Vec<StateIds>,
+        pending: &[Arc<Pdu>],
+    ) -> Result<StateIds, RoomError> {
+        let rules = version
+            .rules()
+            .ok_or_else(|| RoomError::UnsupportedVersion(version.clone()))?;
+        if states.len() == 1 {
+            return Ok(states.into_iter().next().unwrap_or_default());
+        }
+        let pending_ids: std::collections::HashSet<&OwnedEventId> =
+            pending.iter().map(|p| p.owned_event_id()).collect();
+        let mut wanted: Vec<OwnedEventId> = states
+            .iter()
+            .flat_map(|s| s.values().cloned())
+            .filter(|id| !pending_ids.contains(id))
+            .collect();
+        wanted.extend(
+            pending
+                .iter()
+                .flat_map(|p| p.auth_event_ids().iter().cloned()),
+        );
         wanted.extend(self.store().auth_chain(&wanted).await?);
         wanted.sort();
         wanted.dedup();
-        let events = self.load_pdus(&wanted).await?;
+        let mut events = self.load_pdus(&wanted).await?;
+        for pdu in pending {
+            events.insert(pdu.owned_event_id().clone(), pdu.clone());
+        }
         tokio::task::spawn_blocking(move || resolve(&rules, &states, &events))
             .await
             .map_err(|e| RoomError::StateResolution(format!("resolution task failed: {e}")))?

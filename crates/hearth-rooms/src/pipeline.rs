@@ -20,8 +20,16 @@ use crate::build::{Frame, build};
 use crate::state::row_key;
 use crate::{EventDraft, Pdu, Power, RoomError, RoomState, Rooms, auth, relations, restricted};
 
+mod remote;
+
+pub use remote::{Received, Remote};
+
 /// The most appends one actor folds into one commit.
 pub const MAX_BATCH: usize = 256;
+
+/// The most `prev_events` a local event names: enough to join the branches a few partners
+/// make, few enough to keep events small; the rest are joined by the events after it.
+pub const MAX_PREV_EVENTS: usize = 10;
 
 /// A state group gets a full snapshot instead of a delta once its chain of ancestors is this
 /// long, so that loading any state walks a bounded chain.
@@ -47,7 +55,14 @@ pub struct Appended {
 }
 
 pub(crate) type Reply = oneshot::Sender<Result<Appended, RoomError>>;
-pub(crate) type Request = (Append, Reply);
+pub(crate) type RemoteReply = oneshot::Sender<Result<Received, RoomError>>;
+
+/// The work a room's actor takes: a local append (built here), or another server's event
+/// (already checked for format, signatures and hashes) to take in.
+pub(crate) enum Request {
+    Local(Append, Reply),
+    Remote(Remote, RemoteReply),
+}
 
 /// A room's head: all an append needs to know about the room.
 pub(crate) struct Head {
@@ -110,6 +125,8 @@ enum Outcome {
     /// A retry of a transaction that is already stored.
     Stored(OwnedEventId),
     Failed(RoomError),
+    /// What became of a remote event that is not the batch's `n`th event.
+    Remote(Received),
 }
 
 /// The head as the batch changes it, kept apart from the real head until the commit succeeds.
@@ -129,6 +146,8 @@ struct Working<'h> {
     redactions: Vec<(OwnedEventId, OwnedEventId)>,
     /// Relations the batch's events declare, for the relations index.
     relations: Vec<NewRelation>,
+    /// Remote events the batch keeps apart from the DAG (rejected, soft-failed).
+    apart: Vec<hearth_store::ApartEvent>,
 }
 
 impl<'h> Working<'h> {
@@ -146,6 +165,7 @@ impl<'h> Working<'h> {
             memberships: BTreeMap::new(),
             redactions: Vec::new(),
             relations: Vec::new(),
+            apart: Vec::new(),
         }
     }
 
@@ -184,7 +204,11 @@ impl<'h> Working<'h> {
             &rules.authorization,
         )?;
         let auth_events: Vec<Arc<Pdu>> = auth_keys.iter().filter_map(|k| self.get(k)).collect();
-        let prev: Vec<&Pdu> = self.extremities.iter().map(|p| p.as_ref()).collect();
+        // All forward extremities, up to a cap (the newest first): one event joins the
+        // branches other servers made, and those beyond the cap are joined by the next.
+        let mut prev: Vec<&Pdu> = self.extremities.iter().map(|p| p.as_ref()).collect();
+        prev.sort_by_key(|p| std::cmp::Reverse(p.depth()));
+        prev.truncate(MAX_PREV_EVENTS);
         let depth = prev
             .iter()
             .map(|p| p.depth())
@@ -277,7 +301,10 @@ impl<'h> Working<'h> {
         if let Some(relation) = relations::new_relation(pdu.owned_event_id(), &draft.content) {
             self.relations.push(relation);
         }
-        self.extremities = vec![pdu.clone()];
+        let joined: Vec<OwnedEventId> = pdu.prev_event_ids().to_vec();
+        self.extremities
+            .retain(|e| !joined.contains(e.owned_event_id()));
+        self.extremities.push(pdu.clone());
         self.pdus.push(pdu);
         let index = self.events.len() - 1;
         if let Some(txn) = &request.txn {
@@ -310,6 +337,7 @@ impl Working<'_> {
                 .collect(),
             redactions: std::mem::take(&mut self.redactions),
             relations: std::mem::take(&mut self.relations),
+            apart: std::mem::take(&mut self.apart),
             memberships: std::mem::take(&mut self.memberships)
                 .into_iter()
                 .map(|(user, (membership, id))| (user, membership, id))
@@ -389,8 +417,15 @@ pub(crate) async fn run(rooms: Rooms, room_id: OwnedRoomId, mut requests: mpsc::
             None => match Head::load(&rooms, &room_id).await {
                 Ok(head) => loaded.insert(head),
                 Err(e) => {
-                    for (_, reply) in queue.drain(..) {
-                        let _ = reply.send(Err(e.clone()));
+                    for work in queue.drain(..) {
+                        match work {
+                            Request::Local(_, reply) => {
+                                let _ = reply.send(Err(e.clone()));
+                            }
+                            Request::Remote(_, reply) => {
+                                let _ = reply.send(Err(e.clone()));
+                            }
+                        }
                     }
                     if matches!(e, RoomError::UnknownRoom(_)) {
                         // Don't keep an actor alive for a room that doesn't exist.
@@ -413,7 +448,18 @@ pub(crate) async fn run(rooms: Rooms, room_id: OwnedRoomId, mut requests: mpsc::
 async fn append_batch(rooms: &Rooms, head: &mut Head, queue: &mut Vec<Request>) -> bool {
     let mut working = Working::new(head);
     let mut outcomes = Vec::with_capacity(queue.len());
-    for (request, _) in queue.iter() {
+    for work in queue.iter() {
+        let request = match work {
+            Request::Local(request, _) => request,
+            Request::Remote(remote, _) => {
+                outcomes.push(match working.add_remote(rooms, remote).await {
+                    Ok(Received::Accepted { .. }) => Outcome::New(working.events.len() - 1),
+                    Ok(other) => Outcome::Remote(other),
+                    Err(e) => Outcome::Failed(e),
+                });
+                continue;
+            }
+        };
         let outcome = match &request.txn {
             Some(txn) if working.txns.contains_key(txn) => Outcome::Retry(working.txns[txn]),
             Some(txn) => match rooms.store().txn_event(txn).await {
@@ -429,7 +475,7 @@ async fn append_batch(rooms: &Rooms, head: &mut Head, queue: &mut Vec<Request>) 
         outcomes.push(outcome);
     }
 
-    let committed = if working.events.is_empty() {
+    let committed = if working.events.is_empty() && working.apart.is_empty() {
         Ok(Vec::new())
     } else {
         let batch = working.take_batch(false);
@@ -453,7 +499,23 @@ async fn append_batch(rooms: &Rooms, head: &mut Head, queue: &mut Vec<Request>) 
         head.state.extend(overlay);
     }
 
-    for ((_, reply), outcome) in queue.drain(..).zip(outcomes) {
+    for (work, outcome) in queue.drain(..).zip(outcomes) {
+        let reply = match work {
+            Request::Local(_, reply) => reply,
+            Request::Remote(_, reply) => {
+                let answer = match (outcome, &committed) {
+                    (_, Err(e)) => Err(e.clone()),
+                    (Outcome::New(i), Ok(positions)) => Ok(Received::Accepted {
+                        stream: positions[i],
+                    }),
+                    (Outcome::Remote(received), Ok(_)) => Ok(received),
+                    (Outcome::Failed(e), Ok(_)) => Err(e),
+                    (Outcome::Retry(_) | Outcome::Stored(_), Ok(_)) => Ok(Received::Known),
+                };
+                let _ = reply.send(answer);
+                continue;
+            }
+        };
         let answer = match (outcome, &committed) {
             (Outcome::New(i), Ok(positions)) => Ok(Appended {
                 event_id: pdus[i].owned_event_id().clone(),
@@ -476,6 +538,9 @@ async fn append_batch(rooms: &Rooms, head: &mut Head, queue: &mut Vec<Request>) 
                 Err(e) => Err(e.into()),
             },
             (Outcome::Failed(e), _) => Err(e),
+            (Outcome::Remote(_), _) => Err(RoomError::Invalid(
+                "a local append answered as remote".into(),
+            )),
         };
         let _ = reply.send(answer);
     }

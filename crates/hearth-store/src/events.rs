@@ -219,3 +219,30 @@ pub(crate) async fn txn_event(db: &Db, key: &TxnKey) -> Result<Option<OwnedEvent
         id.map(parse_event_id).transpose()
     })
 }
+
+impl crate::Store {
+    /// Whether an event is kept apart from its room's DAG, and why.
+    pub async fn apart_status(
+        &self,
+        event_id: &EventId,
+    ) -> Result<Option<(crate::ApartStatus, Option<String>)>, StoreError> {
+        let row: Option<(String, Option<String>)> = with_reader!(&self.db, |pool| {
+            sqlx::query_as("SELECT status, reason FROM events_apart WHERE event_id = $1")
+                .bind(event_id.as_str())
+                .fetch_optional(pool)
+                .await?
+        });
+        Ok(row.and_then(|(status, reason)| Some((crate::ApartStatus::parse(&status)?, reason))))
+    }
+
+    /// Whether the room's DAG holds the event.
+    pub async fn has_event(&self, event_id: &EventId) -> Result<bool, StoreError> {
+        let found: Option<i64> = with_reader!(&self.db, |pool| {
+            sqlx::query_scalar("SELECT stream_ordering FROM events WHERE event_id = $1")
+                .bind(event_id.as_str())
+                .fetch_optional(pool)
+                .await?
+        });
+        Ok(found.is_some())
+    }
+}

@@ -58,9 +58,9 @@ pub use process_lock::ProcessLock;
 pub use pushers::NewPusher;
 pub use receipts::{ReadReceipts, ReceiptRow};
 pub use relations::{ChildrenQuery, RelationRow, ThreadSummary};
-pub use rows::NewRelation;
 pub use rows::RegistrationTokenRow;
 pub use rows::{AccountDataRow, Profile};
+pub use rows::{ApartEvent, ApartStatus, NewRelation};
 pub use rows::{
     Membership, NewEvent, NewSession, NewStateGroup, NewUser, RemoveDevices, RoomBatch, RoomHead,
     StateDelta, StateRows, StoredDevice, StoredEvent, StoredUser, TokenOwner, TxnKey,

@@ -329,7 +329,31 @@ const MIGRATIONS: &[Migration] = &[
         sqlite: SERVER_KEYS,
         postgres: SERVER_KEYS,
     },
+    Migration {
+        version: 25,
+        name: "events apart from the room's DAG",
+        sqlite: EVENTS_APART,
+        postgres: EVENTS_APART,
+    },
 ];
+
+/// Events of other servers that are known but not part of a room's DAG, kept apart from
+/// `events` so that no timeline, state or sync query can see them: `rejected` (failed the
+/// auth checks: never in state or timelines), `soft_failed` (authorised by the state before
+/// them but not by the room's current state: not served to clients nor sent on, and never a
+/// forward extremity) and `outlier` (known without the state before it, such as a join's
+/// auth chain).
+const EVENTS_APART: &str = "
+CREATE TABLE events_apart (
+    event_id TEXT PRIMARY KEY,
+    room_id TEXT NOT NULL,
+    status TEXT NOT NULL,
+    reason TEXT,
+    json TEXT NOT NULL,
+    received_ts BIGINT NOT NULL
+);
+CREATE INDEX events_apart_room ON events_apart (room_id);
+";
 
 /// Other servers' signing keys, as fetched from them (`/_matrix/key/v2/server`) and checked
 /// against their own signature. `valid_until_ts` is the key response's; `expired_ts` is set

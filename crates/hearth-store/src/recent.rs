@@ -327,6 +327,7 @@ mod tests {
             memberships: Vec::new(),
             redactions: Vec::new(),
             relations: Vec::new(),
+            apart: Vec::new(),
         }
     }
 

@@ -74,6 +74,46 @@ pub struct RoomBatch {
     pub redactions: Vec<(OwnedEventId, OwnedEventId)>,
     /// Relations the batch's events declare (`content["m.relates_to"]` with a `rel_type`).
     pub relations: Vec<NewRelation>,
+    /// Other servers' events the batch keeps apart from the DAG (rejected, soft-failed).
+    pub apart: Vec<ApartEvent>,
+}
+
+/// An event kept apart from its room's DAG (`events_apart`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ApartEvent {
+    pub event_id: OwnedEventId,
+    pub status: ApartStatus,
+    /// Why (for rejected and soft-failed events).
+    pub reason: Option<String>,
+    /// The PDU as canonical JSON.
+    pub json: String,
+}
+
+/// Why an event is not in its room's DAG.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ApartStatus {
+    Rejected,
+    SoftFailed,
+    Outlier,
+}
+
+impl ApartStatus {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Rejected => "rejected",
+            Self::SoftFailed => "soft_failed",
+            Self::Outlier => "outlier",
+        }
+    }
+
+    pub fn parse(text: &str) -> Option<Self> {
+        match text {
+            "rejected" => Some(Self::Rejected),
+            "soft_failed" => Some(Self::SoftFailed),
+            "outlier" => Some(Self::Outlier),
+            _ => None,
+        }
+    }
 }
 
 /// An event's relation to its parent, as `content["m.relates_to"]` states it.

@@ -384,6 +384,22 @@ async fn commit_group(
                             insert.build().execute(&mut *conn).await?;
                         }
                     }
+                    for apart in &batch.apart {
+                        sqlx::query(
+                            "INSERT INTO events_apart
+                             (event_id, room_id, status, reason, json, received_ts)
+                             VALUES ($1, $2, $3, $4, $5, $6)
+                             ON CONFLICT (event_id) DO NOTHING",
+                        )
+                        .bind(apart.event_id.as_str())
+                        .bind(batch.room_id.as_str())
+                        .bind(apart.status.as_str())
+                        .bind(&apart.reason)
+                        .bind(&apart.json)
+                        .bind(crate::migrations::now_ms())
+                        .execute(&mut *conn)
+                        .await?;
+                    }
                     let txns: Vec<_> = batch
                         .events
                         .iter()
@@ -440,15 +456,25 @@ async fn commit_group(
                         .await?;
                     }
                     for (user, membership, event_id) in &batch.memberships {
-                        let stream = batch
+                        let in_batch = batch
                             .events
                             .iter()
                             .zip(&positions)
                             .find(|(e, _)| &e.event_id == event_id)
-                            .map(|(_, s)| *s)
+                            .map(|(_, s)| *s);
+                        // State resolution may bring back a member event stored before.
+                        let stream = match in_batch {
+                            Some(stream) => stream,
+                            None => sqlx::query_scalar::<_, i64>(
+                                "SELECT stream_ordering FROM events WHERE event_id = $1",
+                            )
+                            .bind(event_id.as_str())
+                            .fetch_optional(&mut *conn)
+                            .await?
                             .ok_or_else(|| {
-                                sqlx::Error::Protocol(format!("membership event {event_id} is not in the batch"))
-                            })?;
+                                sqlx::Error::Protocol(format!("membership event {event_id} is not stored"))
+                            })?,
+                        };
                         sqlx::query(
                             "INSERT INTO room_memberships
                              (room_id, user_id, membership, event_id, stream_ordering)

@@ -66,6 +66,7 @@ async fn new_room(test: &TestStore, room: &str) -> (OwnedRoomId, i64) {
             memberships: Vec::new(),
             redactions: Vec::new(),
             relations: Vec::new(),
+            apart: Vec::new(),
         })
         .await
         .unwrap();
@@ -86,6 +87,7 @@ fn message_batch(room: &OwnedRoomId, group: i64, ids: &[&str]) -> RoomBatch {
         memberships: Vec::new(),
         redactions: Vec::new(),
         relations: Vec::new(),
+        apart: Vec::new(),
     }
 }
 

@@ -141,7 +141,7 @@ impl Server {
             &config.federation,
             server_name.to_owned(),
             key.clone(),
-            store.clone(),
+            rooms.clone(),
         )
         .context("[federation]")?;
         let state = ApiState {
