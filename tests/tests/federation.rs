@@ -973,3 +973,108 @@ async fn remote_events_go_through_the_pipeline(backend: Backend) {
     );
 }
 on_both_backends!(remote_events_go_through_the_pipeline);
+
+/// Concurrent state changes from two servers: the room's state is the v2 resolution of both
+/// branches, whatever order they arrived in.
+async fn concurrent_state_changes_are_resolved(backend: Backend) {
+    let ca = TestCa::new();
+    let (_a, server_a, b, server_b) = pair(backend, &ca).await;
+    let bob = Api::user(&server_b, "bob").await;
+    let room = bob
+        .create_room_with(json!({ "preset": "public_chat", "room_version": "10" }))
+        .await;
+    let as_a = FakeServer::with_key(key_of(&server_a), &ca, &b);
+    let key_a = key_of(&server_a);
+    let mut alice = RemoteUser {
+        key: &key_a,
+        user: "@alice:a.test".into(),
+        depth: 100,
+    };
+    let send = |txn: &'static str, pdus: Vec<Value>| {
+        let path = format!("/_matrix/federation/v1/send/{txn}");
+        let body = json!({
+            "origin": "a.test", "origin_server_ts": 1_700_000_000_000_u64,
+            "pdus": pdus, "edus": [],
+        });
+        let (as_a, b) = (&as_a, &b);
+        async move {
+            let (status, answer) = as_a
+                .request(b, "b.test", Method::PUT, &path, Some(&body))
+                .await;
+            assert_eq!(status, 200, "{answer}");
+            answer["pdus"].clone()
+        }
+    };
+    let state = state_ids(&bob, &room).await;
+    let id_of = |kind: &str| state[&(kind.to_owned(), String::new())].clone();
+    let (create, join_rules) = (id_of("m.room.create"), id_of("m.room.join_rules"));
+    let head = latest(&bob, &room).await[0]["event_id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let (join, event) = alice.event(
+        &room,
+        "m.room.member",
+        Some("@alice:a.test"),
+        json!({ "membership": "join" }),
+        &[&head],
+        &[&create, &id_of("m.room.power_levels"), &join_rules],
+    );
+    assert_eq!(send("s1", vec![event]).await[&join], json!({}));
+
+    // Bob lets Alice change the name; then both rename the room at once, Bob first.
+    let mut levels = bob.get_state(&room, "m.room.power_levels", "").await;
+    levels["users"]["@alice:a.test"] = json!(50);
+    let power = bob
+        .set_state(&room, "m.room.power_levels", "", levels)
+        .await;
+    bob.set_state(&room, "m.room.name", "", json!({ "name": "Bob's name" }))
+        .await;
+    // Alice's rename knows the power change but not Bob's rename: a fork.
+    std::thread::sleep(std::time::Duration::from_millis(5));
+    let (rename, event) = alice.event(
+        &room,
+        "m.room.name",
+        Some(""),
+        json!({ "name": "Alice's name" }),
+        &[&power],
+        &[&create, &power, &join],
+    );
+    assert_eq!(send("s2", vec![event]).await[&rename], json!({}));
+
+    // Both renames have the same power level event above them, so resolution orders them by
+    // time: Alice's, the later, wins.
+    let name = bob.get_state(&room, "m.room.name", "").await;
+    assert_eq!(name["name"], "Alice's name", "{name}");
+    let room_id: ruma::OwnedRoomId = room.as_str().try_into().unwrap();
+    let extremities = server_b
+        .store()
+        .room_head(&room_id)
+        .await
+        .unwrap()
+        .unwrap()
+        .extremities;
+    assert_eq!(extremities.len(), 2);
+    // And a local event after it keeps the resolved state.
+    let after = bob.send_text(&room, "after the fork").await;
+    let name = bob.get_state(&room, "m.room.name", "").await;
+    assert_eq!(name["name"], "Alice's name");
+
+    // The other way round: Alice's topic is made first but arrives after Bob's. Bob's, the
+    // later, wins, although it was applied first.
+    let (topic, event) = alice.event(
+        &room,
+        "m.room.topic",
+        Some(""),
+        json!({ "topic": "Alice's topic" }),
+        &[&after],
+        &[&create, &power, &join],
+    );
+    std::thread::sleep(std::time::Duration::from_millis(5));
+    bob.set_state(&room, "m.room.topic", "", json!({ "topic": "Bob's topic" }))
+        .await;
+    assert_eq!(send("s3", vec![event]).await[&topic], json!({}));
+    let current = bob.get_state(&room, "m.room.topic", "").await;
+    assert_eq!(current["topic"], "Bob's topic", "{current}");
+}
+on_both_backends!(concurrent_state_changes_are_resolved);
