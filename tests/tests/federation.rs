@@ -1078,3 +1078,158 @@ async fn concurrent_state_changes_are_resolved(backend: Backend) {
     assert_eq!(current["topic"], "Bob's topic", "{current}");
 }
 on_both_backends!(concurrent_state_changes_are_resolved);
+
+/// Sign a `make_join` template as the joining server would: its event id and the event.
+fn sign_template(key: &SigningKey, template: &Value) -> (String, Value) {
+    let rules = ruma::RoomVersionId::V10.rules().unwrap();
+    let mut object: ruma::CanonicalJsonObject = serde_json::from_value(template.clone()).unwrap();
+    ruma::signatures::hash_and_sign_event(
+        key.server_name().as_str(),
+        key.pair(),
+        &mut object,
+        &rules.redaction,
+    )
+    .unwrap();
+    let id = format!(
+        "${}",
+        ruma::signatures::reference_hash(&object, &rules).unwrap()
+    );
+    (id, serde_json::to_value(&object).unwrap())
+}
+
+async fn partners_users_join_our_rooms(backend: Backend) {
+    let ca = TestCa::new();
+    let (_a, server_a, b, server_b) = pair(backend, &ca).await;
+    let bob = Api::user(&server_b, "bob").await;
+    let room = bob
+        .create_room_with(json!({ "preset": "public_chat", "room_version": "10" }))
+        .await;
+    let private = bob
+        .create_room_with(json!({ "preset": "private_chat", "room_version": "10" }))
+        .await;
+    let key_a = key_of(&server_a);
+    let as_a = FakeServer::with_key(key_of(&server_a), &ca, &b);
+    let make_join = |room: &str, user: &str, ver: &str| {
+        let path = format!("/_matrix/federation/v1/make_join/{room}/{user}?{ver}");
+        let (as_a, b) = (&as_a, &b);
+        async move { as_a.request(b, "b.test", Method::GET, &path, None).await }
+    };
+
+    let (status, made) = make_join(&room, "@alice:a.test", "ver=9&ver=10").await;
+    assert_eq!(status, 200, "{made}");
+    assert_eq!(made["room_version"], "10");
+    let template = &made["event"];
+    assert_eq!(template["type"], "m.room.member");
+    assert_eq!(template["content"]["membership"], "join");
+    let head = latest(&bob, &room).await[0]["event_id"].clone();
+    assert_eq!(template["prev_events"], json!([head]));
+    assert_eq!(
+        template["auth_events"].as_array().unwrap().len(),
+        3,
+        "{template}"
+    );
+
+    let (join, event) = sign_template(&key_a, template);
+    let (status, joined) = as_a
+        .request(
+            &b,
+            "b.test",
+            Method::PUT,
+            &format!("/_matrix/federation/v2/send_join/{room}/{join}"),
+            Some(&event),
+        )
+        .await;
+    assert_eq!(status, 200, "{joined}");
+    // The state before the join, as Bob's server has it, and the chain that authorises it.
+    let before: std::collections::BTreeSet<String> = state_ids(&bob, &room)
+        .await
+        .into_iter()
+        .filter(|((kind, key), _)| !(kind == "m.room.member" && key == "@alice:a.test"))
+        .map(|(_, id)| id)
+        .collect();
+    let rules = ruma::RoomVersionId::V10.rules().unwrap();
+    let ids = |list: &Value| -> std::collections::BTreeSet<String> {
+        list.as_array()
+            .unwrap()
+            .iter()
+            .map(|pdu| {
+                let object: ruma::CanonicalJsonObject =
+                    serde_json::from_value(pdu.clone()).unwrap();
+                format!(
+                    "${}",
+                    ruma::signatures::reference_hash(&object, &rules).unwrap()
+                )
+            })
+            .collect()
+    };
+    assert_eq!(ids(&joined["state"]), before, "{joined}");
+    let chain = ids(&joined["auth_chain"]);
+    assert!(
+        !chain.is_empty() && chain.iter().all(|id| before.contains(id)),
+        "{joined}"
+    );
+    let members = bob
+        .ok(
+            Method::GET,
+            &format!("/_matrix/client/v3/rooms/{room}/joined_members"),
+            None,
+        )
+        .await;
+    assert!(members["joined"]["@alice:a.test"].is_object(), "{members}");
+
+    // Only for the asking server's own users, in versions it speaks, into rooms that let
+    // them in, and the join must be a join.
+    let (status, answer) = make_join(&room, "@carol:c.test", "ver=10").await;
+    assert_eq!(
+        (status.as_u16(), errcode(&answer)),
+        (403, "M_FORBIDDEN"),
+        "{answer}"
+    );
+    let (status, answer) = make_join(&room, "@alice:a.test", "ver=1").await;
+    assert_eq!(
+        (status.as_u16(), errcode(&answer)),
+        (400, "M_INCOMPATIBLE_ROOM_VERSION"),
+        "{answer}"
+    );
+    assert_eq!(answer["room_version"], "10");
+    let (status, answer) = make_join(&private, "@dave:a.test", "ver=10").await;
+    assert_eq!(
+        (status.as_u16(), errcode(&answer)),
+        (403, "M_FORBIDDEN"),
+        "{answer}"
+    );
+    let (status, answer) = make_join("!nowhere:b.test", "@dave:a.test", "ver=10").await;
+    assert_eq!(
+        (status.as_u16(), errcode(&answer)),
+        (404, "M_NOT_FOUND"),
+        "{answer}"
+    );
+
+    let (_, made) = make_join(&room, "@erin:a.test", "ver=10").await;
+    let mut not_a_join = made["event"].clone();
+    not_a_join["content"]["membership"] = json!("leave");
+    let (id, event) = sign_template(&key_a, &not_a_join);
+    let (status, answer) = as_a
+        .request(
+            &b,
+            "b.test",
+            Method::PUT,
+            &format!("/_matrix/federation/v2/send_join/{room}/{id}"),
+            Some(&event),
+        )
+        .await;
+    assert_eq!(status, 400, "{answer}");
+    // Under another event id.
+    let (_, event) = sign_template(&key_a, &made["event"]);
+    let (status, answer) = as_a
+        .request(
+            &b,
+            "b.test",
+            Method::PUT,
+            &format!("/_matrix/federation/v2/send_join/{room}/$other"),
+            Some(&event),
+        )
+        .await;
+    assert_eq!(status, 400, "{answer}");
+}
+on_both_backends!(partners_users_join_our_rooms);

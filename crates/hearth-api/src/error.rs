@@ -293,6 +293,15 @@ impl From<hearth_federation::FederationError> for ApiError {
                 ErrorKind::InvalidParam,
                 e.to_string(),
             ),
+            E::NotYours(_) => Self::new(StatusCode::FORBIDDEN, ErrorKind::Forbidden, e.to_string()),
+            E::IncompatibleVersion(ref version) => Self::new(
+                StatusCode::BAD_REQUEST,
+                ErrorKind::IncompatibleRoomVersion(
+                    ruma::api::error::IncompatibleRoomVersionErrorData::new(version.clone()),
+                ),
+                e.to_string(),
+            ),
+            E::Room(r) => r.into(),
             E::Store(s) => s.into(),
             E::Config(_) => Self::internal(e),
         }

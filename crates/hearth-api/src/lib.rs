@@ -100,6 +100,8 @@ const FEDERATION_ROUTES: &[AddRoute] = &[
     federation::keys::get_keys::route,
     federation::keys::claim_keys::route,
     federation::transactions::send_transaction_message::route,
+    federation::membership::prepare_join_event::route,
+    federation::membership::create_join_event::route,
 ];
 
 /// The federation listener's router: the server-server API and the key endpoints.

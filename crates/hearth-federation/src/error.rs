@@ -53,6 +53,15 @@ pub enum FederationError {
         key_id: String,
         why: String,
     },
+    /// The asking server speaks for a user or event that is not its own.
+    #[error("{0}")]
+    NotYours(String),
+    /// The room's version is not one the asking server speaks.
+    #[error("the room's version {0} is not one the asking server supports")]
+    IncompatibleVersion(ruma::RoomVersionId),
+    /// What the room's rules say.
+    #[error(transparent)]
+    Room(hearth_rooms::RoomError),
     /// An inbound request that breaks the spec's rules (a transaction too large, say).
     #[error("{0}")]
     BadRequest(String),

@@ -9,6 +9,7 @@ pub mod e2ee;
 mod error;
 pub mod inbound;
 pub mod keys;
+mod membership;
 pub mod pdu;
 mod policy;
 mod queries;

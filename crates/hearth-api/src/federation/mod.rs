@@ -10,5 +10,6 @@ pub(crate) mod device;
 pub(crate) mod get_openid_userinfo;
 pub(crate) mod get_server_version;
 pub(crate) mod keys;
+pub(crate) mod membership;
 pub(crate) mod query;
 pub(crate) mod transactions;
