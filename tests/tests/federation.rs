@@ -1233,3 +1233,115 @@ async fn partners_users_join_our_rooms(backend: Backend) {
     assert_eq!(status, 400, "{answer}");
 }
 on_both_backends!(partners_users_join_our_rooms);
+
+async fn local_users_join_partners_rooms(backend: Backend) {
+    let ca = TestCa::new();
+    let (_a, server_a, _b, server_b) = pair(backend, &ca).await;
+    let alice = Api::user(&server_a, "alice").await;
+    alice
+        .ok(
+            Method::PUT,
+            "/_matrix/client/v3/profile/@alice:a.test/displayname",
+            Some(json!({ "displayname": "Alice of A" })),
+        )
+        .await;
+    let bob = Api::user(&server_b, "bob").await;
+    let room = bob
+        .create_room_with(json!({
+            "preset": "public_chat", "room_version": "10",
+            "room_alias_name": "lounge", "name": "The lounge",
+        }))
+        .await;
+    let private = bob
+        .create_room_with(json!({ "preset": "private_chat", "room_version": "10" }))
+        .await;
+
+    // By alias: A asks B where the room is, joins through B, and has the room.
+    let joined = alice
+        .ok(
+            Method::POST,
+            &format!("/_matrix/client/v3/join/{}", urlencode("#lounge:b.test")),
+            Some(json!({})),
+        )
+        .await;
+    assert_eq!(joined["room_id"], room.as_str(), "{joined}");
+    let members_here = alice
+        .ok(
+            Method::GET,
+            &format!("/_matrix/client/v3/rooms/{room}/joined_members"),
+            None,
+        )
+        .await;
+    assert!(
+        members_here["joined"]["@bob:b.test"].is_object(),
+        "{members_here}"
+    );
+    assert_eq!(
+        members_here["joined"]["@alice:a.test"]["display_name"],
+        "Alice of A"
+    );
+    let name = alice.get_state(&room, "m.room.name", "").await;
+    assert_eq!(name["name"], "The lounge");
+    let synced = alice.sync(None, 0).await;
+    let joined_room = &synced["rooms"]["join"][&room];
+    assert!(joined_room.is_object(), "{synced}");
+    // And B has Alice as a member.
+    let members_there = bob
+        .ok(
+            Method::GET,
+            &format!("/_matrix/client/v3/rooms/{room}/joined_members"),
+            None,
+        )
+        .await;
+    assert_eq!(
+        members_there["joined"]["@alice:a.test"]["display_name"],
+        "Alice of A"
+    );
+
+    // A room that does not let her in, and rooms only strangers could let her into.
+    let (status, body) = alice
+        .post(
+            &format!("/_matrix/client/v3/join/{private}?server_name=b.test"),
+            json!({}),
+        )
+        .await;
+    assert_eq!(
+        (status.as_u16(), errcode(&body)),
+        (403, "M_FORBIDDEN"),
+        "{body}"
+    );
+    let (status, body) = alice
+        .post(
+            &format!("/_matrix/client/v3/join/{}", urlencode("!room:evil.test")),
+            json!({}),
+        )
+        .await;
+    assert_eq!(
+        (status.as_u16(), errcode(&body)),
+        (403, "M_FORBIDDEN"),
+        "{body}"
+    );
+    let (status, body) = alice
+        .post(
+            &format!("/_matrix/client/v3/join/{private}?via=evil.test"),
+            json!({}),
+        )
+        .await;
+    assert_eq!(
+        (status.as_u16(), errcode(&body)),
+        (403, "M_FORBIDDEN"),
+        "{body}"
+    );
+    let (status, body) = alice
+        .post(
+            &format!("/_matrix/client/v3/join/{}", urlencode("#room:evil.test")),
+            json!({}),
+        )
+        .await;
+    assert_eq!(
+        (status.as_u16(), errcode(&body)),
+        (403, "M_FORBIDDEN"),
+        "{body}"
+    );
+}
+on_both_backends!(local_users_join_partners_rooms);

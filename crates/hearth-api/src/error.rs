@@ -282,6 +282,11 @@ impl From<hearth_federation::FederationError> for ApiError {
                 status: StatusCode::NOT_FOUND,
                 ..
             } => Self::new(StatusCode::NOT_FOUND, ErrorKind::NotFound, e.to_string()),
+            // A partner that refuses (a room that would not let the user in).
+            E::Remote {
+                status: StatusCode::FORBIDDEN,
+                ..
+            } => Self::new(StatusCode::FORBIDDEN, ErrorKind::Forbidden, e.to_string()),
             E::Discovery { .. }
             | E::Unreachable { .. }
             | E::Remote { .. }

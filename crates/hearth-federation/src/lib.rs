@@ -8,6 +8,7 @@ pub mod discovery;
 pub mod e2ee;
 mod error;
 pub mod inbound;
+mod join;
 pub mod keys;
 mod membership;
 pub mod pdu;

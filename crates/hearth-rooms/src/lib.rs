@@ -8,6 +8,7 @@ mod auth;
 mod build;
 mod create;
 mod error;
+mod joining;
 mod pdu;
 mod pdu_cache;
 mod pipeline;
@@ -35,6 +36,7 @@ pub use auth::{auth_types, check as check_auth, check_against, select_auth_event
 pub use build::EventDraft;
 pub use create::{NewRoom, Preset};
 pub use error::RoomError;
+pub use joining::RemoteJoin;
 pub use pdu::{MAX_PDU_BYTES, Pdu, canonical_string, redact};
 pub use pipeline::{Append, Appended, MAX_BATCH, MAX_DELTA_CHAIN, Received, Remote};
 pub use power::{CREATOR_POWER, Power};
@@ -301,14 +303,36 @@ impl Rooms {
         }
     }
 
-    /// Load and parse events by id (those we have).
+    /// Load and parse events by id (those we have: in a room's DAG, or outliers, such as the
+    /// state a remote join brought).
     pub async fn load_pdus(&self, ids: &[OwnedEventId]) -> Result<EventMap, RoomError> {
         let stored = self.store().events(ids).await?;
-        Ok(self
+        let mut found: EventMap = self
             .parse_stored(&stored)?
             .into_iter()
             .map(|p| (p.owned_event_id().clone(), p))
-            .collect())
+            .collect();
+        if found.len() < ids.len() {
+            let missing: Vec<OwnedEventId> = ids
+                .iter()
+                .filter(|id| !found.contains_key(*id))
+                .cloned()
+                .collect();
+            for outlier in self.store().outliers(&missing).await? {
+                if let Some(pdu) = self.inner.pdus.get(&outlier.event_id) {
+                    found.insert(outlier.event_id, pdu);
+                    continue;
+                }
+                let rules = outlier
+                    .room_version
+                    .rules()
+                    .ok_or_else(|| RoomError::UnsupportedVersion(outlier.room_version.clone()))?;
+                let pdu = Arc::new(Pdu::from_json_str(&outlier.json, &rules)?);
+                self.inner.pdus.insert(pdu.clone());
+                found.insert(outlier.event_id, pdu);
+            }
+        }
+        Ok(found)
     }
 
     /// Parse events already read from the store, in their order: each is parsed (and its id

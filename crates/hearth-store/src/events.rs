@@ -246,3 +246,46 @@ impl crate::Store {
         Ok(found.is_some())
     }
 }
+
+/// An outlier as stored: known without the state before it.
+#[derive(Debug, Clone)]
+pub struct StoredOutlier {
+    pub event_id: OwnedEventId,
+    pub room_version: RoomVersionId,
+    /// The PDU as canonical JSON.
+    pub json: String,
+}
+
+impl crate::Store {
+    /// The outliers among `ids` (events of joined rooms known without their state).
+    pub async fn outliers(&self, ids: &[OwnedEventId]) -> Result<Vec<StoredOutlier>, StoreError> {
+        let mut out = Vec::new();
+        for chunk in ids.chunks(500) {
+            with_reader!(&self.db, |pool| {
+                let mut query = QueryBuilder::new(
+                    "SELECT a.event_id, a.json, r.room_version FROM events_apart a
+                     JOIN rooms r ON r.room_id = a.room_id
+                     WHERE a.status = 'outlier' AND a.event_id IN (",
+                );
+                let mut list = query.separated(", ");
+                for id in chunk {
+                    list.push_bind(id.as_str());
+                }
+                query.push(")");
+                for row in query.build().fetch_all(pool).await? {
+                    let id: String = row.try_get("event_id")?;
+                    let version: String = row.try_get("room_version")?;
+                    out.push(StoredOutlier {
+                        event_id: OwnedEventId::try_from(id.as_str())
+                            .map_err(|e| StoreError::Corrupt(format!("event id {id:?}: {e}")))?,
+                        room_version: RoomVersionId::try_from(version.as_str()).map_err(|e| {
+                            StoreError::Corrupt(format!("room version {version:?}: {e}"))
+                        })?,
+                        json: row.try_get("json")?,
+                    });
+                }
+            });
+        }
+        Ok(out)
+    }
+}

@@ -51,6 +51,7 @@ use tokio::sync::watch;
 pub use bump::BUMP_EVENT_TYPES;
 pub use dehydrated::DehydratedConflict;
 pub use error::StoreError;
+pub use events::StoredOutlier;
 pub use key_backup::{BackupVersion, RoomKeyRow, RoomKeyScope};
 pub use keys::{ClaimedKey, KeyCounts, KeySignature, KeyUpload, UploadConflict};
 pub use notifier::{News, Notifier, Topic, Waiter};

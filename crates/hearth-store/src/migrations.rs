@@ -335,7 +335,51 @@ const MIGRATIONS: &[Migration] = &[
         sqlite: EVENTS_APART,
         postgres: EVENTS_APART,
     },
+    Migration {
+        version: 26,
+        name: "room state may name outliers",
+        sqlite: STATE_NAMES_OUTLIERS_SQLITE,
+        postgres: STATE_NAMES_OUTLIERS_POSTGRES,
+    },
 ];
+
+/// A room joined over federation has a current state (and members) made of events known
+/// without their own state: outliers, kept in `events_apart`. So `current_state` and
+/// `room_memberships` may name events that are not in `events`. SQLite cannot drop a
+/// constraint: the two tables are rebuilt without it.
+const STATE_NAMES_OUTLIERS_SQLITE: &str = "
+CREATE TABLE current_state_new (
+    room_id TEXT NOT NULL REFERENCES rooms(room_id),
+    event_type TEXT NOT NULL,
+    state_key TEXT NOT NULL,
+    event_id TEXT NOT NULL,
+    PRIMARY KEY (room_id, event_type, state_key)
+);
+INSERT INTO current_state_new SELECT room_id, event_type, state_key, event_id FROM current_state;
+DROP TABLE current_state;
+ALTER TABLE current_state_new RENAME TO current_state;
+CREATE INDEX current_state_by_type ON current_state (event_type, state_key, room_id);
+CREATE TABLE room_memberships_new (
+    room_id TEXT NOT NULL REFERENCES rooms(room_id),
+    user_id TEXT NOT NULL,
+    membership TEXT NOT NULL,
+    event_id TEXT NOT NULL,
+    stream_ordering BIGINT NOT NULL,
+    forgotten BIGINT NOT NULL DEFAULT 0,
+    PRIMARY KEY (room_id, user_id)
+);
+INSERT INTO room_memberships_new
+    SELECT room_id, user_id, membership, event_id, stream_ordering, forgotten FROM room_memberships;
+DROP TABLE room_memberships;
+ALTER TABLE room_memberships_new RENAME TO room_memberships;
+CREATE INDEX room_memberships_user ON room_memberships (user_id, stream_ordering);
+CREATE INDEX room_memberships_stream ON room_memberships (stream_ordering);
+";
+
+const STATE_NAMES_OUTLIERS_POSTGRES: &str = "
+ALTER TABLE current_state DROP CONSTRAINT IF EXISTS current_state_event_id_fkey;
+ALTER TABLE room_memberships DROP CONSTRAINT IF EXISTS room_memberships_event_id_fkey;
+";
 
 /// Events of other servers that are known but not part of a room's DAG, kept apart from
 /// `events` so that no timeline, state or sync query can see them: `rejected` (failed the

@@ -462,18 +462,30 @@ async fn commit_group(
                             .zip(&positions)
                             .find(|(e, _)| &e.event_id == event_id)
                             .map(|(_, s)| *s);
-                        // State resolution may bring back a member event stored before.
+                        // State resolution may bring back a member event stored before; a room
+                        // joined over federation has members known from outliers, which count
+                        // from the batch that brought them.
                         let stream = match in_batch {
                             Some(stream) => stream,
-                            None => sqlx::query_scalar::<_, i64>(
+                            None => match sqlx::query_scalar::<_, i64>(
                                 "SELECT stream_ordering FROM events WHERE event_id = $1",
                             )
                             .bind(event_id.as_str())
                             .fetch_optional(&mut *conn)
                             .await?
-                            .ok_or_else(|| {
-                                sqlx::Error::Protocol(format!("membership event {event_id} is not stored"))
-                            })?,
+                            {
+                                Some(stream) => stream,
+                                None if batch.apart.iter().any(|a| &a.event_id == event_id) => {
+                                    positions.first().copied().ok_or_else(|| {
+                                        sqlx::Error::Protocol("outlier members need an event in their batch".into())
+                                    })?
+                                }
+                                None => {
+                                    return Err(sqlx::Error::Protocol(format!(
+                                        "membership event {event_id} is not stored"
+                                    )));
+                                }
+                            },
                         };
                         sqlx::query(
                             "INSERT INTO room_memberships

@@ -22,7 +22,7 @@ async fn handler(
 ) -> Result<RumaResponse<endpoint::Response>, ApiError> {
     let user = request.caller()?.user_id.clone();
     let body = request.body;
-    let room = resolve_room(&state, &body.room_id_or_alias).await?;
+    let (room, _) = resolve_room(&state, &body.room_id_or_alias).await?;
     // The auth rules decide: the join rule must allow knocking (room version 7 and later) and
     // the user must not be in the room or banned from it.
     set_membership(&state, &room, &user, &user, "knock", body.reason.as_deref()).await?;

@@ -5,7 +5,7 @@ use axum::Router;
 use axum::extract::State;
 use ruma::api::client::membership::join_room_by_id::v3 as endpoint;
 
-use super::{require_guest_access, set_membership};
+use super::{join, require_guest_access};
 use crate::extract::Ruma;
 use crate::ruma_glue::{RumaResponse, route as route_endpoint};
 use crate::{ApiError, ApiState};
@@ -24,15 +24,8 @@ async fn handler(
         require_guest_access(&state, &request.body.room_id).await?;
     }
     let body = request.body;
-    // NOTSPEC: joining a room that lives only on another server needs federation (not built).
-    set_membership(
-        &state,
-        &body.room_id,
-        &user,
-        &user,
-        "join",
-        body.reason.as_deref(),
-    )
-    .await?;
+    // No `via` on this endpoint: a room of another server is joined through the server its
+    // id names, if it names one.
+    join(&state, &body.room_id, &user, &[], body.reason.as_deref()).await?;
     Ok(RumaResponse(endpoint::Response::new(body.room_id)))
 }

@@ -55,6 +55,37 @@ pub(crate) async fn set_membership(
     Ok(())
 }
 
+/// Join `user` to `room`: through the room's pipeline when the room is here, else over
+/// federation through `via` (and the room id's server), which must be partners.
+pub(crate) async fn join(
+    state: &ApiState,
+    room: &RoomId,
+    user: &UserId,
+    via: &[ruma::OwnedServerName],
+    reason: Option<&str>,
+) -> Result<(), ApiError> {
+    let here = state.rooms.store().room_head(room).await?.is_some();
+    let local_room = room.server_name() == Some(&*state.server_name);
+    if here || (local_room && via.is_empty()) {
+        return set_membership(state, room, user, user, "join", reason).await;
+    }
+    check_membership_rate(state, user, room)?;
+    let mut content = json!({});
+    if let Some(reason) = reason {
+        content["reason"] = reason.into();
+    }
+    crate::client::profile::add_profile(state, user, &mut content).await?;
+    let content = match content {
+        serde_json::Value::Object(map) => map,
+        _ => serde_json::Map::new(),
+    };
+    state
+        .federation
+        .join_remote(user, room, via, content)
+        .await?;
+    Ok(())
+}
+
 /// Membership changes are limited per sender and per room: each one is a state event every
 /// member syncs, and a join may also fan out profile lookups.
 pub(crate) fn check_membership_rate(
@@ -67,29 +98,35 @@ pub(crate) fn check_membership_rate(
     state.rate_limits.room_membership.check(RateKey::room(room))
 }
 
-/// The room a `roomIdOrAlias` path names: itself, or the room a local alias points at.
-// NOTSPEC: rooms that live only on other servers need federation (not built).
+/// The room a `roomIdOrAlias` path names: itself, or the room an alias points at (a
+/// partner's alias is asked of the partner), with the servers it says to join through.
 pub(crate) async fn resolve_room(
     state: &ApiState,
     room_id_or_alias: &ruma::RoomOrAliasId,
-) -> Result<ruma::OwnedRoomId, ApiError> {
+) -> Result<(ruma::OwnedRoomId, Vec<ruma::OwnedServerName>), ApiError> {
     match <&RoomId>::try_from(room_id_or_alias) {
-        Ok(room) => Ok(room.to_owned()),
+        Ok(room) => Ok((room.to_owned(), Vec::new())),
+        Err(alias) if alias.server_name() != state.server_name => {
+            Ok(state.federation.query_alias(alias).await?)
+        }
         Err(alias) => {
             crate::client::alias::require_local(state, alias)?;
-            Ok(state
-                .rooms
-                .store()
-                .alias(alias)
-                .await?
-                .ok_or_else(|| {
-                    ApiError::new(
-                        StatusCode::NOT_FOUND,
-                        ErrorKind::NotFound,
-                        "no room has this alias",
-                    )
-                })?
-                .0)
+            Ok((
+                state
+                    .rooms
+                    .store()
+                    .alias(alias)
+                    .await?
+                    .ok_or_else(|| {
+                        ApiError::new(
+                            StatusCode::NOT_FOUND,
+                            ErrorKind::NotFound,
+                            "no room has this alias",
+                        )
+                    })?
+                    .0,
+                Vec::new(),
+            ))
         }
     }
 }
