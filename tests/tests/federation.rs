@@ -1345,3 +1345,61 @@ async fn local_users_join_partners_rooms(backend: Backend) {
     );
 }
 on_both_backends!(local_users_join_partners_rooms);
+
+/// Wait (up to 10 s) until `room`'s recent messages, as `api` sees them, include `body`.
+async fn until_seen(api: &Api<'_>, room: &str, body: &str) {
+    for _ in 0..200 {
+        if latest(api, room)
+            .await
+            .iter()
+            .any(|e| e["content"]["body"] == body)
+        {
+            return;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    panic!("{body:?} never arrived");
+}
+
+async fn messages_flow_both_ways_and_catch_up(backend: Backend) {
+    let ca = TestCa::new();
+    let (_a, mut server_a, _b, server_b) = pair(backend, &ca).await;
+    let alice_token = server_a.register("alice").await.unwrap();
+    let bob = Api::user(&server_b, "bob").await;
+    let room = bob
+        .create_room_with(json!({ "preset": "public_chat", "room_version": "10" }))
+        .await;
+    {
+        let alice = Api::new(&server_a, Some(&alice_token));
+        alice
+            .ok(
+                Method::POST,
+                &format!("/_matrix/client/v3/join/{room}?server_name=b.test"),
+                Some(json!({})),
+            )
+            .await;
+        bob.send_text(&room, "hello Alice").await;
+        until_seen(&alice, &room, "hello Alice").await;
+        alice.send_text(&room, "hello Bob").await;
+        until_seen(&bob, &room, "hello Bob").await;
+    }
+
+    // A goes down; Bob keeps talking; A comes back and gets what it missed.
+    let stopped = server_a.server.take().unwrap();
+    stopped.stop().await.unwrap();
+    bob.send_text(&room, "while you were away 1").await;
+    bob.send_text(&room, "while you were away 2").await;
+    let restarted = hearth::Server::start(
+        server_a.config.clone(),
+        hearth_accounts::PasswordHashing::insecure_fast_for_tests(),
+    )
+    .await
+    .unwrap();
+    server_a.address = restarted.address;
+    server_a.base = format!("http://{}", restarted.address);
+    server_a.server = Some(restarted);
+    let alice = Api::new(&server_a, Some(&alice_token));
+    until_seen(&alice, &room, "while you were away 2").await;
+    until_seen(&alice, &room, "while you were away 1").await;
+}
+on_both_backends!(messages_flow_both_ways_and_catch_up);

@@ -11,6 +11,7 @@ pub mod inbound;
 mod join;
 pub mod keys;
 mod membership;
+mod outbound;
 pub mod pdu;
 mod policy;
 mod queries;
@@ -36,13 +37,14 @@ pub struct Federation {
 }
 
 #[derive(Debug)]
-struct Inner {
+pub(crate) struct Inner {
     client: Client,
     key: Arc<SigningKey>,
     store: Store,
     rooms: hearth_rooms::Rooms,
     keys: keys::KeyCache,
     seen: transaction::Seen,
+    destinations: outbound::Destinations,
 }
 
 impl Federation {
@@ -66,6 +68,7 @@ impl Federation {
                 rooms,
                 keys: keys::KeyCache::default(),
                 seen: transaction::Seen::default(),
+                destinations: outbound::Destinations::default(),
             }),
         })
     }

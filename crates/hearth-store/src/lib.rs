@@ -21,6 +21,7 @@ mod keys;
 mod memberships;
 mod migrations;
 mod notifier;
+mod outbound;
 mod process_lock;
 mod profiles;
 mod pushers;

@@ -341,7 +341,23 @@ const MIGRATIONS: &[Migration] = &[
         sqlite: STATE_NAMES_OUTLIERS_SQLITE,
         postgres: STATE_NAMES_OUTLIERS_POSTGRES,
     },
+    Migration {
+        version: 27,
+        name: "federation outbound positions",
+        sqlite: FEDERATION_OUTBOUND,
+        postgres: FEDERATION_OUTBOUND,
+    },
 ];
+
+/// How far each partner has been sent this server's events (a stream position): after a
+/// restart or an outage, sending carries on from there.
+const FEDERATION_OUTBOUND: &str = "
+CREATE TABLE federation_outbound (
+    destination TEXT PRIMARY KEY,
+    last_sent_stream BIGINT NOT NULL,
+    updated_ms BIGINT NOT NULL
+);
+";
 
 /// A room joined over federation has a current state (and members) made of events known
 /// without their own state: outliers, kept in `events_apart`. So `current_state` and

@@ -144,6 +144,9 @@ impl Server {
             rooms.clone(),
         )
         .context("[federation]")?;
+        if config.federation.effective_mode() != hearth_config::FederationMode::Off {
+            federation.start_sending();
+        }
         let state = ApiState {
             server_name: server_name.to_owned(),
             key,
