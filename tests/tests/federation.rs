@@ -1367,7 +1367,7 @@ async fn messages_flow_both_ways_and_catch_up(backend: Backend) {
     let alice_token = server_a.register("alice").await.unwrap();
     let bob = Api::user(&server_b, "bob").await;
     let room = bob
-        .create_room_with(json!({ "preset": "public_chat", "room_version": "10" }))
+        .create_room_with(json!({ "preset": "public_chat", "room_version": "12" }))
         .await;
     {
         let alice = Api::new(&server_a, Some(&alice_token));

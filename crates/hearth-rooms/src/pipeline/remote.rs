@@ -106,8 +106,15 @@ impl Working<'_> {
                 .find(|p| p.kind().to_string() == kind.to_string() && p.state_key() == Some(key))
                 .cloned()
         };
+        // From room version 12 the create event is no auth event but is still consulted: it
+        // is the room's.
+        let create = self.get(&(StateEventType::RoomCreate, String::new()));
         if let Err(e) = auth::check(&rules.authorization, pdu, &auth_events, |kind, key| {
-            by_key(&auth_events, kind, key)
+            by_key(&auth_events, kind, key).or_else(|| {
+                (*kind == StateEventType::RoomCreate && key.is_empty())
+                    .then(|| create.clone())
+                    .flatten()
+            })
         }) {
             return Ok(self.reject(pdu, format!("by its auth events: {e}")));
         }
