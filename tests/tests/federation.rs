@@ -1403,3 +1403,123 @@ async fn messages_flow_both_ways_and_catch_up(backend: Backend) {
     until_seen(&alice, &room, "while you were away 1").await;
 }
 on_both_backends!(messages_flow_both_ways_and_catch_up);
+
+async fn partners_read_only_rooms_they_are_in(backend: Backend) {
+    let ca = TestCa::new();
+    let (_a, server_a, b, server_b) = pair(backend, &ca).await;
+    let bob = Api::user(&server_b, "bob").await;
+    let room = bob
+        .create_room_with(json!({ "preset": "public_chat", "room_version": "10" }))
+        .await;
+    let other_room = bob.create_room_with(json!({ "room_version": "10" })).await;
+    let secret = bob.send_text(&other_room, "not for A").await;
+    let as_a = FakeServer::with_key(key_of(&server_a), &ca, &b);
+    let get = |path: String| {
+        let (as_a, b) = (&as_a, &b);
+        async move { as_a.request(b, "b.test", Method::GET, &path, None).await }
+    };
+    let first = bob.send_text(&room, "one").await;
+
+    // Before anyone of A is in the room, nothing of it is readable.
+    let (status, answer) = get(format!("/_matrix/federation/v1/event/{first}")).await;
+    assert_eq!(
+        (status.as_u16(), errcode(&answer)),
+        (403, "M_FORBIDDEN"),
+        "{answer}"
+    );
+
+    // Alice of A joins; now A reads the room, and still nothing of the other.
+    let key_a = key_of(&server_a);
+    let (_, made) = get(format!(
+        "/_matrix/federation/v1/make_join/{room}/@alice:a.test?ver=10"
+    ))
+    .await;
+    let (join, event) = sign_template(&key_a, &made["event"]);
+    let (status, _) = as_a
+        .request(
+            &b,
+            "b.test",
+            Method::PUT,
+            &format!("/_matrix/federation/v2/send_join/{room}/{join}"),
+            Some(&event),
+        )
+        .await;
+    assert_eq!(status, 200);
+    let second = bob.send_text(&room, "two").await;
+    let third = bob.send_text(&room, "three").await;
+
+    let (status, answer) = get(format!("/_matrix/federation/v1/event/{first}")).await;
+    assert_eq!(status, 200, "{answer}");
+    assert_eq!(answer["pdus"][0]["content"]["body"], "one", "{answer}");
+    let (status, answer) = get(format!("/_matrix/federation/v1/event/{secret}")).await;
+    assert_eq!(status, 403, "{answer}");
+    // An event of the other room asked for under this room's name.
+    let (status, answer) = get(format!(
+        "/_matrix/federation/v1/state_ids/{room}?event_id={}",
+        urlencode(&secret)
+    ))
+    .await;
+    assert_eq!(status, 404, "{answer}");
+
+    let (status, ids) = get(format!(
+        "/_matrix/federation/v1/state_ids/{room}?event_id={}",
+        urlencode(&third)
+    ))
+    .await;
+    assert_eq!(status, 200, "{ids}");
+    let state: Vec<&str> = ids["pdu_ids"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|v| v.as_str().unwrap())
+        .collect();
+    assert!(
+        state.contains(&join.as_str()),
+        "the state before `three` has Alice's join: {ids}"
+    );
+    assert!(!ids["auth_chain_ids"].as_array().unwrap().is_empty());
+    let (status, full) = get(format!(
+        "/_matrix/federation/v1/state/{room}?event_id={}",
+        urlencode(&third)
+    ))
+    .await;
+    assert_eq!(status, 200);
+    assert_eq!(full["pdus"].as_array().unwrap().len(), state.len());
+    let (status, auth) = get(format!("/_matrix/federation/v1/event_auth/{room}/{third}")).await;
+    assert_eq!(status, 200);
+    assert!(auth["auth_chain"].as_array().unwrap().len() >= 3, "{auth}");
+
+    // The events between Alice's join and `three`, and history back from `three`.
+    let (status, missing) = as_a
+        .request(
+            &b,
+            "b.test",
+            Method::POST,
+            &format!("/_matrix/federation/v1/get_missing_events/{room}"),
+            Some(&json!({ "earliest_events": [join], "latest_events": [third], "limit": 10 })),
+        )
+        .await;
+    assert_eq!(status, 200, "{missing}");
+    let bodies: Vec<&str> = missing["events"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["content"]["body"].as_str().unwrap_or(""))
+        .collect();
+    assert_eq!(bodies, vec!["two"], "{missing}");
+    let _ = second;
+    let (status, history) = get(format!(
+        "/_matrix/federation/v1/backfill/{room}?v={}&limit=3",
+        urlencode(&third)
+    ))
+    .await;
+    assert_eq!(status, 200, "{history}");
+    let pdus = history["pdus"].as_array().unwrap();
+    assert_eq!(pdus.len(), 3, "{history}");
+    assert_eq!(
+        pdus[2]["content"]["body"], "three",
+        "oldest first: {history}"
+    );
+    assert_eq!(pdus[1]["content"]["body"], "two");
+}
+on_both_backends!(partners_read_only_rooms_they_are_in);

@@ -102,6 +102,12 @@ const FEDERATION_ROUTES: &[AddRoute] = &[
     federation::transactions::send_transaction_message::route,
     federation::membership::prepare_join_event::route,
     federation::membership::create_join_event::route,
+    federation::event::get_event::route,
+    federation::event::get_room_state_ids::route,
+    federation::event::get_room_state::route,
+    federation::event::get_missing_events::route,
+    federation::authorization::get_event_authorization::route,
+    federation::backfill::get_backfill::route,
 ];
 
 /// The federation listener's router: the server-server API and the key endpoints.

@@ -15,6 +15,7 @@ mod outbound;
 pub mod pdu;
 mod policy;
 mod queries;
+mod reads;
 pub mod transaction;
 
 use std::sync::Arc;

@@ -6,7 +6,9 @@
 //! - PDUs go through the receipt checks of [`crate::pdu`] (format, signatures of partners,
 //!   hashes) against the room's version, then into the room through its pipeline
 //!   (`hearth-rooms/src/pipeline/remote.rs`: auth, state before, soft-fail, forks). One whose
-//!   `prev_events` are unknown is refused for now (no `get_missing_events` yet).
+//!   `prev_events` are unknown has the gap filled first with one `get_missing_events` round
+//!   to the origin (at most [`GAP_LIMIT`] events); if that is not enough it is refused
+//!   (fetching the state at the gap with `state_ids` is still to come).
 //! - `m.direct_to_device` EDUs whose sender belongs to the origin are handed back for local
 //!   delivery (each message id once); other EDU types need shared rooms or remote device
 //!   lists, which are still to come, and are ignored.
@@ -24,6 +26,8 @@ use crate::{Federation, FederationError};
 /// The spec's limits on one transaction.
 pub const MAX_PDUS: usize = 50;
 pub const MAX_EDUS: usize = 100;
+/// The most events one gap is filled with.
+const GAP_LIMIT: u16 = 20;
 /// Transactions remembered for retries (and to-device message ids for deduplication).
 const REMEMBERED: usize = 4_096;
 
@@ -139,7 +143,7 @@ impl Federation {
         }
         let mut result = TransactionResult::default();
         for raw in pdus {
-            if let Some((event_id, outcome)) = self.receive_pdu(raw).await {
+            if let Some((event_id, outcome)) = self.receive_pdu(origin, raw).await {
                 result.pdus.insert(event_id, outcome);
             }
         }
@@ -184,8 +188,59 @@ impl Federation {
         received.result
     }
 
+    /// Fetch the events between the room's forward extremities and `pdu` from `origin`
+    /// (`get_missing_events`, one round, at most [`GAP_LIMIT`]) and take them in, oldest
+    /// first. True if any was taken in.
+    async fn fill_gap(
+        &self,
+        origin: &ServerName,
+        pdu: &hearth_rooms::Pdu,
+        rules: &ruma::room_version_rules::RoomVersionRules,
+    ) -> bool {
+        let Ok(Some(head)) = self.inner.store.room_head(pdu.room()).await else {
+            return false;
+        };
+        let mut request = ruma::api::federation::event::get_missing_events::v1::Request::new(
+            pdu.room().to_owned(),
+            head.extremities.into_iter().map(|(id, _)| id).collect(),
+            vec![pdu.owned_event_id().clone()],
+        );
+        request.limit = GAP_LIMIT.into();
+        let events = match self.client().send(origin, request).await {
+            Ok(response) => response.events,
+            Err(e) => {
+                tracing::debug!(%origin, error = %e, "get_missing_events failed");
+                return false;
+            }
+        };
+        let mut taken = false;
+        for raw in events.iter().take(usize::from(GAP_LIMIT)) {
+            let Ok(missing) = self.check_pdu(raw, rules).await else {
+                continue;
+            };
+            if missing.room() != pdu.room() {
+                continue;
+            }
+            let remote = hearth_rooms::Remote {
+                pdu: std::sync::Arc::new(missing),
+                state_before: None,
+            };
+            if matches!(
+                self.inner.rooms.receive(remote).await,
+                Ok(hearth_rooms::Received::Accepted { .. })
+            ) {
+                taken = true;
+            }
+        }
+        taken
+    }
+
     /// One PDU: its event id (when it has one) and what became of it.
-    async fn receive_pdu(&self, raw: &RawValue) -> Option<(OwnedEventId, Result<(), String>)> {
+    async fn receive_pdu(
+        &self,
+        origin: &ServerName,
+        raw: &RawValue,
+    ) -> Option<(OwnedEventId, Result<(), String>)> {
         #[derive(serde::Deserialize)]
         struct RoomOf {
             room_id: ruma::OwnedRoomId,
@@ -206,11 +261,18 @@ impl Federation {
         match self.check_pdu(raw, &rules).await {
             Ok(pdu) => {
                 let id = pdu.owned_event_id().clone();
+                let pdu = std::sync::Arc::new(pdu);
                 let remote = hearth_rooms::Remote {
-                    pdu: std::sync::Arc::new(pdu),
+                    pdu: pdu.clone(),
                     state_before: None,
                 };
-                let outcome = match self.inner.rooms.receive(remote).await {
+                let mut received = self.inner.rooms.receive(remote.clone()).await;
+                if let Err(hearth_rooms::RoomError::MissingEvent(_)) = &received
+                    && self.fill_gap(origin, &pdu, &rules).await
+                {
+                    received = self.inner.rooms.receive(remote).await;
+                }
+                let outcome = match received {
                     // A soft-failed event was received as the spec says; the sender is not
                     // told apart.
                     Ok(
@@ -220,7 +282,7 @@ impl Federation {
                     ) => Ok(()),
                     Ok(hearth_rooms::Received::Rejected(why)) => Err(format!("rejected: {why}")),
                     Err(hearth_rooms::RoomError::MissingEvent(missing)) => Err(format!(
-                        "{missing} is unknown here (fetching missing events is not built yet)"
+                        "{missing} is unknown here, and the sender did not supply it"
                     )),
                     Err(e) => Err(e.to_string()),
                 };

@@ -6,7 +6,10 @@
 //! OpenID userinfo is also served on the client listener: widgets and call services call it
 //! on the server's own address, without a signature.
 
+pub(crate) mod authorization;
+pub(crate) mod backfill;
 pub(crate) mod device;
+pub(crate) mod event;
 pub(crate) mod get_openid_userinfo;
 pub(crate) mod get_server_version;
 pub(crate) mod keys;

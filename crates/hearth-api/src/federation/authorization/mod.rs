@@ -1,0 +1,3 @@
+//! `/_matrix/federation/v1/event_auth`.
+
+pub(crate) mod get_event_authorization;

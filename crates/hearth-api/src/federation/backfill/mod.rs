@@ -1,0 +1,3 @@
+//! `/_matrix/federation/v1/backfill`.
+
+pub(crate) mod get_backfill;
