@@ -7,6 +7,7 @@
 
 use ruma::room_version_rules::RoomVersionRules;
 use ruma::signatures::{PublicKeyMap, PublicKeySet, Verified};
+use ruma::serde::Base64;
 use ruma::{CanonicalJsonObject, CanonicalJsonValue};
 use serde_json::value::RawValue;
 
@@ -29,6 +30,21 @@ pub enum PduError {
 }
 
 impl Federation {
+    /// This server's current and old public keys.
+    fn own_keys(&self) -> PublicKeySet {
+        let key = &self.inner.key;
+        let mut set = PublicKeySet::new();
+        if let Ok(public) = Base64::parse(key.public_key_base64()) {
+            set.insert(key.key_id().to_string(), public);
+        }
+        for old in key.old_keys() {
+            if let Ok(public) = Base64::parse(&old.public_key) {
+                set.insert(old.key_id.to_string(), public);
+            }
+        }
+        set
+    }
+
     /// Steps 1 to 3 of receiving a PDU of a room with `rules`.
     pub async fn check_pdu(
         &self,
@@ -55,6 +71,11 @@ impl Federation {
         };
         let mut keys = PublicKeyMap::new();
         for server in &servers {
+            // Our own events come back to us (a room we left and join again): our keys.
+            if server == self.policy().own_name() {
+                keys.insert(server.to_string(), self.own_keys());
+                continue;
+            }
             // A stranger's signature is never needed: its events are refused here.
             self.policy().check(server)?;
             let Some(CanonicalJsonValue::Object(by_key)) = signatures.get(server.as_str()) else {
@@ -188,6 +209,13 @@ mod tests {
             federation.check_pdu(&raw(&strange), &rules).await,
             Err(PduError::Federation(FederationError::NotAllowed(_)))
         ));
+
+        // Our own event, come back: checked with our own key.
+        let own = signed_event(&federation.inner.key, "a.test", &rules);
+        assert!(federation.check_pdu(&raw(&own), &rules).await.is_ok());
+        let impostor = SigningKey::generate("a.test".try_into().unwrap()).unwrap();
+        let forged_own = signed_event(&impostor, "a.test", &rules);
+        assert!(federation.check_pdu(&raw(&forged_own), &rules).await.is_err());
 
         // Not canonical JSON.
         let float = RawValue::from_string(
