@@ -1,5 +1,6 @@
 //! Shared set-up for the benchmarks, and the `hearth-load` load generator.
 
+pub mod federation;
 pub mod load;
 
 use std::sync::Arc;

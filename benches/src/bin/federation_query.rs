@@ -11,15 +11,12 @@
 //! timed from the send until A's sync returns it (B's pipeline, B's sender, the transaction
 //! over TLS, A's checks and pipeline, A's notifier).
 
-use std::net::SocketAddr;
 use std::process::ExitCode;
 use std::time::{Duration, Instant};
 
 use anyhow::Context;
 use clap::Parser;
-use hearth_accounts::PasswordHashing;
-use hearth_config::{Config, FederationMode};
-use hearth_store::testing::tempfile_free::TempDir;
+use hearth_benches::federation::{Pair, register};
 use serde_json::{Value, json};
 
 #[global_allocator]
@@ -44,77 +41,6 @@ fn main() -> ExitCode {
             ExitCode::FAILURE
         }
     }
-}
-
-fn free_port() -> anyhow::Result<u16> {
-    Ok(std::net::TcpListener::bind("127.0.0.1:0")?
-        .local_addr()?
-        .port())
-}
-
-/// A config for `name` federating with `partner` at `partner_port`.
-fn config(
-    dir: &TempDir,
-    name: &str,
-    port: u16,
-    partner: &str,
-    partner_port: u16,
-) -> anyhow::Result<Config> {
-    let ca = dir.path().join("ca.pem");
-    let mut config = Config::default();
-    config.server.server_name = name.to_owned();
-    config.server.listen = SocketAddr::from(([127, 0, 0, 1], 0));
-    config.server.data_dir = dir.path().join(name);
-    config.registration.enabled = true;
-    for limit in config.rate_limits.every_mut() {
-        *limit = hearth_benches::load::server::LIFTED;
-    }
-    let federation = &mut config.federation;
-    federation.mode = Some(FederationMode::Allowlist);
-    federation.listen = Some(SocketAddr::from(([127, 0, 0, 1], port)));
-    federation.tls_certificate = Some(dir.path().join(format!("{name}.crt")));
-    federation.tls_private_key = Some(dir.path().join(format!("{name}.key")));
-    federation.ca_file = Some(ca);
-    federation.allow = vec![partner.to_owned()];
-    federation
-        .overrides
-        .insert(partner.to_owned(), format!("127.0.0.1:{partner_port}"));
-    Ok(config)
-}
-
-/// A CA and a certificate for each name, as PEM files in `dir`.
-fn certificates(dir: &TempDir, names: &[&str]) -> anyhow::Result<()> {
-    let ca_key = rcgen::KeyPair::generate()?;
-    let mut ca = rcgen::CertificateParams::new(Vec::<String>::new())?;
-    ca.is_ca = rcgen::IsCa::Ca(rcgen::BasicConstraints::Unconstrained);
-    std::fs::write(dir.path().join("ca.pem"), ca.self_signed(&ca_key)?.pem())?;
-    let issuer = rcgen::Issuer::from_params(&ca, &ca_key);
-    for name in names {
-        let key = rcgen::KeyPair::generate()?;
-        let cert =
-            rcgen::CertificateParams::new(vec![(*name).to_owned()])?.signed_by(&key, &issuer)?;
-        std::fs::write(dir.path().join(format!("{name}.crt")), cert.pem())?;
-        std::fs::write(dir.path().join(format!("{name}.key")), key.serialize_pem())?;
-    }
-    Ok(())
-}
-
-async fn register(http: &reqwest::Client, base: &str, name: &str) -> anyhow::Result<String> {
-    let body = json!({
-        "username": name, "password": "bench password",
-        "auth": { "type": "m.login.dummy" },
-    });
-    let answer: Value = http
-        .post(format!("{base}/_matrix/client/v3/register"))
-        .json(&body)
-        .send()
-        .await?
-        .json()
-        .await?;
-    answer["access_token"]
-        .as_str()
-        .map(str::to_owned)
-        .with_context(|| format!("registering {name}: {answer}"))
 }
 
 async fn message_latency(
@@ -198,26 +124,8 @@ async fn message_latency(
 }
 
 fn run(args: Args) -> anyhow::Result<()> {
-    let dir = TempDir::new("hearth-fed-bench")?;
-    certificates(&dir, &["a.test", "b.test"])?;
-    let (port_a, port_b) = (free_port()?, free_port()?);
-    let servers = tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .thread_name("hearth-server")
-        .build()?;
-    let hashing = || PasswordHashing::insecure_fast_for_tests();
-    let a = servers.block_on(hearth::Server::start(
-        config(&dir, "a.test", port_a, "b.test", port_b)?,
-        hashing(),
-    ))?;
-    let b = servers.block_on(hearth::Server::start(
-        config(&dir, "b.test", port_b, "a.test", port_a)?,
-        hashing(),
-    ))?;
-    let (base_a, base_b) = (
-        format!("http://{}", a.address),
-        format!("http://{}", b.address),
-    );
+    let pair = Pair::start()?;
+    let (base_a, base_b) = (pair.base_a(), pair.base_b());
 
     let client = tokio::runtime::Builder::new_current_thread()
         .enable_all()
@@ -282,8 +190,5 @@ fn run(args: Args) -> anyhow::Result<()> {
         ms(lat(0.95)),
         ms(lat(0.99)),
     );
-    servers.block_on(async {
-        a.stop().await?;
-        b.stop().await
-    })
+    pair.stop()
 }

@@ -6,8 +6,8 @@
 //! <https://spec.matrix.org/v1.16/server-server-api/#checks-performed-on-receipt-of-a-pdu>
 
 use ruma::room_version_rules::RoomVersionRules;
-use ruma::signatures::{PublicKeyMap, PublicKeySet, Verified};
 use ruma::serde::Base64;
+use ruma::signatures::{PublicKeyMap, PublicKeySet, Verified};
 use ruma::{CanonicalJsonObject, CanonicalJsonValue};
 use serde_json::value::RawValue;
 
@@ -215,7 +215,12 @@ mod tests {
         assert!(federation.check_pdu(&raw(&own), &rules).await.is_ok());
         let impostor = SigningKey::generate("a.test".try_into().unwrap()).unwrap();
         let forged_own = signed_event(&impostor, "a.test", &rules);
-        assert!(federation.check_pdu(&raw(&forged_own), &rules).await.is_err());
+        assert!(
+            federation
+                .check_pdu(&raw(&forged_own), &rules)
+                .await
+                .is_err()
+        );
 
         // Not canonical JSON.
         let float = RawValue::from_string(

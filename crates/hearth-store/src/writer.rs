@@ -384,21 +384,22 @@ async fn commit_group(
                             insert.build().execute(&mut *conn).await?;
                         }
                     }
-                    for apart in &batch.apart {
-                        sqlx::query(
+                    let received_ts = crate::migrations::now_ms();
+                    for chunk in batch.apart.chunks(ROWS_PER_INSERT) {
+                        let mut insert = QueryBuilder::new(
                             "INSERT INTO events_apart
-                             (event_id, room_id, status, reason, json, received_ts)
-                             VALUES ($1, $2, $3, $4, $5, $6)
-                             ON CONFLICT (event_id) DO NOTHING",
-                        )
-                        .bind(apart.event_id.as_str())
-                        .bind(batch.room_id.as_str())
-                        .bind(apart.status.as_str())
-                        .bind(&apart.reason)
-                        .bind(&apart.json)
-                        .bind(crate::migrations::now_ms())
-                        .execute(&mut *conn)
-                        .await?;
+                             (event_id, room_id, status, reason, json, received_ts) ",
+                        );
+                        insert.push_values(chunk, |mut row, apart| {
+                            row.push_bind(apart.event_id.as_str())
+                                .push_bind(batch.room_id.as_str())
+                                .push_bind(apart.status.as_str())
+                                .push_bind(&apart.reason)
+                                .push_bind(&apart.json)
+                                .push_bind(received_ts);
+                        });
+                        insert.push(" ON CONFLICT (event_id) DO NOTHING");
+                        insert.build().execute(&mut *conn).await?;
                     }
                     let txns: Vec<_> = batch
                         .events
@@ -455,13 +456,22 @@ async fn commit_group(
                         .execute(&mut *conn)
                         .await?;
                     }
+                    let apart_ids: std::collections::HashSet<&ruma::EventId> =
+                        batch.apart.iter().map(|a| &*a.event_id).collect();
+                    let batch_streams: std::collections::HashMap<&ruma::EventId, i64> = batch
+                        .events
+                        .iter()
+                        .zip(&positions)
+                        .map(|(e, s)| (&*e.event_id, *s))
+                        .collect();
+                    let mut member_rows = Vec::with_capacity(batch.memberships.len());
                     for (user, membership, event_id) in &batch.memberships {
-                        let in_batch = batch
-                            .events
-                            .iter()
-                            .zip(&positions)
-                            .find(|(e, _)| &e.event_id == event_id)
-                            .map(|(_, s)| *s);
+                        let in_batch = batch_streams.get(&**event_id).copied().or_else(|| {
+                            apart_ids
+                                .contains(&**event_id)
+                                .then(|| positions.first().copied())
+                                .flatten()
+                        });
                         // State resolution may bring back a member event stored before; a room
                         // joined over federation has members known from outliers, which count
                         // from the batch that brought them.
@@ -475,11 +485,6 @@ async fn commit_group(
                             .await?
                             {
                                 Some(stream) => stream,
-                                None if batch.apart.iter().any(|a| &a.event_id == event_id) => {
-                                    positions.first().copied().ok_or_else(|| {
-                                        sqlx::Error::Protocol("outlier members need an event in their batch".into())
-                                    })?
-                                }
                                 None => {
                                     return Err(sqlx::Error::Protocol(format!(
                                         "membership event {event_id} is not stored"
@@ -487,40 +492,49 @@ async fn commit_group(
                                 }
                             },
                         };
-                        sqlx::query(
+                        member_rows.push((user, membership, event_id, stream));
+                    }
+                    // Keys are unique within a batch (one membership per user, one event per
+                    // state key), so multi-row upserts are safe on both engines.
+                    for chunk in member_rows.chunks(ROWS_PER_INSERT) {
+                        let mut insert = QueryBuilder::new(
                             "INSERT INTO room_memberships
-                             (room_id, user_id, membership, event_id, stream_ordering)
-                             VALUES ($1, $2, $3, $4, $5)
-                             ON CONFLICT (room_id, user_id) DO UPDATE SET
+                             (room_id, user_id, membership, event_id, stream_ordering) ",
+                        );
+                        insert.push_values(chunk, |mut row, (user, membership, event_id, stream)| {
+                            row.push_bind(batch.room_id.as_str())
+                                .push_bind(user.as_str())
+                                .push_bind(membership.as_str())
+                                .push_bind(event_id.as_str())
+                                .push_bind(*stream);
+                        });
+                        insert.push(
+                            " ON CONFLICT (room_id, user_id) DO UPDATE SET
                              membership = excluded.membership, event_id = excluded.event_id,
                              stream_ordering = excluded.stream_ordering, forgotten = 0",
-                        )
-                        .bind(batch.room_id.as_str())
-                        .bind(user.as_str())
-                        .bind(membership)
-                        .bind(event_id.as_str())
-                        .bind(stream)
-                        .execute(&mut *conn)
-                        .await?;
+                        );
+                        insert.build().execute(&mut *conn).await?;
                     }
                     sqlx::query("UPDATE rooms SET current_state_group = $1 WHERE room_id = $2")
                         .bind(batch.current_state_group)
                         .bind(batch.room_id.as_str())
                         .execute(&mut *conn)
                         .await?;
-                    for ((event_type, state_key), event_id) in &batch.current_state {
-                        sqlx::query(
-                            "INSERT INTO current_state (room_id, event_type, state_key, event_id)
-                             VALUES ($1, $2, $3, $4)
-                             ON CONFLICT (room_id, event_type, state_key)
+                    for chunk in batch.current_state.chunks(ROWS_PER_INSERT) {
+                        let mut insert = QueryBuilder::new(
+                            "INSERT INTO current_state (room_id, event_type, state_key, event_id) ",
+                        );
+                        insert.push_values(chunk, |mut row, ((event_type, state_key), event_id)| {
+                            row.push_bind(batch.room_id.as_str())
+                                .push_bind(event_type)
+                                .push_bind(state_key)
+                                .push_bind(event_id.as_str());
+                        });
+                        insert.push(
+                            " ON CONFLICT (room_id, event_type, state_key)
                              DO UPDATE SET event_id = excluded.event_id",
-                        )
-                        .bind(batch.room_id.as_str())
-                        .bind(event_type)
-                        .bind(state_key)
-                        .bind(event_id.as_str())
-                        .execute(&mut *conn)
-                        .await?;
+                        );
+                        insert.build().execute(&mut *conn).await?;
                     }
                     Ok(())
                 }

@@ -58,6 +58,8 @@ pub struct Server {
     /// Where the federation API listens over TLS, if `[federation] listen` is set.
     pub federation_address: Option<SocketAddr>,
     pub store: Store,
+    /// The room service (for benchmarks and tests that build rooms faster than clients can).
+    pub rooms: Rooms,
     /// One process per database: held until the server is dropped.
     lock: ProcessLock,
     stop: watch::Sender<bool>,
@@ -137,6 +139,7 @@ impl Server {
         let e2ee = hearth_e2ee::E2ee::new(store.clone(), server_name.to_owned());
         let sync =
             hearth_sync::Syncer::new(store.clone(), rooms.clone(), typing, presence, e2ee.clone());
+        let room_service = rooms.clone();
         let federation = hearth_federation::Federation::new(
             &config.federation,
             server_name.to_owned(),
@@ -251,6 +254,7 @@ impl Server {
             address,
             federation_address,
             store,
+            rooms: room_service,
             lock,
             stop,
             task,
