@@ -520,7 +520,9 @@ async fn transactions_are_checked_piece_by_piece(backend: Backend) {
         .as_str()
         .unwrap()
         .to_owned();
-    let room = bob.create_room_with(json!({ "room_version": "10" })).await;
+    let room = bob
+        .create_room_with(json!({ "preset": "public_chat", "room_version": "10" }))
+        .await;
     let first = bob.sync(None, 0).await;
     let since = first["next_batch"].as_str().unwrap().to_owned();
     let as_a = FakeServer::with_key(key_of(&server_a), &ca, &b);
@@ -573,22 +575,75 @@ async fn transactions_are_checked_piece_by_piece(backend: Backend) {
     assert_eq!(events[0]["sender"], "@alice:a.test");
     assert_eq!(events[0]["content"]["request_id"], "m1");
 
-    // One malformed PDU (a float) among good ones: 200, and each PDU answered on its own.
-    // These name no auth events, so the auth rules reject each; Bob sees none.
+    // Malformed PDUs (a float, a depth past 2^53) among 48 good ones: 200, the good ones
+    // accepted, each on its own, and the malformed ones not answered at all (they have no
+    // event id to answer under).
     let key_a = key_of(&server_a);
-    let mut pdus: Vec<Value> = (1..=49)
-        .map(|depth| signed_pdu(&key_a, &room, "@alice:a.test", depth))
-        .collect();
+    let state = state_ids(&bob, &room).await;
+    let id_of = |kind: &str, key: &str| state[&(kind.to_owned(), key.to_owned())].clone();
+    let (create, power, join_rules) = (
+        id_of("m.room.create", ""),
+        id_of("m.room.power_levels", ""),
+        id_of("m.room.join_rules", ""),
+    );
+    let mut alice = RemoteUser {
+        key: &key_a,
+        user: "@alice:a.test".into(),
+        depth: 100,
+    };
+    let head = latest(&bob, &room).await[0]["event_id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let (join, join_event) = alice.event(
+        &room,
+        "m.room.member",
+        Some("@alice:a.test"),
+        json!({ "membership": "join" }),
+        &[&head],
+        &[&create, &power, &join_rules],
+    );
+    let mut pdus = vec![join_event];
+    let mut prev = join.clone();
+    for n in 1..48 {
+        let (id, event) = alice.event(
+            &room,
+            "m.room.message",
+            None,
+            json!({ "msgtype": "m.text", "body": format!("good {n}") }),
+            &[&prev],
+            &[&create, &power, &join],
+        );
+        pdus.push(event);
+        prev = id;
+    }
     pdus.insert(
         7,
         json!({ "room_id": room, "type": "m.room.message", "depth": 2.5 }),
     );
+    let mut huge = signed_pdu(&key_a, &room, "@alice:a.test", 1);
+    huge["depth"] = json!(1_u64 << 60);
+    pdus.push(huge);
+    assert_eq!(pdus.len(), 50);
     let (status, answer) = send("t3", pdus, vec![]).await;
     assert_eq!(status, 200, "{answer}");
     let results = answer["pdus"].as_object().unwrap();
-    assert_eq!(results.len(), 49, "{answer}");
+    assert_eq!(results.len(), 48, "{answer}");
+    assert!(results.values().all(|r| *r == json!({})), "{answer}");
+    // The synthetic ones that name no auth events are rejected, each on its own.
+    let (status, answer) = send(
+        "t3b",
+        (1..=3)
+            .map(|depth| signed_pdu(&key_a, &room, "@alice:a.test", depth))
+            .collect(),
+        vec![],
+    )
+    .await;
+    assert_eq!(status, 200);
     assert!(
-        results
+        answer["pdus"]
+            .as_object()
+            .unwrap()
             .values()
             .all(|r| r["error"].as_str().is_some_and(|e| e.contains("rejected"))),
         "{answer}"
@@ -637,13 +692,10 @@ async fn transactions_are_checked_piece_by_piece(backend: Backend) {
         .await;
     assert_eq!(status, 400, "{answer}");
 
-    let after = bob.sync(Some(&since), 0).await;
-    let timeline = &after["rooms"]["join"][&room]["timeline"]["events"];
+    let seen = latest(&bob, &room).await;
     assert!(
-        timeline
-            .as_array()
-            .is_none_or(|events| events.iter().all(|e| e["sender"] != "@alice:a.test")),
-        "{after}"
+        seen.iter().any(|e| e["content"]["body"] == "good 47"),
+        "the good ones are in the room"
     );
 }
 on_both_backends!(transactions_are_checked_piece_by_piece);
