@@ -1573,5 +1573,70 @@ async fn partners_read_only_rooms_they_are_in(backend: Backend) {
         "oldest first: {history}"
     );
     assert_eq!(pdus[1]["content"]["body"], "two");
+
+    // The room's server ACL turns A away: no reads, no joins, no events heard from it.
+    bob.set_state(
+        &room,
+        "m.room.server_acl",
+        "",
+        json!({ "allow": ["*"], "deny": ["a.test"], "allow_ip_literals": false }),
+    )
+    .await;
+    let (status, answer) = get(format!("/_matrix/federation/v1/event/{first}")).await;
+    assert_eq!(
+        (status.as_u16(), errcode(&answer)),
+        (403, "M_FORBIDDEN"),
+        "{answer}"
+    );
+    let (status, answer) = get(format!(
+        "/_matrix/federation/v1/make_join/{room}/@zed:a.test?ver=10"
+    ))
+    .await;
+    assert_eq!(
+        (status.as_u16(), errcode(&answer)),
+        (403, "M_FORBIDDEN"),
+        "{answer}"
+    );
+    let state = state_ids(&bob, &room).await;
+    let id_of = |kind: &str, key: &str| state[&(kind.to_owned(), key.to_owned())].clone();
+    let mut alice = RemoteUser {
+        key: &key_a,
+        user: "@alice:a.test".into(),
+        depth: 200,
+    };
+    let head = latest(&bob, &room).await[0]["event_id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let (banned, event) = alice.event(
+        &room,
+        "m.room.message",
+        None,
+        json!({ "msgtype": "m.text", "body": "still here?" }),
+        &[&head],
+        &[
+            &id_of("m.room.create", ""),
+            &id_of("m.room.power_levels", ""),
+            &id_of("m.room.member", "@alice:a.test"),
+        ],
+    );
+    let body = json!({ "origin": "a.test", "origin_server_ts": 1, "pdus": [event], "edus": [] });
+    let (status, answer) = as_a
+        .request(
+            &b,
+            "b.test",
+            Method::PUT,
+            "/_matrix/federation/v1/send/acl1",
+            Some(&body),
+        )
+        .await;
+    assert_eq!(status, 200);
+    assert!(answer["pdus"].get(&banned).is_none(), "{answer}");
+    assert!(
+        latest(&bob, &room)
+            .await
+            .iter()
+            .all(|e| e["event_id"] != banned.as_str())
+    );
 }
 on_both_backends!(partners_read_only_rooms_they_are_in);

@@ -3,6 +3,7 @@
 //! ([`inbound`]), and other servers' keys ([`keys`]). The endpoints are in `hearth-api`'s
 //! `federation/` and `key/`, one per file.
 
+mod acl;
 pub mod client;
 pub mod discovery;
 pub mod e2ee;

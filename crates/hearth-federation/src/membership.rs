@@ -37,6 +37,7 @@ impl Federation {
         let head = self.inner.store.room_head(room).await?.ok_or_else(|| {
             FederationError::Room(hearth_rooms::RoomError::UnknownRoom(room.to_owned()))
         })?;
+        self.check_acl(room, origin).await?;
         if !supported_by(versions).contains(&head.room_version) {
             return Err(FederationError::IncompatibleVersion(head.room_version));
         }
@@ -58,6 +59,7 @@ impl Federation {
         let head = self.inner.store.room_head(room).await?.ok_or_else(|| {
             FederationError::Room(hearth_rooms::RoomError::UnknownRoom(room.to_owned()))
         })?;
+        self.check_acl(room, origin).await?;
         let rules = head
             .room_version
             .rules()

@@ -28,7 +28,7 @@ impl Federation {
     ) -> Result<(), FederationError> {
         let servers = self.inner.store.servers_in_room(room).await?;
         if servers.iter().any(|s| s == origin) {
-            Ok(())
+            self.check_acl(room, origin).await
         } else {
             Err(FederationError::NotYours(format!(
                 "{origin} has no member in {room}"

@@ -258,6 +258,11 @@ impl Federation {
             }
         };
         let rules = head.room_version.rules()?;
+        // A server the room's ACL refuses is not heard in it.
+        if !self.acl_allows(&room, origin).await.unwrap_or(false) {
+            tracing::debug!(%room, %origin, "PDU from a server the room's ACL refuses; dropped");
+            return None;
+        }
         match self.check_pdu(raw, &rules).await {
             Ok(pdu) => {
                 let id = pdu.owned_event_id().clone();
