@@ -1640,3 +1640,74 @@ async fn partners_read_only_rooms_they_are_in(backend: Backend) {
     );
 }
 on_both_backends!(partners_read_only_rooms_they_are_in);
+
+async fn typing_and_receipts_cross_servers(backend: Backend) {
+    let ca = TestCa::new();
+    let (_a, server_a, _b, server_b) = pair(backend, &ca).await;
+    let alice = Api::user(&server_a, "alice").await;
+    let bob = Api::user(&server_b, "bob").await;
+    let room = bob
+        .create_room_with(json!({ "preset": "public_chat" }))
+        .await;
+    alice
+        .ok(
+            Method::POST,
+            &format!("/_matrix/client/v3/join/{room}?server_name=b.test"),
+            Some(json!({})),
+        )
+        .await;
+    let hello = alice.send_text(&room, "typing next").await;
+    until_seen(&bob, &room, "typing next").await;
+
+    // Alice types on A; Bob's client on B sees it.
+    alice
+        .ok(
+            Method::PUT,
+            &format!("/_matrix/client/v3/rooms/{room}/typing/@alice:a.test"),
+            Some(json!({ "typing": true, "timeout": 20000 })),
+        )
+        .await;
+    let mut seen_typing = false;
+    for _ in 0..100 {
+        let synced = bob.sync(None, 0).await;
+        let ephemeral = &synced["rooms"]["join"][&room]["ephemeral"]["events"];
+        if ephemeral.as_array().is_some_and(|events| {
+            events.iter().any(|e| {
+                e["type"] == "m.typing"
+                    && e["content"]["user_ids"]
+                        .as_array()
+                        .is_some_and(|u| u.iter().any(|u| u == "@alice:a.test"))
+            })
+        }) {
+            seen_typing = true;
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    assert!(seen_typing, "Alice's typing never reached B");
+
+    // Bob reads Alice's message on B; Alice's client on A sees the receipt.
+    bob.ok(
+        Method::POST,
+        &format!("/_matrix/client/v3/rooms/{room}/receipt/m.read/{hello}"),
+        Some(json!({})),
+    )
+    .await;
+    let mut seen_receipt = false;
+    for _ in 0..100 {
+        let synced = alice.sync(None, 0).await;
+        let ephemeral = &synced["rooms"]["join"][&room]["ephemeral"]["events"];
+        if ephemeral.as_array().is_some_and(|events| {
+            events.iter().any(|e| {
+                e["type"] == "m.receipt"
+                    && e["content"][&hello]["m.read"]["@bob:b.test"].is_object()
+            })
+        }) {
+            seen_receipt = true;
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    assert!(seen_receipt, "Bob's receipt never reached A");
+}
+on_both_backends!(typing_and_receipts_cross_servers);

@@ -7,6 +7,7 @@ mod acl;
 pub mod client;
 pub mod discovery;
 pub mod e2ee;
+pub mod ephemeral;
 mod error;
 pub mod inbound;
 mod join;

@@ -8,9 +8,11 @@
 //! from the same position; a request from it wakes it at once. One slow or absent partner
 //! never holds up another.
 //!
+//! Typing and read receipts ride along (`ephemeral.rs`), best effort.
+//!
 //! Not yet: after a long outage the whole backlog is sent (the spec lets a server send only
-//! the newest events and let the partner fetch the rest with `get_missing_events`); EDUs
-//! (typing, receipts, presence, to-device, device lists) are not sent.
+//! the newest events and let the partner fetch the rest with `get_missing_events`); presence,
+//! to-device and device-list EDUs are not sent.
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -36,6 +38,15 @@ const IDLE_CHECK: Duration = Duration::from_secs(30);
 #[derive(Debug, Default)]
 pub(crate) struct Destinations {
     wake: Mutex<HashMap<OwnedServerName, Arc<Notify>>>,
+    /// Ephemeral EDUs waiting, per destination (see `ephemeral.rs`).
+    pub(crate) edus: Mutex<
+        HashMap<
+            OwnedServerName,
+            std::collections::VecDeque<
+                ruma::serde::Raw<ruma::api::federation::transactions::edu::Edu>,
+            >,
+        >,
+    >,
     txn_counter: AtomicU64,
 }
 
@@ -294,6 +305,21 @@ impl Federation {
             }
             self.save_position(destination, last).await?;
             position = last;
+        }
+        // Ephemeral news last, best effort: what cannot be delivered now is not worth
+        // delivering later.
+        let edus = self.take_edus(destination, crate::transaction::MAX_EDUS);
+        if !edus.is_empty() {
+            let mut request = send_transaction::Request::new(
+                self.next_txn_id(),
+                self.policy().own_name().to_owned(),
+                ruma::MilliSecondsSinceUnixEpoch::now(),
+            );
+            request.edus = edus;
+            if let Err(e) = self.client().send(destination, request).await {
+                tracing::debug!(%destination, error = %e, "ephemeral news not delivered");
+                return Err(());
+            }
         }
         Ok(position)
     }

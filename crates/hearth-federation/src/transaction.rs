@@ -10,8 +10,9 @@
 //!   to the origin (at most [`GAP_LIMIT`] events); if that is not enough it is refused
 //!   (fetching the state at the gap with `state_ids` is still to come).
 //! - `m.direct_to_device` EDUs whose sender belongs to the origin are handed back for local
-//!   delivery (each message id once); other EDU types need shared rooms or remote device
-//!   lists, which are still to come, and are ignored.
+//!   delivery (each message id once); `m.typing` and `m.receipt` of the origin's users joined
+//!   to the room are applied (`ephemeral.rs`); presence, device-list and signing-key updates
+//!   are still to come and are ignored.
 
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::sync::Mutex;
@@ -53,6 +54,8 @@ pub struct TransactionResult {
 pub struct Received {
     pub result: TransactionResult,
     pub to_device: Vec<InboundToDevice>,
+    /// Typing changes of partners' users, for the caller's typing state.
+    pub typing: Vec<crate::ephemeral::InboundTyping>,
     key: (OwnedServerName, OwnedTransactionId),
     message_ids: Vec<String>,
     /// A retry of a finished transaction: nothing to deliver or record.
@@ -136,6 +139,7 @@ impl Federation {
             return Ok(Received {
                 result,
                 to_device: Vec::new(),
+                typing: Vec::new(),
                 key,
                 message_ids: Vec::new(),
                 retry: true,
@@ -148,6 +152,7 @@ impl Federation {
             }
         }
         let mut to_device = Vec::new();
+        let mut typing = Vec::new();
         let mut message_ids = Vec::new();
         for raw in edus {
             match raw.deserialize() {
@@ -161,6 +166,12 @@ impl Federation {
                         message_ids.push(id);
                     }
                 }
+                Ok(Edu::Typing(content)) => {
+                    if let Some(change) = self.inbound_typing(origin, content).await {
+                        typing.push(change);
+                    }
+                }
+                Ok(Edu::Receipt(content)) => self.inbound_receipts(origin, content).await,
                 Ok(_) => tracing::debug!(%origin, "EDU type not handled yet; ignored"),
                 Err(e) => tracing::debug!(%origin, error = %e, "malformed EDU ignored"),
             }
@@ -168,6 +179,7 @@ impl Federation {
         Ok(Received {
             result,
             to_device,
+            typing,
             key,
             message_ids,
             retry: false,

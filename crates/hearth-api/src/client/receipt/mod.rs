@@ -42,6 +42,13 @@ pub(crate) async fn store_receipt(
         .store()
         .set_receipt(room, user, kind, thread, event, now)
         .await?;
+    // Partners in the room see public receipts (private ones stay here).
+    if kind == "m.read" {
+        state
+            .federation
+            .send_read_receipt(room, user, event, thread)
+            .await;
+    }
     Ok(())
 }
 

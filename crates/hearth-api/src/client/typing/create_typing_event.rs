@@ -37,5 +37,10 @@ async fn handler(
         _ => None,
     };
     state.sync.typing().set(&body.room_id, user, timeout);
+    // Partners in the room hear of it too (ephemeral, best effort).
+    state
+        .federation
+        .send_typing(&body.room_id, user, timeout.is_some())
+        .await;
     Ok(RumaResponse(endpoint::Response::new()))
 }

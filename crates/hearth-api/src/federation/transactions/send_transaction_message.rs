@@ -40,6 +40,11 @@ async fn handler(
             .receive_to_device(&message.sender, &message.event_type, &message.messages)
             .await?;
     }
+    for change in &received.typing {
+        // The spec leaves the timeout to the receiver; a partner renews it while typing.
+        let timeout = change.typing.then_some(std::time::Duration::from_secs(30));
+        state.sync.typing().set(&change.room, &change.user, timeout);
+    }
     let result = state.federation.finish_transaction(received);
     Ok(RumaResponse(endpoint::Response::new(result.pdus)))
 }
