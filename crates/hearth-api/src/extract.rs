@@ -24,6 +24,9 @@ use crate::{ApiError, ApiState};
 /// their own limit).
 pub const MAX_BODY_BYTES: usize = 1 << 20;
 
+/// Request bodies of server-server endpoints larger than this are refused.
+pub const MAX_FEDERATION_BODY_BYTES: usize = 8 << 20;
+
 /// A request body must arrive whole within this: a client trickling bytes holds a connection
 /// and a task, and gets cut off.
 pub const BODY_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(60);
@@ -220,12 +223,24 @@ where
             .next()
             .map_or(0, |p| p.matches('{').count());
         path_args.resize(expected.max(path_args.len()), String::new());
-        let bytes = read_body(&parts.headers, body).await?;
+        // A transaction of 50 PDUs of up to 64 KiB each, and its EDUs, is larger than a client
+        // request may be.
+        let limit = if <T::Authentication as TokenPolicy>::SIGNED {
+            MAX_FEDERATION_BODY_BYTES
+        } else {
+            MAX_BODY_BYTES
+        };
+        let bytes = read_body(&parts.headers, body, limit).await?;
         if !bytes.is_empty() {
             crate::json_limits::check(&bytes)?;
         }
         let origin = match authorized {
-            Some(authorized) => Some(authorized.verify(&parts.method, &parts.uri, &bytes)?),
+            Some(authorized) => {
+                let origin = authorized.verify(&parts.method, &parts.uri, &bytes)?;
+                // A partner that proved it talks to us is up: what waits for it goes now.
+                state.federation.heard_from(&origin);
+                Some(origin)
+            }
             None => None,
         };
         let empty_body = bytes.is_empty();
@@ -256,12 +271,16 @@ where
 /// (it waits for that answer before sending the body). Without the `Expect`, the body is read up
 /// to the limit first: a client still writing when the connection closed under it would see a
 /// broken pipe instead of the 413.
-async fn read_body(headers: &http::HeaderMap, body: Body) -> Result<axum::body::Bytes, ApiError> {
+async fn read_body(
+    headers: &http::HeaderMap,
+    body: Body,
+    limit: usize,
+) -> Result<axum::body::Bytes, ApiError> {
     let too_large = || {
         ApiError::new(
             StatusCode::PAYLOAD_TOO_LARGE,
             ErrorKind::TooLarge,
-            format!("request body is larger than {MAX_BODY_BYTES} bytes"),
+            format!("request body is larger than {limit} bytes"),
         )
     };
     let declared = headers
@@ -271,10 +290,10 @@ async fn read_body(headers: &http::HeaderMap, body: Body) -> Result<axum::body::
     let expects_continue = headers
         .get(header::EXPECT)
         .is_some_and(|v| v.as_bytes().eq_ignore_ascii_case(b"100-continue"));
-    if expects_continue && declared.is_some_and(|length| length > MAX_BODY_BYTES as u64) {
+    if expects_continue && declared.is_some_and(|length| length > limit as u64) {
         return Err(too_large());
     }
-    match tokio::time::timeout(BODY_TIMEOUT, to_bytes(body, MAX_BODY_BYTES)).await {
+    match tokio::time::timeout(BODY_TIMEOUT, to_bytes(body, limit)).await {
         Err(_) => Err(ApiError::new(
             StatusCode::REQUEST_TIMEOUT,
             ErrorKind::Unknown,

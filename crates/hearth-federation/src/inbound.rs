@@ -134,8 +134,6 @@ impl Federation {
         let key = self
             .server_key(&x_matrix.origin, x_matrix.key.as_str(), now_ms())
             .await?;
-        // A partner that talks to us is up: if it has events waiting, send them now.
-        self.heard_from(&x_matrix.origin);
         Ok(Authorized { x_matrix, key, own })
     }
 }

@@ -294,6 +294,18 @@ impl Federation {
                             }
                         }
                     }
+                    // A partner that refuses the transaction itself will refuse it again:
+                    // move past it rather than stall everything after it.
+                    Err(crate::FederationError::Remote {
+                        status, ref body, ..
+                    }) if status.is_client_error()
+                            && status != http::StatusCode::TOO_MANY_REQUESTS
+                            && status != http::StatusCode::REQUEST_TIMEOUT
+                            // Our key may just not have reached it yet.
+                            && status != http::StatusCode::UNAUTHORIZED =>
+                    {
+                        tracing::warn!(%destination, %status, body, "partner refused a transaction; skipped");
+                    }
                     Err(e) => {
                         tracing::info!(%destination, error = %e, "sending failed; will retry");
                         return Err(());
@@ -317,8 +329,8 @@ impl Federation {
             );
             request.edus = edus;
             if let Err(e) = self.client().send(destination, request).await {
+                // Dropped, not retried; the events above are sent and their position saved.
                 tracing::debug!(%destination, error = %e, "ephemeral news not delivered");
-                return Err(());
             }
         }
         Ok(position)

@@ -63,6 +63,17 @@ pub fn check(
         .map_err(RoomError::Forbidden)
 }
 
+/// Only the state-dependent auth rules, against `state`: for an event whose own auth events
+/// were checked already (receiving a PDU, steps 5 and 6), which need not be the state's.
+pub fn check_by_state(
+    rules: &AuthorizationRules,
+    pdu: &Pdu,
+    state: impl Fn(&StateEventType, &str) -> Option<Arc<Pdu>>,
+) -> Result<(), RoomError> {
+    ruma::state_res::check_state_dependent_auth_rules(rules, pdu, state)
+        .map_err(RoomError::Forbidden)
+}
+
 /// [`check`] against a state map.
 pub fn check_against(
     rules: &AuthorizationRules,

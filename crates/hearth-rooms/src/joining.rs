@@ -202,6 +202,7 @@ impl Rooms {
                     status: ApartStatus::Outlier,
                     reason: None,
                     json: p.canonical_json(),
+                    auth_events: p.auth_event_ids().to_vec(),
                 })
                 .collect(),
         };

@@ -99,6 +99,9 @@ fn event_refs(
         .collect()
 }
 
+/// The deepest an event can be: the largest integer canonical JSON allows.
+pub const MAX_DEPTH: u64 = (1 << 53) - 1;
+
 impl Pdu {
     /// Parse a PDU whose event id is `event_id` (computed by the caller for v3+ rooms, read from
     /// the event for v1 and v2).

@@ -214,7 +214,9 @@ impl<'h> Working<'h> {
             .map(|p| p.depth())
             .max()
             .unwrap_or(0)
-            .saturating_add(1);
+            .saturating_add(1)
+            // A partner's event may be as deep as canonical JSON allows: never deeper.
+            .min(crate::pdu::MAX_DEPTH);
         let auth_refs: Vec<&Pdu> = auth_events.iter().map(|p| p.as_ref()).collect();
         let frame = Frame {
             rules,

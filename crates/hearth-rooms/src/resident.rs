@@ -73,7 +73,9 @@ impl Rooms {
             .map(|p| p.depth())
             .max()
             .unwrap_or(0)
-            .saturating_add(1);
+            .saturating_add(1)
+            // A partner's event may be as deep as canonical JSON allows: never deeper.
+            .min(crate::pdu::MAX_DEPTH);
         let reference = |pdu: &Pdu| -> Result<CanonicalJsonValue, RoomError> {
             let id = CanonicalJsonValue::String(pdu.event_id().to_string());
             Ok(match rules.events_reference_format {

@@ -347,7 +347,29 @@ const MIGRATIONS: &[Migration] = &[
         sqlite: FEDERATION_OUTBOUND,
         postgres: FEDERATION_OUTBOUND,
     },
+    Migration {
+        version: 28,
+        name: "auth edges of outliers",
+        sqlite: OUTLIER_AUTH_SQLITE,
+        postgres: OUTLIER_AUTH_POSTGRES,
+    },
 ];
+
+/// Events kept apart (outliers above all: a joined room's state) have auth events too, and
+/// auth chains must walk through them: `event_auth` may name events that are not in `events`.
+const OUTLIER_AUTH_SQLITE: &str = "
+CREATE TABLE event_auth_new (
+    event_id TEXT NOT NULL,
+    auth_event_id TEXT NOT NULL,
+    PRIMARY KEY (event_id, auth_event_id)
+);
+INSERT INTO event_auth_new SELECT event_id, auth_event_id FROM event_auth;
+DROP TABLE event_auth;
+ALTER TABLE event_auth_new RENAME TO event_auth;
+";
+
+const OUTLIER_AUTH_POSTGRES: &str =
+    "ALTER TABLE event_auth DROP CONSTRAINT IF EXISTS event_auth_event_id_fkey;";
 
 /// How far each partner has been sent this server's events (a stream position): after a
 /// restart or an outage, sending carries on from there.

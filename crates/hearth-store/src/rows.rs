@@ -87,6 +87,8 @@ pub struct ApartEvent {
     pub reason: Option<String>,
     /// The PDU as canonical JSON.
     pub json: String,
+    /// Its auth events, so that auth chains walk through it.
+    pub auth_events: Vec<OwnedEventId>,
 }
 
 /// Why an event is not in its room's DAG.

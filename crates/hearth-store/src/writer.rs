@@ -336,12 +336,20 @@ async fn commit_group(
                         insert.push_values(chunk, |mut row, (id, prev)| {
                             row.push_bind(id.as_str()).push_bind(prev.as_str());
                         });
+                        // A PDU may name one event twice.
+                        insert.push(" ON CONFLICT DO NOTHING");
                         insert.build().execute(&mut *conn).await?;
                     }
                     let auth: Vec<_> = batch
                         .events
                         .iter()
                         .flat_map(|e| e.auth_events.iter().map(move |a| (&e.event_id, a)))
+                        .chain(
+                            batch
+                                .apart
+                                .iter()
+                                .flat_map(|e| e.auth_events.iter().map(move |a| (&e.event_id, a))),
+                        )
                         .collect();
                     for chunk in auth.chunks(ROWS_PER_INSERT) {
                         let mut insert =
@@ -349,6 +357,7 @@ async fn commit_group(
                         insert.push_values(chunk, |mut row, (id, auth)| {
                             row.push_bind(id.as_str()).push_bind(auth.as_str());
                         });
+                        insert.push(" ON CONFLICT DO NOTHING");
                         insert.build().execute(&mut *conn).await?;
                     }
                     if !batch.relations.is_empty() {

@@ -150,30 +150,22 @@ impl Working<'_> {
             Some(state) => state.get(&(kind.clone(), key.to_owned())).cloned(),
             None => self.get(&(kind.clone(), key.to_owned())),
         };
-        let expected = auth::auth_types(
-            pdu.kind(),
-            pdu.sender(),
-            pdu.state_key(),
-            pdu.content(),
-            &rules.authorization,
-        )?;
-        let from_before: Vec<Arc<Pdu>> =
-            expected.iter().filter_map(|(k, s)| before(k, s)).collect();
-        if let Err(e) = auth::check(&rules.authorization, pdu, &from_before, before) {
+        // Its own auth events were checked above; these need not be the state's.
+        if let Err(e) = auth::check_by_state(&rules.authorization, pdu, before) {
             return Ok(self.reject(pdu, format!("by the state before it: {e}")));
         }
 
         // 6. The current state.
         if state_before.is_some() {
             let now = |kind: &StateEventType, key: &str| self.get(&(kind.clone(), key.to_owned()));
-            let from_now: Vec<Arc<Pdu>> = expected.iter().filter_map(|(k, s)| now(k, s)).collect();
-            if let Err(e) = auth::check(&rules.authorization, pdu, &from_now, now) {
+            if let Err(e) = auth::check_by_state(&rules.authorization, pdu, now) {
                 let reason = format!("by the room's current state: {e}");
                 self.apart.push(ApartEvent {
                     event_id: id.clone(),
                     status: ApartStatus::SoftFailed,
                     reason: Some(reason.clone()),
                     json: pdu.canonical_json(),
+                    auth_events: pdu.auth_event_ids().to_vec(),
                 });
                 return Ok(Received::SoftFailed(reason));
             }
@@ -189,6 +181,7 @@ impl Working<'_> {
             status: ApartStatus::Rejected,
             reason: Some(reason.clone()),
             json: pdu.canonical_json(),
+            auth_events: pdu.auth_event_ids().to_vec(),
         });
         Received::Rejected(reason)
     }
