@@ -267,18 +267,29 @@ impl Federation {
             let Some(last) = events.last().map(|e| e.stream_ordering) else {
                 break;
             };
-            let mut pdus: Vec<(i64, Box<RawValue>)> = Vec::new();
+            let mut relevant = Vec::new();
             for event in &events {
                 if self
                     .concerned(event, &mut rooms)
                     .await
                     .iter()
                     .any(|s| s == destination)
-                    && let Ok(raw) = RawValue::from_string(event.json.clone())
                 {
-                    pdus.push((event.stream_ordering, raw));
+                    relevant.push(event.clone());
                 }
             }
+            // As partners may see them: redacted if a redaction of them was applied since.
+            let parsed = self.inner.rooms.parse_stored(&relevant).map_err(
+                |e| tracing::warn!(%destination, error = %e, "cannot parse events to send"),
+            )?;
+            let raws = self.as_sent(&parsed).await.map_err(
+                |e| tracing::warn!(%destination, error = %e, "cannot prepare events to send"),
+            )?;
+            let pdus: Vec<(i64, Box<RawValue>)> = relevant
+                .iter()
+                .map(|e| e.stream_ordering)
+                .zip(raws)
+                .collect();
             for chunk in pdus.chunks(MAX_PDUS) {
                 let mut request = send_transaction::Request::new(
                     self.next_txn_id(),

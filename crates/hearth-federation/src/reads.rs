@@ -189,3 +189,35 @@ impl Federation {
             .await
     }
 }
+
+impl Federation {
+    /// Events as they go over federation: their canonical JSON, redacted if a redaction of
+    /// them was applied here (a partner never gets content that was taken back).
+    pub async fn as_sent(
+        &self,
+        pdus: &[Arc<Pdu>],
+    ) -> Result<Vec<Box<serde_json::value::RawValue>>, FederationError> {
+        let ids: Vec<OwnedEventId> = pdus.iter().map(|p| p.owned_event_id().clone()).collect();
+        let redacted: HashSet<OwnedEventId> = self
+            .inner
+            .store
+            .redactions_of(&ids)
+            .await?
+            .into_iter()
+            .map(|(target, _)| target)
+            .collect();
+        pdus.iter()
+            .map(|pdu| {
+                let json = if redacted.contains(pdu.owned_event_id()) {
+                    pdu.redacted()
+                        .map_err(FederationError::Room)?
+                        .canonical_json()
+                } else {
+                    pdu.canonical_json()
+                };
+                serde_json::value::RawValue::from_string(json)
+                    .map_err(|e| FederationError::BadRequest(e.to_string()))
+            })
+            .collect()
+    }
+}

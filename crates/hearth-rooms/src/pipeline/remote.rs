@@ -199,6 +199,32 @@ impl Working<'_> {
             .state_key()
             .map(|k| (StateEventType::from(pdu.kind().to_string()), k.to_owned()));
         let forked = state_before.is_some();
+        // Everything that can fail comes first: an event is added to the batch whole or not
+        // at all (a half-added one would be committed as an extremity the state ignores).
+        let target = match ruma::state_res::Event::redacts(pdu.as_ref()) {
+            Some(target) => rooms.pdu(target).await?,
+            None => None,
+        };
+        let resolved = match &state_before {
+            None => None,
+            Some(before) => {
+                let current = self.full_state();
+                // A fork: the room's state becomes the resolution of the head's state and
+                // the state after this event.
+                let mut after = before.clone();
+                if let Some(key) = &state_key {
+                    after.insert(key.clone(), pdu.clone());
+                }
+                let ids = rooms
+                    .resolve_states(
+                        &self.head.version,
+                        vec![crate::ids_of(&current), crate::ids_of(&after)],
+                        std::slice::from_ref(pdu),
+                    )
+                    .await?;
+                Some((current, load_state_with(rooms, &ids, &after).await?))
+            }
+        };
         // The state groups before and after the event.
         let (group_before, chain_before) = match &state_before {
             None => (self.state_group, self.chain_len),
@@ -261,14 +287,13 @@ impl Working<'_> {
         if let Some(relation) = relations::new_relation(pdu.owned_event_id(), &pdu.content_json()) {
             self.relations.push(relation);
         }
-        if let Some(target) = ruma::state_res::Event::redacts(pdu.as_ref()) {
-            let target = rooms.pdu(target).await?;
-            // Applied when its sender may (wrote the target, or has the power); an event the
-            // rules let through but this check does not stays unapplied, as for local ones.
-            if let Ok(Some(redacted)) = self.check_redaction(pdu, target.as_deref()) {
-                self.redactions
-                    .push((redacted, pdu.owned_event_id().clone()));
-            }
+        // A redaction is applied when its sender may (wrote the target, or has the power); one
+        // the rules let through but this check does not stays unapplied, as for local ones.
+        if target.is_some()
+            && let Ok(Some(redacted)) = self.check_redaction(pdu, target.as_deref())
+        {
+            self.redactions
+                .push((redacted, pdu.owned_event_id().clone()));
         }
 
         match (forked, state_key) {
@@ -279,24 +304,7 @@ impl Working<'_> {
             }
             (false, None) => {}
             (true, _) => {
-                // A fork: the room's state is now the resolution of the head's state and
-                // the state after this event.
-                let mut after = state_before.unwrap_or_default();
-                if let Some(key) = pdu
-                    .state_key()
-                    .map(|k| (StateEventType::from(pdu.kind().to_string()), k.to_owned()))
-                {
-                    after.insert(key, pdu.clone());
-                }
-                let current = self.full_state();
-                let resolved = rooms
-                    .resolve_states(
-                        &self.head.version,
-                        vec![crate::ids_of(&current), crate::ids_of(&after)],
-                        std::slice::from_ref(pdu),
-                    )
-                    .await?;
-                let resolved = load_state_with(rooms, &resolved, &after).await?;
+                let (current, resolved) = resolved.unwrap_or_default();
                 for (key, event) in &resolved {
                     if current.get(key).map(|p| p.event_id()) != Some(event.event_id()) {
                         self.overlay.insert(key.clone(), event.clone());

@@ -6,7 +6,6 @@ use axum::extract::State;
 use ruma::api::federation::authorization::get_event_authorization::v1 as endpoint;
 
 use crate::extract::Ruma;
-use crate::federation::membership::raw_pdu;
 use crate::ruma_glue::{RumaResponse, route as route_endpoint};
 use crate::{ApiError, ApiState};
 
@@ -25,6 +24,6 @@ async fn handler(
         .read_event_auth(&origin, &body.room_id, &body.event_id)
         .await?;
     Ok(RumaResponse(endpoint::Response::new(
-        chain.iter().map(|p| raw_pdu(p)).collect::<Result<_, _>>()?,
+        state.federation.as_sent(&chain).await?,
     )))
 }

@@ -7,7 +7,6 @@ use axum::extract::State;
 use ruma::api::federation::backfill::get_backfill::v1 as endpoint;
 
 use crate::extract::Ruma;
-use crate::federation::membership::raw_pdu;
 use crate::ruma_glue::{RumaResponse, route as route_endpoint};
 use crate::{ApiError, ApiState};
 
@@ -33,9 +32,6 @@ async fn handler(
     Ok(RumaResponse(endpoint::Response::new(
         state.server_name.clone(),
         ruma::MilliSecondsSinceUnixEpoch::now(),
-        events
-            .iter()
-            .map(|p| raw_pdu(p))
-            .collect::<Result<_, _>>()?,
+        state.federation.as_sent(&events).await?,
     )))
 }

@@ -7,7 +7,6 @@ use axum::extract::State;
 use ruma::api::federation::event::get_event::v1 as endpoint;
 
 use crate::extract::Ruma;
-use crate::federation::membership::raw_pdu;
 use crate::ruma_glue::{RumaResponse, route as route_endpoint};
 use crate::{ApiError, ApiState};
 
@@ -27,6 +26,11 @@ async fn handler(
     Ok(RumaResponse(endpoint::Response::new(
         state.server_name.clone(),
         ruma::MilliSecondsSinceUnixEpoch::now(),
-        raw_pdu(&pdu)?,
+        state
+            .federation
+            .as_sent(std::slice::from_ref(&pdu))
+            .await?
+            .pop()
+            .ok_or_else(|| ApiError::internal("no event"))?,
     )))
 }

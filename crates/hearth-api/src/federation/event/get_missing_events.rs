@@ -8,7 +8,6 @@ use axum::extract::State;
 use ruma::api::federation::event::get_missing_events::v1 as endpoint;
 
 use crate::extract::Ruma;
-use crate::federation::membership::raw_pdu;
 use crate::ruma_glue::{RumaResponse, route as route_endpoint};
 use crate::{ApiError, ApiState};
 
@@ -34,9 +33,6 @@ async fn handler(
         )
         .await?;
     Ok(RumaResponse(endpoint::Response::new(
-        events
-            .iter()
-            .map(|p| raw_pdu(p))
-            .collect::<Result<_, _>>()?,
+        state.federation.as_sent(&events).await?,
     )))
 }

@@ -7,7 +7,6 @@ use axum::extract::State;
 use ruma::api::federation::event::get_room_state::v1 as endpoint;
 
 use crate::extract::Ruma;
-use crate::federation::membership::raw_pdu;
 use crate::ruma_glue::{RumaResponse, route as route_endpoint};
 use crate::{ApiError, ApiState};
 
@@ -28,7 +27,7 @@ async fn handler(
     let pdus = federation.read_events(&pdu_ids).await?;
     let chain = federation.read_events(&chain_ids).await?;
     Ok(RumaResponse(endpoint::Response::new(
-        chain.iter().map(|p| raw_pdu(p)).collect::<Result<_, _>>()?,
-        pdus.iter().map(|p| raw_pdu(p)).collect::<Result<_, _>>()?,
+        federation.as_sent(&chain).await?,
+        federation.as_sent(&pdus).await?,
     )))
 }

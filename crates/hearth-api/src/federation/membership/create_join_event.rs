@@ -7,7 +7,6 @@ use axum::Router;
 use axum::extract::State;
 use ruma::api::federation::membership::create_join_event::v2::{self as endpoint, RoomState};
 
-use super::raw_pdu;
 use crate::extract::Ruma;
 use crate::ruma_glue::{RumaResponse, route as route_endpoint};
 use crate::{ApiError, ApiState};
@@ -27,15 +26,7 @@ async fn handler(
         .send_join(&origin, &body.room_id, &body.event_id, &body.pdu)
         .await?;
     let mut room_state = RoomState::new();
-    room_state.state = joined
-        .state
-        .iter()
-        .map(|p| raw_pdu(p))
-        .collect::<Result<_, _>>()?;
-    room_state.auth_chain = joined
-        .auth_chain
-        .iter()
-        .map(|p| raw_pdu(p))
-        .collect::<Result<_, _>>()?;
+    room_state.state = state.federation.as_sent(&joined.state).await?;
+    room_state.auth_chain = state.federation.as_sent(&joined.auth_chain).await?;
     Ok(RumaResponse(endpoint::Response::new(room_state)))
 }
