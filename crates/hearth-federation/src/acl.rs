@@ -2,7 +2,6 @@
 //! EDUs for the room are dropped, and its room-scoped requests (joins, reads) answered 403.
 //! <https://spec.matrix.org/v1.16/server-server-api/#server-access-control-lists-acls>
 
-use ruma::events::StateEventType;
 use ruma::events::room::server_acl::RoomServerAclEventContent;
 use ruma::{RoomId, ServerName};
 
@@ -15,19 +14,19 @@ impl Federation {
         room: &RoomId,
         server: &ServerName,
     ) -> Result<bool, FederationError> {
-        let state = self
+        // One state key, not the room's whole state: this runs for every inbound PDU.
+        let acl = self
             .inner
-            .rooms
-            .current_state(room)
-            .await
-            .map_err(FederationError::Room)?;
-        let Some(id) = state.get(&(StateEventType::RoomServerAcl, String::new())) else {
+            .store
+            .current_state_of_types(&[room.to_owned()], &["m.room.server_acl"])
+            .await?;
+        let Some((_, _, id)) = acl.into_iter().next() else {
             return Ok(true);
         };
         let Some(pdu) = self
             .inner
             .rooms
-            .pdu(id)
+            .pdu(&id)
             .await
             .map_err(FederationError::Room)?
         else {

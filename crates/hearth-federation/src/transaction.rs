@@ -225,14 +225,18 @@ impl Federation {
                 return false;
             }
         };
-        let mut taken = false;
+        let mut checked = Vec::new();
         for raw in events.iter().take(usize::from(GAP_LIMIT)) {
-            let Ok(missing) = self.check_pdu(raw, rules).await else {
-                continue;
-            };
-            if missing.room() != pdu.room() {
-                continue;
+            if let Ok(missing) = self.check_pdu(raw, rules).await
+                && missing.room() == pdu.room()
+            {
+                checked.push(missing);
             }
+        }
+        // Oldest first, whatever order the partner sent them in.
+        checked.sort_by_key(|p| (p.depth(), p.origin_server_ts()));
+        let mut taken = false;
+        for missing in checked {
             let remote = hearth_rooms::Remote {
                 pdu: std::sync::Arc::new(missing),
                 state_before: None,
