@@ -21,6 +21,8 @@ use crate::{Federation, FederationError};
 
 /// The least time between two fetches of one server's keys on a miss.
 pub const REFETCH_INTERVAL: Duration = Duration::from_secs(30);
+/// The longest a fetched key is trusted without fetching it again (7 days).
+const MAX_TRUST_MS: i64 = 7 * 24 * 3600 * 1000;
 /// Servers whose keys are kept in memory (partners are few; strangers are never fetched).
 const MAX_SERVERS: usize = 1_024;
 
@@ -267,18 +269,25 @@ impl Federation {
                 why: format!("key response: {why}"),
             })?;
         let response = serde_json::to_string(&object).unwrap_or_default();
+        let now = now_ms();
+        // The spec's cap (room versions 5 and up): a key is trusted for at most a week past
+        // its fetch, whatever the server says; then it is fetched again.
+        let mut rows = rows;
+        for row in rows.iter_mut().filter(|r| r.expired_ts.is_none()) {
+            row.valid_until_ts = row.valid_until_ts.min(now.saturating_add(MAX_TRUST_MS));
+        }
         self.inner
             .store
-            .put_server_keys(server, &rows, now_ms(), &response)
+            .put_server_keys(server, &rows, now, &response)
             .await?;
         tracing::info!(%server, keys = rows.len(), "fetched server keys");
-        self.inner.keys.remember(
-            server,
-            Known {
-                keys: rows,
-                response,
-            },
-        );
+        // Memory holds what the database holds (keys the server stopped listing included).
+        match self.inner.store.server_keys(server).await? {
+            Some(StoredServerKeys { keys, response, .. }) => {
+                self.inner.keys.remember(server, Known { keys, response });
+            }
+            None => self.inner.keys.remember(server, Known { keys: rows, response }),
+        }
         Ok(())
     }
 
