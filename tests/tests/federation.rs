@@ -569,9 +569,26 @@ async fn transactions_are_checked_piece_by_piece(backend: Backend) {
     assert_eq!(status, 200);
     let (status, _) = send("t2", vec![], vec![to_device("m1", "@alice:a.test")]).await;
     assert_eq!(status, 200);
+    // The same transaction twice at once: handled once.
+    let (first_try, second_try) = tokio::join!(
+        send("t1c", vec![], vec![to_device("m9", "@alice:a.test")]),
+        send("t1c", vec![], vec![to_device("m9", "@alice:a.test")]),
+    );
+    assert_eq!(
+        (first_try.0, second_try.0),
+        (http::StatusCode::OK, http::StatusCode::OK)
+    );
     let synced = bob.sync(Some(&since), 0).await;
     let events = synced["to_device"]["events"].as_array().unwrap();
-    assert_eq!(events.len(), 1, "{synced}");
+    assert_eq!(events.len(), 2, "{synced}");
+    assert_eq!(
+        events
+            .iter()
+            .filter(|e| e["content"]["request_id"] == "m9")
+            .count(),
+        1,
+        "{synced}"
+    );
     assert_eq!(events[0]["sender"], "@alice:a.test");
     assert_eq!(events[0]["content"]["request_id"], "m1");
 

@@ -286,7 +286,13 @@ impl Federation {
             Some(StoredServerKeys { keys, response, .. }) => {
                 self.inner.keys.remember(server, Known { keys, response });
             }
-            None => self.inner.keys.remember(server, Known { keys: rows, response }),
+            None => self.inner.keys.remember(
+                server,
+                Known {
+                    keys: rows,
+                    response,
+                },
+            ),
         }
         Ok(())
     }

@@ -60,6 +60,38 @@ pub struct Received {
     message_ids: Vec<String>,
     /// A retry of a finished transaction: nothing to deliver or record.
     retry: bool,
+    /// Marks the transaction as in progress until this is dropped.
+    _in_progress: Option<InProgress>,
+}
+
+/// A transaction being handled: a retry that arrives meanwhile waits for it instead of
+/// handling it a second time (and queueing its to-device messages twice).
+#[derive(Debug)]
+struct InProgress {
+    key: (OwnedServerName, OwnedTransactionId),
+    seen: std::sync::Weak<SeenShared>,
+}
+
+impl Drop for InProgress {
+    fn drop(&mut self) {
+        if let Some(seen) = self.seen.upgrade() {
+            let notify = seen
+                .in_progress
+                .lock()
+                .unwrap_or_else(|p| p.into_inner())
+                .remove(&self.key);
+            if let Some(notify) = notify {
+                notify.notify_waiters();
+            }
+        }
+    }
+}
+
+/// The transactions in progress, shared with their guards.
+#[derive(Debug, Default)]
+struct SeenShared {
+    in_progress:
+        Mutex<HashMap<(OwnedServerName, OwnedTransactionId), std::sync::Arc<tokio::sync::Notify>>>,
 }
 
 /// Transactions and to-device message ids already seen, bounded.
@@ -67,6 +99,7 @@ pub struct Received {
 pub(crate) struct Seen {
     transactions: Mutex<HashMap<(OwnedServerName, OwnedTransactionId), TransactionResult>>,
     messages: Mutex<HashSet<(OwnedServerName, String)>>,
+    shared: std::sync::Arc<SeenShared>,
 }
 
 impl Seen {
@@ -135,16 +168,56 @@ impl Federation {
             return Err(TransactionError::TooLarge);
         }
         let key = (origin.to_owned(), txn_id);
-        if let Some(result) = self.inner.seen.answer(&key) {
-            return Ok(Received {
-                result,
-                to_device: Vec::new(),
-                typing: Vec::new(),
-                key,
-                message_ids: Vec::new(),
-                retry: true,
-            });
-        }
+        let in_progress = loop {
+            if let Some(result) = self.inner.seen.answer(&key) {
+                return Ok(Received {
+                    result,
+                    to_device: Vec::new(),
+                    typing: Vec::new(),
+                    key,
+                    message_ids: Vec::new(),
+                    retry: true,
+                    _in_progress: None,
+                });
+            }
+            let shared = &self.inner.seen.shared;
+            let waiting = {
+                let mut in_progress = shared.in_progress.lock().unwrap_or_else(|p| p.into_inner());
+                match in_progress.get(&key) {
+                    Some(notify) => Some(notify.clone()),
+                    None => {
+                        in_progress.insert(key.clone(), Default::default());
+                        None
+                    }
+                }
+            };
+            match waiting {
+                // The first attempt is still running: wait for its answer (or its failure,
+                // after which this one handles the transaction).
+                Some(notify) => {
+                    let notified = notify.notified();
+                    tokio::pin!(notified);
+                    notified.as_mut().enable();
+                    // It may have finished between the two locks: then there is nothing to
+                    // wait for.
+                    let still = shared
+                        .in_progress
+                        .lock()
+                        .unwrap_or_else(|p| p.into_inner())
+                        .contains_key(&key);
+                    if still {
+                        let _ = tokio::time::timeout(std::time::Duration::from_secs(120), notified)
+                            .await;
+                    }
+                }
+                None => {
+                    break InProgress {
+                        key: key.clone(),
+                        seen: std::sync::Arc::downgrade(shared),
+                    };
+                }
+            }
+        };
         let mut result = TransactionResult::default();
         for raw in pdus {
             if let Some((event_id, outcome)) = self.receive_pdu(origin, raw).await {
@@ -183,6 +256,7 @@ impl Federation {
             key,
             message_ids,
             retry: false,
+            _in_progress: Some(in_progress),
         })
     }
 
