@@ -65,51 +65,79 @@ fn own<T>(
 }
 
 impl Federation {
+    /// Send each remote server its part of `wanted` (built by `request`) at once, within
+    /// `timeout`: the answers, and the failures by server name.
+    async fn ask_each<T, R>(
+        &self,
+        wanted: BTreeMap<OwnedUserId, T>,
+        timeout: Option<Duration>,
+        request: fn(BTreeMap<OwnedUserId, T>) -> R,
+    ) -> (
+        Vec<(OwnedServerName, R::IncomingResponse)>,
+        BTreeMap<String, Value>,
+    )
+    where
+        T: Send + 'static,
+        R: ruma::api::OutgoingRequest<
+                Authentication = ruma::api::federation::authentication::ServerSignatures,
+                PathBuilder = ruma::api::path_builder::SinglePath,
+            > + Send
+            + 'static,
+        R::IncomingResponse: Send,
+    {
+        let timeout = timeout.unwrap_or(DEFAULT_TIMEOUT).min(MAX_TIMEOUT);
+        let mut tasks = tokio::task::JoinSet::new();
+        for (server, part) in by_server(wanted) {
+            if server == self.policy().own_name() {
+                continue;
+            }
+            let federation = self.clone();
+            tasks.spawn(async move {
+                let asked =
+                    tokio::time::timeout(timeout, federation.client().send(&server, request(part)))
+                        .await;
+                (server, asked)
+            });
+        }
+        let mut answers = Vec::new();
+        let mut failures = BTreeMap::new();
+        while let Some(Ok((server, asked))) = tasks.join_next().await {
+            match asked {
+                Ok(Ok(response)) => answers.push((server, response)),
+                Ok(Err(e)) => {
+                    tracing::debug!(%server, error = %e, "remote key request failed");
+                    failures.insert(server.to_string(), failure(&e));
+                }
+                Err(_) => {
+                    failures.insert(
+                        server.to_string(),
+                        json!({ "status": 504, "message": "timed out" }),
+                    );
+                }
+            }
+        }
+        (answers, failures)
+    }
+
     /// `keys/query` for remote users (local ones are not looked at), each server asked once.
     pub async fn query_keys(
         &self,
         wanted: BTreeMap<OwnedUserId, Vec<OwnedDeviceId>>,
         timeout: Option<Duration>,
     ) -> RemoteKeys {
-        let timeout = timeout.unwrap_or(DEFAULT_TIMEOUT).min(MAX_TIMEOUT);
-        let mut tasks = tokio::task::JoinSet::new();
-        for (server, users) in by_server(wanted) {
-            if server == self.policy().own_name() {
-                continue;
-            }
-            let federation = self.clone();
-            tasks.spawn(async move {
-                let asked = tokio::time::timeout(
-                    timeout,
-                    federation
-                        .client()
-                        .send(&server, get_keys::v1::Request::new(users)),
-                )
-                .await;
-                (server, asked)
-            });
-        }
-        let mut found = RemoteKeys::default();
-        while let Some(Ok((server, asked))) = tasks.join_next().await {
-            match asked {
-                Ok(Ok(response)) => {
-                    found.device_keys.extend(own(&server, response.device_keys));
-                    found.master_keys.extend(own(&server, response.master_keys));
-                    found
-                        .self_signing_keys
-                        .extend(own(&server, response.self_signing_keys));
-                }
-                Ok(Err(e)) => {
-                    tracing::debug!(%server, error = %e, "remote keys/query failed");
-                    found.failures.insert(server.to_string(), failure(&e));
-                }
-                Err(_) => {
-                    found.failures.insert(
-                        server.to_string(),
-                        json!({ "status": 504, "message": "timed out" }),
-                    );
-                }
-            }
+        let (answers, failures) = self
+            .ask_each(wanted, timeout, get_keys::v1::Request::new)
+            .await;
+        let mut found = RemoteKeys {
+            failures,
+            ..RemoteKeys::default()
+        };
+        for (server, response) in answers {
+            found.device_keys.extend(own(&server, response.device_keys));
+            found.master_keys.extend(own(&server, response.master_keys));
+            found
+                .self_signing_keys
+                .extend(own(&server, response.self_signing_keys));
         }
         found
     }
@@ -120,40 +148,12 @@ impl Federation {
         wanted: claim_keys::v1::OneTimeKeyClaims,
         timeout: Option<Duration>,
     ) -> (ClaimedKeys, BTreeMap<String, Value>) {
-        let timeout = timeout.unwrap_or(DEFAULT_TIMEOUT).min(MAX_TIMEOUT);
-        let mut tasks = tokio::task::JoinSet::new();
-        for (server, claims) in by_server(wanted) {
-            if server == self.policy().own_name() {
-                continue;
-            }
-            let federation = self.clone();
-            tasks.spawn(async move {
-                let asked = tokio::time::timeout(
-                    timeout,
-                    federation
-                        .client()
-                        .send(&server, claim_keys::v1::Request::new(claims)),
-                )
-                .await;
-                (server, asked)
-            });
-        }
+        let (answers, failures) = self
+            .ask_each(wanted, timeout, claim_keys::v1::Request::new)
+            .await;
         let mut keys = ClaimedKeys::new();
-        let mut failures = BTreeMap::new();
-        while let Some(Ok((server, asked))) = tasks.join_next().await {
-            match asked {
-                Ok(Ok(response)) => keys.extend(own(&server, response.one_time_keys)),
-                Ok(Err(e)) => {
-                    tracing::debug!(%server, error = %e, "remote keys/claim failed");
-                    failures.insert(server.to_string(), failure(&e));
-                }
-                Err(_) => {
-                    failures.insert(
-                        server.to_string(),
-                        json!({ "status": 504, "message": "timed out" }),
-                    );
-                }
-            }
+        for (server, response) in answers {
+            keys.extend(own(&server, response.one_time_keys));
         }
         (keys, failures)
     }

@@ -17,27 +17,6 @@ use hearth_rooms::{Appended, Pdu, RemoteJoin};
 
 use crate::{Federation, FederationError};
 
-/// The room versions this server can join (all it has rules for).
-fn versions() -> Vec<RoomVersionId> {
-    [
-        RoomVersionId::V1,
-        RoomVersionId::V2,
-        RoomVersionId::V3,
-        RoomVersionId::V4,
-        RoomVersionId::V5,
-        RoomVersionId::V6,
-        RoomVersionId::V7,
-        RoomVersionId::V8,
-        RoomVersionId::V9,
-        RoomVersionId::V10,
-        RoomVersionId::V11,
-        RoomVersionId::V12,
-    ]
-    .into_iter()
-    .filter(|v| v.rules().is_some())
-    .collect()
-}
-
 impl Federation {
     /// Join `user` (ours) to `room` through the first of `via` that lets them in. `content`
     /// is what the join's content carries besides the membership (the user's profile).
@@ -90,7 +69,7 @@ impl Federation {
             why,
         };
         let mut request = prepare_join_event::v1::Request::new(room.to_owned(), user.to_owned());
-        request.ver = versions();
+        request.ver = hearth_rooms::ROOM_VERSIONS.to_vec();
         let made = self.client().send(server, request).await?;
         let version = made.room_version.unwrap_or(RoomVersionId::V1);
         let rules = version

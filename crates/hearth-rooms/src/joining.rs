@@ -10,7 +10,7 @@
 use std::collections::HashMap;
 use std::sync::Arc;
 
-use hearth_store::{ApartEvent, ApartStatus, NewEvent, NewStateGroup, RoomBatch};
+use hearth_store::{ApartEvent, ApartStatus, NewStateGroup, RoomBatch};
 use ruma::events::{StateEventType, TimelineEventType};
 use ruma::{OwnedEventId, OwnedUserId, RoomVersionId};
 
@@ -174,20 +174,7 @@ impl Rooms {
             room_version: joined.version.clone(),
             creates_room: true,
             state_groups: groups,
-            events: vec![NewEvent {
-                event_id: join.owned_event_id().clone(),
-                sender: join.sender().to_owned(),
-                event_type: join.kind().to_string(),
-                state_key: join.state_key().map(str::to_owned),
-                depth: i64::try_from(join.depth()).unwrap_or(i64::MAX),
-                origin_server_ts: i64::from(join.origin_server_ts().get()),
-                json: join.canonical_json(),
-                prev_events: join.prev_event_ids().to_vec(),
-                auth_events: join.auth_event_ids().to_vec(),
-                state_group_before: before,
-                state_group_after: after,
-                txn: None,
-            }],
+            events: vec![join.new_event(before, after, None)],
             forward_extremities: vec![join.owned_event_id().clone()],
             current_state_group: after,
             current_state: current,

@@ -37,6 +37,22 @@ pub use build::EventDraft;
 pub use create::{NewRoom, Preset};
 pub use error::RoomError;
 pub use joining::RemoteJoin;
+
+/// Every room version the event graph implements (capabilities, joins over federation).
+pub const ROOM_VERSIONS: &[RoomVersionId] = &[
+    RoomVersionId::V1,
+    RoomVersionId::V2,
+    RoomVersionId::V3,
+    RoomVersionId::V4,
+    RoomVersionId::V5,
+    RoomVersionId::V6,
+    RoomVersionId::V7,
+    RoomVersionId::V8,
+    RoomVersionId::V9,
+    RoomVersionId::V10,
+    RoomVersionId::V11,
+    RoomVersionId::V12,
+];
 pub use pdu::{MAX_PDU_BYTES, Pdu, canonical_string, redact};
 pub use pipeline::{Append, Appended, MAX_BATCH, MAX_DELTA_CHAIN, Received, Remote};
 pub use power::{CREATOR_POWER, Power};

@@ -209,6 +209,29 @@ impl Pdu {
         })
     }
 
+    /// The row the store keeps of this event, between state groups `before` and `after`.
+    pub(crate) fn new_event(
+        &self,
+        before: i64,
+        after: i64,
+        txn: Option<hearth_store::TxnKey>,
+    ) -> hearth_store::NewEvent {
+        hearth_store::NewEvent {
+            event_id: self.event_id.clone(),
+            sender: self.sender.clone(),
+            event_type: self.kind.to_string(),
+            state_key: self.state_key.clone(),
+            depth: i64::try_from(self.depth).unwrap_or(i64::MAX),
+            origin_server_ts: i64::from(self.origin_server_ts.get()),
+            json: self.canonical_json(),
+            prev_events: self.prev_events.clone(),
+            auth_events: self.auth_events.clone(),
+            state_group_before: before,
+            state_group_after: after,
+            txn,
+        }
+    }
+
     /// Parse a PDU stored as canonical JSON text.
     pub fn from_json_str(json: &str, rules: &RoomVersionRules) -> Result<Self, RoomError> {
         let object: CanonicalJsonObject =

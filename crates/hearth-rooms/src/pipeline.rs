@@ -277,20 +277,8 @@ impl<'h> Working<'h> {
             self.state_group = id;
             self.chain_len = chain_len;
         }
-        self.events.push(NewEvent {
-            event_id: pdu.owned_event_id().clone(),
-            sender: request.sender.clone(),
-            event_type: draft.kind.to_string(),
-            state_key: draft.state_key.clone(),
-            depth: i64::try_from(pdu.depth()).unwrap_or(i64::MAX),
-            origin_server_ts: i64::from(pdu.origin_server_ts().get()),
-            json: pdu.canonical_json(),
-            prev_events: pdu.prev_event_ids().to_vec(),
-            auth_events: pdu.auth_event_ids().to_vec(),
-            state_group_before: before,
-            state_group_after: self.state_group,
-            txn: request.txn.clone(),
-        });
+        self.events
+            .push(pdu.new_event(before, self.state_group, request.txn.clone()));
         if *pdu.kind() == TimelineEventType::RoomMember
             && let (Some(user), Some(membership)) = (
                 pdu.state_key().and_then(|k| OwnedUserId::try_from(k).ok()),

@@ -25,7 +25,7 @@
 use std::collections::BTreeSet;
 use std::sync::Arc;
 
-use hearth_store::{ApartEvent, ApartStatus, NewEvent, NewStateGroup, StateDelta};
+use hearth_store::{ApartEvent, ApartStatus, NewStateGroup, StateDelta};
 use ruma::events::{StateEventType, TimelineEventType};
 use ruma::{OwnedEventId, OwnedUserId};
 
@@ -265,20 +265,8 @@ impl Working<'_> {
             }
             None => group_before,
         };
-        self.events.push(NewEvent {
-            event_id: pdu.owned_event_id().clone(),
-            sender: pdu.sender().to_owned(),
-            event_type: pdu.kind().to_string(),
-            state_key: pdu.state_key().map(str::to_owned),
-            depth: i64::try_from(pdu.depth()).unwrap_or(i64::MAX),
-            origin_server_ts: i64::from(pdu.origin_server_ts().get()),
-            json: pdu.canonical_json(),
-            prev_events: pdu.prev_event_ids().to_vec(),
-            auth_events: pdu.auth_event_ids().to_vec(),
-            state_group_before: group_before,
-            state_group_after: group_after,
-            txn: None,
-        });
+        self.events
+            .push(pdu.new_event(group_before, group_after, None));
         self.extremities
             .retain(|e| !pdu.prev_event_ids().contains(e.owned_event_id()));
         self.extremities.push(pdu.clone());

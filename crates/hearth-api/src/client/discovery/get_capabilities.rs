@@ -5,7 +5,6 @@ use std::collections::BTreeMap;
 
 use axum::extract::State;
 use axum::{Json, Router};
-use ruma::RoomVersionId;
 use ruma::api::client::discovery::get_capabilities::v3::{
     self as endpoint, Capabilities, RoomVersionStability, RoomVersionsCapability,
     ThirdPartyIdChangesCapability,
@@ -16,21 +15,7 @@ use crate::extract::Ruma;
 use crate::ruma_glue::route as route_endpoint;
 use crate::{ApiError, ApiState};
 
-/// Every room version the event graph implements.
-const ROOM_VERSIONS: &[RoomVersionId] = &[
-    RoomVersionId::V1,
-    RoomVersionId::V2,
-    RoomVersionId::V3,
-    RoomVersionId::V4,
-    RoomVersionId::V5,
-    RoomVersionId::V6,
-    RoomVersionId::V7,
-    RoomVersionId::V8,
-    RoomVersionId::V9,
-    RoomVersionId::V10,
-    RoomVersionId::V11,
-    RoomVersionId::V12,
-];
+use hearth_rooms::ROOM_VERSIONS;
 
 pub(crate) fn route(router: Router<ApiState>) -> Router<ApiState> {
     route_endpoint::<endpoint::Request, _, _>(router, handler)
