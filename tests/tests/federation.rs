@@ -285,6 +285,21 @@ fn signed_endpoints() -> Vec<(Method, &'static str, Option<Value>)> {
             "/_matrix/federation/v1/user/keys/claim",
             Some(json!({ "one_time_keys": { "@bob:b.test": { "DEV": "signed_curve25519" } } })),
         ),
+        (
+            Method::GET,
+            "/_matrix/federation/v1/make_leave/!room:b.test/@eve:evil.test",
+            None,
+        ),
+        (
+            Method::PUT,
+            "/_matrix/federation/v2/send_leave/!room:b.test/$leave",
+            Some(json!({})),
+        ),
+        (
+            Method::PUT,
+            "/_matrix/federation/v2/invite/!room:evil.test/$invite",
+            Some(json!({ "room_version": "10", "event": {}, "invite_room_state": [] })),
+        ),
     ]
 }
 
@@ -1728,3 +1743,372 @@ async fn typing_and_receipts_cross_servers(backend: Backend) {
     assert!(seen_receipt, "Bob's receipt never reached A");
 }
 on_both_backends!(typing_and_receipts_cross_servers);
+
+/// Wait (up to 10 s) until `api`'s sync shows `room` under `section` (`invite`, `join`,
+/// `leave`); returns that room's entry.
+async fn until_in_sync(api: &Api<'_>, section: &str, room: &str) -> Value {
+    for _ in 0..200 {
+        let synced = api.sync(None, 0).await;
+        let entry = &synced["rooms"][section][room];
+        if entry.is_object() {
+            return entry.clone();
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    panic!("{room} never showed under {section}");
+}
+
+async fn invites_cross_servers_and_can_be_declined(backend: Backend) {
+    let ca = TestCa::new();
+    let (_a, server_a, _b, server_b) = pair(backend, &ca).await;
+    let alice = Api::user(&server_a, "alice").await;
+    let bob = Api::user(&server_b, "bob").await;
+
+    for version in ["10", "12"] {
+        // Bob invites Alice to a private room of B's: her sync shows the invite, with the
+        // room's stripped state as B sent it.
+        let room = bob
+            .create_room_with(json!({
+                "preset": "private_chat", "room_version": version, "name": "Bob's den",
+            }))
+            .await;
+        bob.ok(
+            Method::POST,
+            &format!("/_matrix/client/v3/rooms/{room}/invite"),
+            Some(json!({ "user_id": "@alice:a.test", "reason": "come in" })),
+        )
+        .await;
+        let invited = until_in_sync(&alice, "invite", &room).await;
+        let stripped = invited["invite_state"]["events"].as_array().unwrap();
+        let of = |kind: &str| stripped.iter().find(|e| e["type"] == kind).cloned();
+        assert_eq!(of("m.room.name").unwrap()["content"]["name"], "Bob's den");
+        assert!(of("m.room.create").is_some(), "{invited}");
+        let invite = of("m.room.member").unwrap();
+        assert_eq!(invite["sender"], "@bob:b.test");
+        assert_eq!(invite["content"]["membership"], "invite");
+        assert_eq!(invite["content"]["reason"], "come in");
+        // On B the invite is in the room, signed by both servers.
+        assert_eq!(
+            bob.member_event(&room, "@alice:a.test").await["membership"],
+            "invite"
+        );
+
+        // Sliding sync shows it too.
+        let (status, sliding) = alice
+            .call(
+                Method::POST,
+                "/_matrix/client/unstable/org.matrix.simplified_msc3575/sync",
+                Some(json!({ "lists": { "all": { "ranges": [[0, 20]], "timeline_limit": 1 } } })),
+            )
+            .await;
+        assert_eq!(status.as_u16(), 200, "{sliding}");
+        let entry = &sliding["rooms"][&room];
+        assert_eq!(entry["name"], "Bob's den", "{sliding}");
+        assert!(entry["invite_state"].is_array(), "{sliding}");
+
+        // She accepts without naming a server: the join goes through the inviting server.
+        alice
+            .ok(
+                Method::POST,
+                &format!("/_matrix/client/v3/rooms/{room}/join"),
+                Some(json!({})),
+            )
+            .await;
+        until_in_sync(&alice, "join", &room).await;
+        assert_eq!(
+            bob.member_event(&room, "@alice:a.test").await["membership"],
+            "join"
+        );
+        bob.send_text(&room, "welcome").await;
+        until_seen(&alice, &room, "welcome").await;
+
+        // She leaves, as a member: an ordinary event B receives.
+        alice
+            .ok(
+                Method::POST,
+                &format!("/_matrix/client/v3/rooms/{room}/leave"),
+                Some(json!({})),
+            )
+            .await;
+        for _ in 0..200 {
+            if bob.member_event(&room, "@alice:a.test").await["membership"] == "leave" {
+                break;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+        }
+        assert_eq!(
+            bob.member_event(&room, "@alice:a.test").await["membership"],
+            "leave"
+        );
+    }
+
+    // Alice invites Bob to a room of A's; Bob declines through A.
+    let room = alice
+        .create_room_with(json!({ "preset": "private_chat", "room_version": "12", "name": "Ours" }))
+        .await;
+    alice
+        .ok(
+            Method::POST,
+            &format!("/_matrix/client/v3/rooms/{room}/invite"),
+            Some(json!({ "user_id": "@bob:b.test" })),
+        )
+        .await;
+    assert_eq!(
+        alice.member_event(&room, "@bob:b.test").await["membership"],
+        "invite"
+    );
+    until_in_sync(&bob, "invite", &room).await;
+    let before = bob.sync(None, 0).await["next_batch"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    bob.ok(
+        Method::POST,
+        &format!("/_matrix/client/v3/rooms/{room}/leave"),
+        Some(json!({ "reason": "not now" })),
+    )
+    .await;
+    let declined = alice.member_event(&room, "@bob:b.test").await;
+    assert_eq!(declined["membership"], "leave");
+    assert_eq!(declined["reason"], "not now");
+    // Bob's next sync has the room under `leave`, with his leave event.
+    let synced = bob.sync(Some(&before), 0).await;
+    let left = &synced["rooms"]["leave"][&room];
+    let timeline = left["timeline"]["events"].as_array().unwrap();
+    assert_eq!(timeline.len(), 1, "{synced}");
+    assert_eq!(timeline[0]["content"]["membership"], "leave", "{synced}");
+    assert!(synced["rooms"]["invite"][&room].is_null(), "{synced}");
+    let synced = bob.sync(None, 0).await;
+    assert!(synced["rooms"]["invite"][&room].is_null(), "{synced}");
+    // A declined invite can be forgotten.
+    bob.ok(
+        Method::POST,
+        &format!("/_matrix/client/v3/rooms/{room}/forget"),
+        Some(json!({})),
+    )
+    .await;
+
+    // Nobody outside the partners is invited, and nothing is left behind.
+    let (status, body) = alice
+        .post(
+            &format!("/_matrix/client/v3/rooms/{room}/invite"),
+            json!({ "user_id": "@eve:evil.test" }),
+        )
+        .await;
+    assert_eq!(
+        (status.as_u16(), errcode(&body)),
+        (403, "M_FORBIDDEN"),
+        "{body}"
+    );
+    let member = alice
+        .get(&format!(
+            "/_matrix/client/v3/rooms/{room}/state/m.room.member/@eve:evil.test"
+        ))
+        .await;
+    assert_eq!(member.0.as_u16(), 404, "{:?}", member.1);
+    // A partner's user who does not exist: B refuses, A keeps nothing.
+    let (status, body) = alice
+        .post(
+            &format!("/_matrix/client/v3/rooms/{room}/invite"),
+            json!({ "user_id": "@nobody:b.test" }),
+        )
+        .await;
+    assert_eq!(status.as_u16(), 403, "{body}");
+    let member = alice
+        .get(&format!(
+            "/_matrix/client/v3/rooms/{room}/state/m.room.member/@nobody:b.test"
+        ))
+        .await;
+    assert_eq!(member.0.as_u16(), 404, "{:?}", member.1);
+}
+on_both_backends!(invites_cross_servers_and_can_be_declined);
+
+/// `value` hashed and signed by `key` as an event of room `version`, and its event id.
+fn sign_as(key: &SigningKey, version: &str, value: Value) -> (String, Value) {
+    let rules = ruma::RoomVersionId::try_from(version)
+        .unwrap()
+        .rules()
+        .unwrap();
+    let mut object: ruma::CanonicalJsonObject = serde_json::from_value(value).unwrap();
+    ruma::signatures::hash_and_sign_event(
+        key.server_name().as_str(),
+        key.pair(),
+        &mut object,
+        &rules.redaction,
+    )
+    .unwrap();
+    let id = format!(
+        "${}",
+        ruma::signatures::reference_hash(&object, &rules).unwrap()
+    );
+    (id, serde_json::to_value(&object).unwrap())
+}
+
+async fn partners_invites_are_checked(backend: Backend) {
+    let ca = TestCa::new();
+    let (_a, server_a, b, server_b) = pair(backend, &ca).await;
+    let bob = Api::user(&server_b, "bob").await;
+    let as_a = FakeServer::with_key(key_of(&server_a), &ca, &b);
+    let key = key_of(&server_a);
+    let invite = |room: &str, sender: &str, target: &str, kind: &str, version: &str| {
+        sign_as(
+            &key,
+            version,
+            json!({
+                "room_id": room, "sender": sender, "state_key": target, "type": kind,
+                "content": { "membership": "invite" },
+                "prev_events": ["$prev"], "auth_events": ["$create"], "depth": 5,
+                "origin_server_ts": 1_700_000_000_000_u64,
+            }),
+        )
+    };
+    let put = |id: String, room: &str, version: &str, event: Value, state: Value| {
+        let path = format!(
+            "/_matrix/federation/v2/invite/{}/{}",
+            urlencode(room),
+            urlencode(&id)
+        );
+        let body = json!({ "room_version": version, "event": event, "invite_room_state": state });
+        let (as_a, b) = (&as_a, &b);
+        async move {
+            as_a.request(b, "b.test", Method::PUT, &path, Some(&body))
+                .await
+        }
+    };
+    let before = row_counts(&server_b).await;
+
+    // What B must not sign: each answered 400 M_INVALID_PARAM.
+    let refused = [
+        invite(
+            "!r:a.test",
+            "@mallory:a.test",
+            "@bob:a.test",
+            "m.room.member",
+            "10",
+        ),
+        invite(
+            "!r:a.test",
+            "@mallory:c.test",
+            "@bob:b.test",
+            "m.room.member",
+            "10",
+        ),
+        invite(
+            "!r:a.test",
+            "@mallory:a.test",
+            "@bob:b.test",
+            "m.room.topic",
+            "10",
+        ),
+    ];
+    for (id, event) in refused {
+        let (status, answer) = put(id, "!r:a.test", "10", event, json!([])).await;
+        assert_eq!(
+            (status.as_u16(), errcode(&answer)),
+            (400, "M_INVALID_PARAM"),
+            "{answer}"
+        );
+    }
+    // An invite under another event id than its own.
+    let (_, event) = invite(
+        "!r:a.test",
+        "@mallory:a.test",
+        "@bob:b.test",
+        "m.room.member",
+        "10",
+    );
+    let (status, answer) = put("$other".into(), "!r:a.test", "10", event, json!([])).await;
+    assert_eq!(
+        (status.as_u16(), errcode(&answer)),
+        (400, "M_INVALID_PARAM")
+    );
+    // A tampered signature.
+    let (id, mut event) = invite(
+        "!r:a.test",
+        "@mallory:a.test",
+        "@bob:b.test",
+        "m.room.member",
+        "10",
+    );
+    event["depth"] = json!(6);
+    let (status, answer) = put(id, "!r:a.test", "10", event, json!([])).await;
+    assert_eq!(
+        (status.as_u16(), errcode(&answer)),
+        (400, "M_INVALID_PARAM")
+    );
+    // A room version B does not speak.
+    let (id, event) = invite(
+        "!r:a.test",
+        "@mallory:a.test",
+        "@bob:b.test",
+        "m.room.member",
+        "10",
+    );
+    let (status, answer) = put(id, "!r:a.test", "org.example.99", event, json!([])).await;
+    assert_eq!(
+        (status.as_u16(), errcode(&answer)),
+        (400, "M_INCOMPATIBLE_ROOM_VERSION"),
+        "{answer}"
+    );
+    // Room version 12: `invite_room_state` must hold the room's create event, as a PDU.
+    let (create_id, create) = sign_as(
+        &key,
+        "12",
+        json!({
+            "sender": "@mallory:a.test", "state_key": "", "type": "m.room.create",
+            "content": { "room_version": "12" },
+            "prev_events": [], "auth_events": [], "depth": 1,
+            "origin_server_ts": 1_700_000_000_000_u64,
+        }),
+    );
+    let room12 = format!("!{}", &create_id[1..]);
+    let v12 = |state: Value| {
+        let (id, event) = sign_as(
+            &key,
+            "12",
+            json!({
+                "room_id": room12, "sender": "@mallory:a.test", "state_key": "@bob:b.test",
+                "type": "m.room.member", "content": { "membership": "invite" },
+                "prev_events": [&create_id], "auth_events": [], "depth": 2,
+                "origin_server_ts": 1_700_000_000_000_u64,
+            }),
+        );
+        put(id, &room12, "12", event, state)
+    };
+    let stripped_create = json!({
+        "type": "m.room.create", "state_key": "", "sender": "@mallory:a.test",
+        "content": { "room_version": "12" },
+    });
+    for state in [json!([]), json!([stripped_create])] {
+        let (status, answer) = v12(state).await;
+        assert_eq!(
+            (status.as_u16(), errcode(&answer)),
+            (400, "M_INVALID_PARAM"),
+            "{answer}"
+        );
+    }
+    // Only A's key, fetched to check A's requests, is new.
+    let mut after = row_counts(&server_b).await;
+    let mut before = before;
+    after.remove("server_keys");
+    before.remove("server_keys");
+    assert_eq!(after, before, "a refused invite left a trace");
+
+    // The good one: signed by B and answered, and Bob sees it.
+    let (status, answer) = v12(json!([create])).await;
+    assert_eq!(status, 200, "{answer}");
+    assert!(
+        answer["event"]["signatures"]["b.test"].is_object(),
+        "{answer}"
+    );
+    assert!(
+        answer["event"]["signatures"]["a.test"].is_object(),
+        "{answer}"
+    );
+    let invited = until_in_sync(&bob, "invite", &room12).await;
+    let stripped = invited["invite_state"]["events"].as_array().unwrap();
+    assert_eq!(stripped.len(), 2, "{invited}");
+    assert_eq!(stripped[0]["type"], "m.room.create");
+    assert_eq!(stripped[1]["sender"], "@mallory:a.test");
+}
+on_both_backends!(partners_invites_are_checked);

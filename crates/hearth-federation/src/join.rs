@@ -64,10 +64,6 @@ impl Federation {
         room: &RoomId,
         content: &serde_json::Map<String, serde_json::Value>,
     ) -> Result<Appended, FederationError> {
-        let bad = |why: String| FederationError::BadResponse {
-            server: server.clone(),
-            why,
-        };
         let mut request = prepare_join_event::v1::Request::new(room.to_owned(), user.to_owned());
         request.ver = hearth_rooms::ROOM_VERSIONS.to_vec();
         let made = self.client().send(server, request).await?;
@@ -75,53 +71,8 @@ impl Federation {
         let rules = version
             .rules()
             .ok_or_else(|| FederationError::IncompatibleVersion(version.clone()))?;
-        let mut template: CanonicalJsonObject = serde_json::from_str(made.event.get())
-            .map_err(|e| bad(format!("make_join template: {e}")))?;
-        let field = |object: &CanonicalJsonObject, name: &str| match object.get(name) {
-            Some(CanonicalJsonValue::String(s)) => Some(s.clone()),
-            _ => None,
-        };
-        if field(&template, "sender").as_deref() != Some(user.as_str())
-            || field(&template, "state_key").as_deref() != Some(user.as_str())
-            || field(&template, "type").as_deref() != Some("m.room.member")
-            || field(&template, "room_id").as_deref() != Some(room.as_str())
-        {
-            return Err(bad(
-                "the make_join template is not our user's join to the room".into(),
-            ));
-        }
-        let mut joined_content = content.clone();
-        joined_content.insert("membership".into(), "join".into());
-        template.insert(
-            "content".into(),
-            CanonicalJsonValue::try_from(serde_json::Value::Object(joined_content))
-                .map_err(|e| FederationError::BadRequest(e.to_string()))?,
-        );
-        template.insert(
-            "origin_server_ts".into(),
-            CanonicalJsonValue::Integer(ruma::MilliSecondsSinceUnixEpoch::now().get().into()),
-        );
-        let own = self.policy().own_name();
-        if rules.redaction.keep_origin_membership_prev_state {
-            template.insert("origin".into(), CanonicalJsonValue::String(own.to_string()));
-        }
-        if rules.event_id_format == EventIdFormatVersion::V1 {
-            template.insert(
-                "event_id".into(),
-                CanonicalJsonValue::String(ruma::EventId::new_v1(own).to_string()),
-            );
-        }
-        template.remove("signatures");
-        template.remove("hashes");
-        ruma::signatures::hash_and_sign_event(
-            own.as_str(),
-            self.inner.key.pair(),
-            &mut template,
-            &rules.redaction,
-        )
-        .map_err(|e| FederationError::BadRequest(format!("signing our join: {e}")))?;
-        let join = Pdu::from_canonical(template.clone(), &rules)
-            .map_err(|e| bad(format!("our join from the template: {e}")))?;
+        let (template, join) =
+            self.sign_member_template(server, &made.event, user, room, "join", content, &rules)?;
         let raw = serde_json::value::to_raw_value(&template)
             .map_err(|e| FederationError::BadRequest(e.to_string()))?;
         let sent = self
@@ -167,5 +118,72 @@ impl Federation {
             .map_err(FederationError::Room)?;
         tracing::info!(%room, %server, %user, "joined over federation");
         Ok(appended)
+    }
+
+    /// A `make_join` / `make_leave` template from `server`, checked to be `user`'s membership
+    /// of `room`, with our content, timestamp and origin filled in, hashed and signed by us.
+    #[allow(clippy::too_many_arguments)]
+    pub(crate) fn sign_member_template(
+        &self,
+        server: &OwnedServerName,
+        made: &serde_json::value::RawValue,
+        user: &UserId,
+        room: &RoomId,
+        membership: &str,
+        content: &serde_json::Map<String, serde_json::Value>,
+        rules: &ruma::room_version_rules::RoomVersionRules,
+    ) -> Result<(CanonicalJsonObject, Pdu), FederationError> {
+        let bad = |why: String| FederationError::BadResponse {
+            server: server.clone(),
+            why,
+        };
+        let mut template: CanonicalJsonObject = serde_json::from_str(made.get())
+            .map_err(|e| bad(format!("make_{membership} template: {e}")))?;
+        let field = |object: &CanonicalJsonObject, name: &str| match object.get(name) {
+            Some(CanonicalJsonValue::String(s)) => Some(s.clone()),
+            _ => None,
+        };
+        if field(&template, "sender").as_deref() != Some(user.as_str())
+            || field(&template, "state_key").as_deref() != Some(user.as_str())
+            || field(&template, "type").as_deref() != Some("m.room.member")
+            || field(&template, "room_id").as_deref() != Some(room.as_str())
+        {
+            return Err(bad(format!(
+                "the make_{membership} template is not our user's {membership} of the room"
+            )));
+        }
+        let mut member_content = content.clone();
+        member_content.insert("membership".into(), membership.into());
+        template.insert(
+            "content".into(),
+            CanonicalJsonValue::try_from(serde_json::Value::Object(member_content))
+                .map_err(|e| FederationError::BadRequest(e.to_string()))?,
+        );
+        template.insert(
+            "origin_server_ts".into(),
+            CanonicalJsonValue::Integer(ruma::MilliSecondsSinceUnixEpoch::now().get().into()),
+        );
+        let own = self.policy().own_name();
+        if rules.redaction.keep_origin_membership_prev_state {
+            template.insert("origin".into(), CanonicalJsonValue::String(own.to_string()));
+        }
+        if rules.event_id_format == EventIdFormatVersion::V1 {
+            template.insert(
+                "event_id".into(),
+                CanonicalJsonValue::String(ruma::EventId::new_v1(own).to_string()),
+            );
+        }
+        template.remove("signatures");
+        template.remove("hashes");
+        ruma::signatures::hash_and_sign_event(
+            own.as_str(),
+            self.inner.key.pair(),
+            &mut template,
+            &rules.redaction,
+        )
+        .map_err(|e| FederationError::BadRequest(format!("signing our {membership}: {e}")))?;
+        let pdu = Pdu::from_canonical(template.clone(), rules)
+            .map_err(|e| bad(format!("our {membership} from the template: {e}")))?;
+        Ok((template, pdu))
     }
 }

@@ -59,7 +59,7 @@ pub use power::{CREATOR_POWER, Power};
 pub use relations::{Reader, relation_of};
 pub use resident::JoinedState;
 pub use resolve::{EventMap, auth_chain, resolve};
-pub use state::{RoomState, StateIds, ids_of};
+pub use state::{RoomState, STRIPPED_STATE_TYPES, StateIds, ids_of};
 pub use upgrade::Upgrade;
 pub use visibility::{is_own_membership, member_key};
 
@@ -247,6 +247,27 @@ impl Rooms {
         let (reply, answer) = oneshot::channel();
         let mut request = pipeline::Request::Local(append, reply);
         // A room's actor may have just exited (unknown room); one fresh try is enough.
+        for _ in 0..2 {
+            let sender = self.actor(room_id);
+            match sender.send(request).await {
+                Ok(()) => return answer.await.map_err(|_| RoomError::Shutdown)?,
+                Err(mpsc::error::SendError(returned)) => {
+                    self.forget_actor(room_id);
+                    request = returned;
+                }
+            }
+        }
+        Err(RoomError::Shutdown)
+    }
+
+    /// Build and authorise a local event on the room's current head without committing it:
+    /// an invite of another server's user, which that server signs before the event is taken
+    /// in with [`Rooms::receive`] like any remote event (its `prev_events` may by then be a
+    /// fork, which the remote path resolves).
+    pub async fn prepare(&self, room_id: &RoomId, append: Append) -> Result<Arc<Pdu>, RoomError> {
+        self.check_local(&append.sender)?;
+        let (reply, answer) = oneshot::channel();
+        let mut request = pipeline::Request::Prepare(append, reply);
         for _ in 0..2 {
             let sender = self.actor(room_id);
             match sender.send(request).await {

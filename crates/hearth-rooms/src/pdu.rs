@@ -328,6 +328,16 @@ impl Pdu {
         event
     }
 
+    /// The event as stripped state (type, state key, sender and content only).
+    pub fn to_stripped(&self) -> serde_json::Value {
+        serde_json::json!({
+            "type": self.kind.to_string(),
+            "state_key": self.state_key,
+            "sender": self.sender,
+            "content": self.content,
+        })
+    }
+
     /// This event with the redaction algorithm of its room version applied.
     pub fn redacted(&self) -> Result<Self, RoomError> {
         let mut pdu = Self::from_canonical(redact(self.json.clone(), &self.rules)?, &self.rules)?;

@@ -56,12 +56,16 @@ pub struct Appended {
 
 pub(crate) type Reply = oneshot::Sender<Result<Appended, RoomError>>;
 pub(crate) type RemoteReply = oneshot::Sender<Result<Received, RoomError>>;
+pub(crate) type PreparedReply = oneshot::Sender<Result<Arc<Pdu>, RoomError>>;
 
-/// The work a room's actor takes: a local append (built here), or another server's event
-/// (already checked for format, signatures and hashes) to take in.
+/// The work a room's actor takes: a local append (built here), another server's event
+/// (already checked for format, signatures and hashes) to take in, or a local event built and
+/// authorised on the current head but not committed (an invite, which the invitee's server
+/// signs before it is sent in as a remote event).
 pub(crate) enum Request {
     Local(Append, Reply),
     Remote(Remote, RemoteReply),
+    Prepare(Append, PreparedReply),
 }
 
 /// A room's head: all an append needs to know about the room.
@@ -127,6 +131,8 @@ enum Outcome {
     Failed(RoomError),
     /// What became of a remote event that is not the batch's `n`th event.
     Remote(Received),
+    /// A prepared event, built apart from the batch.
+    Prepared,
 }
 
 /// The head as the batch changes it, kept apart from the real head until the commit succeeds.
@@ -415,6 +421,9 @@ pub(crate) async fn run(rooms: Rooms, room_id: OwnedRoomId, mut requests: mpsc::
                             Request::Remote(_, reply) => {
                                 let _ = reply.send(Err(e.clone()));
                             }
+                            Request::Prepare(_, reply) => {
+                                let _ = reply.send(Err(e.clone()));
+                            }
                         }
                     }
                     if matches!(e, RoomError::UnknownRoom(_)) {
@@ -447,6 +456,11 @@ async fn append_batch(rooms: &Rooms, head: &mut Head, queue: &mut Vec<Request>) 
                     Ok(other) => Outcome::Remote(other),
                     Err(e) => Outcome::Failed(e),
                 });
+                continue;
+            }
+            Request::Prepare(..) => {
+                // Answered below, from the head as it was before this batch.
+                outcomes.push(Outcome::Prepared);
                 continue;
             }
         };
@@ -492,6 +506,14 @@ async fn append_batch(rooms: &Rooms, head: &mut Head, queue: &mut Vec<Request>) 
     for (work, outcome) in queue.drain(..).zip(outcomes) {
         let reply = match work {
             Request::Local(_, reply) => reply,
+            Request::Prepare(request, reply) => {
+                let mut scratch = Working::new(head);
+                let built = scratch
+                    .add(rooms, &request, None)
+                    .map(|i| scratch.pdus[i].clone());
+                let _ = reply.send(built);
+                continue;
+            }
             Request::Remote(_, reply) => {
                 let answer = match (outcome, &committed) {
                     (_, Err(e)) => Err(e.clone()),
@@ -501,6 +523,9 @@ async fn append_batch(rooms: &Rooms, head: &mut Head, queue: &mut Vec<Request>) 
                     (Outcome::Remote(received), Ok(_)) => Ok(received),
                     (Outcome::Failed(e), Ok(_)) => Err(e),
                     (Outcome::Retry(_) | Outcome::Stored(_), Ok(_)) => Ok(Received::Known),
+                    (Outcome::Prepared, Ok(_)) => Err(RoomError::Invalid(
+                        "a remote event answered as prepared".into(),
+                    )),
                 };
                 let _ = reply.send(answer);
                 continue;
@@ -528,7 +553,7 @@ async fn append_batch(rooms: &Rooms, head: &mut Head, queue: &mut Vec<Request>) 
                 Err(e) => Err(e.into()),
             },
             (Outcome::Failed(e), _) => Err(e),
-            (Outcome::Remote(_), _) => Err(RoomError::Invalid(
+            (Outcome::Remote(_) | Outcome::Prepared, _) => Err(RoomError::Invalid(
                 "a local append answered as remote".into(),
             )),
         };

@@ -1,6 +1,6 @@
 //! Joins of other servers' users to rooms of ours, on the resident side: the template a
-//! joining server fills in and signs (`make_join`), and the room's state and auth chain it
-//! gets back with its accepted join (`send_join`).
+//! joining server fills in and signs (`make_join`, and `make_leave` for a leave), and the
+//! room's state and auth chain it gets back with its accepted join (`send_join`).
 //! <https://spec.matrix.org/v1.16/server-server-api/#joining-rooms>
 //!
 //! Not yet: restricted rooms (the resident server vouching with
@@ -37,9 +37,29 @@ impl Rooms {
         room_id: &RoomId,
         user: &UserId,
     ) -> Result<(RoomVersionId, CanonicalJsonObject), RoomError> {
+        self.member_template(room_id, user, "join").await
+    }
+
+    /// The unsigned leave event `user` (of another server) would send to `room_id` now
+    /// (`make_leave`: rejecting an invite, leaving without being in the room's servers).
+    pub async fn leave_template(
+        &self,
+        room_id: &RoomId,
+        user: &UserId,
+    ) -> Result<(RoomVersionId, CanonicalJsonObject), RoomError> {
+        self.member_template(room_id, user, "leave").await
+    }
+
+    async fn member_template(
+        &self,
+        room_id: &RoomId,
+        user: &UserId,
+        membership: &str,
+    ) -> Result<(RoomVersionId, CanonicalJsonObject), RoomError> {
         let head = Head::load(self, &room_id.to_owned()).await?;
         let rules = &head.rules;
-        if rules.authorization.restricted_join_rule
+        if membership == "join"
+            && rules.authorization.restricted_join_rule
             && let Some(join_rules) = head
                 .state
                 .get(&(ruma::events::StateEventType::RoomJoinRules, String::new()))
@@ -54,7 +74,7 @@ impl Rooms {
                 "joining a restricted room from another server is not supported yet".into(),
             ));
         }
-        let content = json!({ "membership": "join" });
+        let content = json!({ "membership": membership });
         let content_raw = serde_json::value::to_raw_value(&content)
             .map_err(|e| RoomError::Invalid(e.to_string()))?;
         let auth_events = auth::select_auth_events(
@@ -150,8 +170,8 @@ impl Rooms {
                 CanonicalJsonValue::String(user.server_name().to_string()),
             );
         }
-        // Would the join be allowed as things stand? (The joining server signs it next; the
-        // real check comes with `send_join`.)
+        // Would the change be allowed as things stand? (The other server signs it next; the
+        // real check comes with `send_join` / `send_leave`.)
         let mut probe = template.clone();
         if rules.event_id_format == EventIdFormatVersion::V1 {
             probe.insert(

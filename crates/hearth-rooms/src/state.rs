@@ -14,6 +14,20 @@ pub type RoomState = BTreeMap<(StateEventType, String), Arc<Pdu>>;
 /// A room state by id only, the form state resolution works on.
 pub type StateIds = BTreeMap<(StateEventType, String), OwnedEventId>;
 
+/// The state events (all with the empty state key) a would-be member may see of a room it is
+/// invited to or knocks on: "stripped state", in the client-server API and in federation's
+/// `invite_room_state`.
+/// <https://spec.matrix.org/v1.16/client-server-api/#stripped-state>
+pub const STRIPPED_STATE_TYPES: &[&str] = &[
+    "m.room.create",
+    "m.room.join_rules",
+    "m.room.name",
+    "m.room.avatar",
+    "m.room.topic",
+    "m.room.canonical_alias",
+    "m.room.encryption",
+];
+
 /// Ids of a room state.
 pub fn ids_of(state: &RoomState) -> StateIds {
     state

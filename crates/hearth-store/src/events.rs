@@ -50,9 +50,13 @@ pub(crate) fn parse_room_id(s: String) -> Result<OwnedRoomId, StoreError> {
 
 pub(crate) async fn max_stream(db: &Db) -> Result<i64, StoreError> {
     with_reader!(db, |pool| {
-        let max: Option<i64> = sqlx::query_scalar("SELECT MAX(stream_ordering) FROM events")
-            .fetch_one(pool)
-            .await?;
+        // Memberships of rooms we are not in take positions of the event stream too.
+        let max: Option<i64> = sqlx::query_scalar(
+            "SELECT MAX(m) FROM (SELECT MAX(stream_ordering) AS m FROM events
+             UNION ALL SELECT MAX(stream_ordering) AS m FROM outside_memberships) AS positions",
+        )
+        .fetch_one(pool)
+        .await?;
         Ok(max.unwrap_or(0))
     })
 }

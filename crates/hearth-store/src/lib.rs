@@ -22,6 +22,7 @@ mod memberships;
 mod migrations;
 mod notifier;
 mod outbound;
+mod outside;
 mod process_lock;
 mod profiles;
 mod pushers;
@@ -62,7 +63,7 @@ pub use receipts::{ReadReceipts, ReceiptRow};
 pub use relations::{ChildrenQuery, RelationRow, ThreadSummary};
 pub use rows::RegistrationTokenRow;
 pub use rows::{AccountDataRow, Profile};
-pub use rows::{ApartEvent, ApartStatus, NewRelation};
+pub use rows::{ApartEvent, ApartStatus, NewRelation, OutsideMembership};
 pub use rows::{
     Membership, NewEvent, NewSession, NewStateGroup, NewUser, RemoveDevices, RoomBatch, RoomHead,
     StateDelta, StateRows, StoredDevice, StoredEvent, StoredUser, TokenOwner, TxnKey,
@@ -207,7 +208,7 @@ impl Store {
     /// Persist one room's batch atomically; returns the stream position of each event.
     /// Durable when this returns `Ok`.
     pub async fn persist(&self, batch: RoomBatch) -> Result<Vec<i64>, StoreError> {
-        self.writer.persist(batch).await
+        self.writer.persist(writer::Write::Room(batch)).await
     }
 
     /// The highest stream position persisted; changes are announced on the receiver.

@@ -42,7 +42,7 @@ impl Store {
     }
 
     async fn read_memberships_of(&self, user: &UserId) -> Result<Vec<Membership>, StoreError> {
-        with_reader!(&self.db, |pool| {
+        let rooms = with_reader!(&self.db, |pool| {
             let rows = sqlx::query(
                 "SELECT room_id, user_id, membership, event_id, stream_ordering
                  FROM room_memberships WHERE user_id = $1 AND forgotten = 0 ORDER BY stream_ordering",
@@ -54,8 +54,11 @@ impl Store {
             for row in rows {
                 out.push(membership_row!(row));
             }
-            Ok(out)
-        })
+            Ok::<_, StoreError>(out)
+        })?;
+        let mut out = rooms;
+        crate::outside::merge(&mut out, self.outside_memberships_of(user).await?);
+        Ok(out)
     }
 
     /// The user's membership of one room, if any.
@@ -64,7 +67,7 @@ impl Store {
         room: &RoomId,
         user: &UserId,
     ) -> Result<Option<Membership>, StoreError> {
-        with_reader!(&self.db, |pool| {
+        let found = with_reader!(&self.db, |pool| {
             let row = sqlx::query(
                 "SELECT room_id, user_id, membership, event_id, stream_ordering
                  FROM room_memberships WHERE room_id = $1 AND user_id = $2",
@@ -73,10 +76,28 @@ impl Store {
             .bind(user.as_str())
             .fetch_optional(pool)
             .await?;
-            Ok(match row {
+            Ok::<_, StoreError>(match row {
                 Some(row) => Some(membership_row!(row)),
                 None => None,
             })
+        })?;
+        // A room we are not in (an invite from a partner) may have a newer membership.
+        let outside = self
+            .outside_membership(room, user)
+            .await?
+            .map(|(outside, stream)| Membership {
+                room_id: outside.room_id,
+                user_id: outside.user_id,
+                membership: outside.membership,
+                event_id: outside.event_id,
+                stream_ordering: stream,
+            });
+        Ok(match (found, outside) {
+            (Some(known), Some(outside)) if outside.stream_ordering > known.stream_ordering => {
+                Some(outside)
+            }
+            (None, outside) => outside,
+            (known, _) => known,
         })
     }
 
@@ -108,7 +129,7 @@ impl Store {
     /// Mark a room the user has left (or been banned from) as forgotten: it disappears from
     /// their syncs until their membership changes again. `false` if they are still in it.
     pub async fn forget_room(&self, room: &RoomId, user: &UserId) -> Result<bool, StoreError> {
-        crate::db::with_writer!(&self.db, |pool| {
+        let done = crate::db::with_writer!(&self.db, |pool| {
             let done = sqlx::query(
                 "UPDATE room_memberships SET forgotten = 1
                  WHERE room_id = $1 AND user_id = $2 AND membership IN ('leave', 'ban')",
@@ -117,8 +138,10 @@ impl Store {
             .bind(user.as_str())
             .execute(pool)
             .await?;
-            self.caches.memberships.invalidate(user);
-            Ok(done.rows_affected() > 0)
-        })
+            Ok::<_, StoreError>(done.rows_affected() > 0)
+        })?;
+        let forgot_outside = self.forget_outside(room, user).await?;
+        self.caches.memberships.invalidate(user);
+        Ok(done || forgot_outside)
     }
 }

@@ -353,6 +353,12 @@ const MIGRATIONS: &[Migration] = &[
         sqlite: OUTLIER_AUTH_SQLITE,
         postgres: OUTLIER_AUTH_POSTGRES,
     },
+    Migration {
+        version: 29,
+        name: "memberships of rooms we are not in",
+        sqlite: OUTSIDE_MEMBERSHIPS,
+        postgres: OUTSIDE_MEMBERSHIPS,
+    },
 ];
 
 /// Events kept apart (outliers above all: a joined room's state) have auth events too, and
@@ -370,6 +376,27 @@ ALTER TABLE event_auth_new RENAME TO event_auth;
 
 const OUTLIER_AUTH_POSTGRES: &str =
     "ALTER TABLE event_auth DROP CONSTRAINT IF EXISTS event_auth_event_id_fkey;";
+
+/// Local users' invites to rooms this server is not in (from partners, over
+/// `/_matrix/federation/v2/invite`), and their rejections: the member event, the stripped
+/// state the user may see, and a position in the event stream so that syncs pick it up.
+/// The newer of a row here and the user's `room_memberships` row for the room wins.
+const OUTSIDE_MEMBERSHIPS: &str = "
+CREATE TABLE outside_memberships (
+    room_id TEXT NOT NULL,
+    user_id TEXT NOT NULL,
+    membership TEXT NOT NULL,
+    event_id TEXT NOT NULL,
+    room_version TEXT NOT NULL,
+    event_json TEXT NOT NULL,
+    stripped_state TEXT NOT NULL,
+    stream_ordering BIGINT NOT NULL,
+    forgotten BIGINT NOT NULL DEFAULT 0,
+    PRIMARY KEY (room_id, user_id)
+);
+CREATE INDEX outside_memberships_user ON outside_memberships (user_id, stream_ordering);
+CREATE INDEX outside_memberships_stream ON outside_memberships (stream_ordering);
+";
 
 /// How far each partner has been sent this server's events (a stream position): after a
 /// restart or an outage, sending carries on from there.

@@ -78,6 +78,23 @@ pub struct RoomBatch {
     pub apart: Vec<ApartEvent>,
 }
 
+/// A local user's membership of a room this server is not in (`outside_memberships`): an
+/// invite from another server, or the rejection of one. The newest of it and the user's
+/// `room_memberships` row for the room is the user's membership.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct OutsideMembership {
+    pub room_id: OwnedRoomId,
+    pub user_id: OwnedUserId,
+    /// `invite` or `leave`.
+    pub membership: String,
+    pub event_id: OwnedEventId,
+    pub room_version: RoomVersionId,
+    /// The member event as canonical JSON (an invite with both servers' signatures).
+    pub event_json: String,
+    /// The stripped state the user may see of the room, as a JSON array of client events.
+    pub stripped_state: String,
+}
+
 /// An event kept apart from its room's DAG (`events_apart`).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ApartEvent {

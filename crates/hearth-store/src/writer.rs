@@ -23,7 +23,7 @@ use std::sync::atomic::Ordering;
 
 use crate::cache::Caches;
 use crate::db::{Db, with_writer};
-use crate::{News, Notifier, RoomBatch, StoreError};
+use crate::{News, Notifier, OutsideMembership, RoomBatch, StoreError};
 
 /// The most batches committed in one transaction.
 pub const MAX_GROUP: usize = 64;
@@ -34,9 +34,35 @@ const ROWS_PER_INSERT: usize = 200;
 
 type Reply = oneshot::Sender<Result<Vec<i64>, StoreError>>;
 
+/// What takes positions in the event stream: a room's batch of events, or a local user's
+/// membership of a room this server is not in (an invite over federation, its rejection),
+/// which takes one position so that syncs see it like any membership change.
+pub(crate) enum Write {
+    Room(RoomBatch),
+    Outside(OutsideMembership),
+}
+
+impl Write {
+    fn room_id(&self) -> &ruma::RoomId {
+        match self {
+            Self::Room(batch) => &batch.room_id,
+            Self::Outside(outside) => &outside.room_id,
+        }
+    }
+
+    fn positions(&self) -> usize {
+        match self {
+            Self::Room(batch) => batch.events.len(),
+            Self::Outside(_) => 1,
+        }
+    }
+}
+
+type Job = (Write, Reply);
+
 #[derive(Clone)]
 pub(crate) struct EventWriter {
-    jobs: mpsc::Sender<(RoomBatch, Reply)>,
+    jobs: mpsc::Sender<Job>,
     persisted: watch::Receiver<i64>,
 }
 
@@ -48,10 +74,10 @@ impl EventWriter {
         Self { jobs, persisted }
     }
 
-    pub(crate) async fn persist(&self, batch: RoomBatch) -> Result<Vec<i64>, StoreError> {
+    pub(crate) async fn persist(&self, write: Write) -> Result<Vec<i64>, StoreError> {
         let (reply, answer) = oneshot::channel();
         self.jobs
-            .send((batch, reply))
+            .send((write, reply))
             .await
             .map_err(|_| StoreError::WriterGone)?;
         answer.await.map_err(|_| StoreError::WriterGone)?
@@ -67,7 +93,7 @@ impl EventWriter {
 /// A writer that stopped silently would leave every later write waiting for nothing.
 async fn supervise(
     db: Db,
-    jobs: mpsc::Receiver<(RoomBatch, Reply)>,
+    jobs: mpsc::Receiver<Job>,
     persisted: Arc<watch::Sender<i64>>,
     notifier: Notifier,
     caches: Arc<Caches>,
@@ -101,7 +127,7 @@ async fn supervise(
 
 async fn run(
     db: Db,
-    jobs: Arc<tokio::sync::Mutex<mpsc::Receiver<(RoomBatch, Reply)>>>,
+    jobs: Arc<tokio::sync::Mutex<mpsc::Receiver<Job>>>,
     mut last_stream: i64,
     persisted: Arc<watch::Sender<i64>>,
     notifier: Notifier,
@@ -114,7 +140,17 @@ async fn run(
             Ok((outcomes, new_last)) => {
                 // The caches learn of the commit before anyone can read up to its positions.
                 let mut news = News::default();
-                for ((batch, _), outcome) in group.iter().zip(&outcomes) {
+                for ((write, _), outcome) in group.iter().zip(&outcomes) {
+                    let batch = match write {
+                        Write::Room(batch) => batch,
+                        Write::Outside(outside) => {
+                            if outcome.is_ok() {
+                                news.users.push(outside.user_id.clone());
+                                caches.memberships.invalidate(&outside.user_id);
+                            }
+                            continue;
+                        }
+                    };
                     if let Ok(positions) = outcome {
                         news.rooms.push(batch.room_id.clone());
                         // A membership concerns its user wherever they sync from, even before
@@ -149,10 +185,15 @@ async fn run(
                 // What the group touched may or may not be stored: forget it, so that reads
                 // go to the database, which knows.
                 caches.bump.clear();
-                for (batch, _) in &group {
-                    caches.recent.forget_room(&batch.room_id);
-                    for (user, _, _) in &batch.memberships {
-                        caches.memberships.invalidate(user);
+                for (write, _) in &group {
+                    match write {
+                        Write::Room(batch) => {
+                            caches.recent.forget_room(&batch.room_id);
+                            for (user, _, _) in &batch.memberships {
+                                caches.memberships.invalidate(user);
+                            }
+                        }
+                        Write::Outside(outside) => caches.memberships.invalidate(&outside.user_id),
                     }
                 }
                 for (_, reply) in group.drain(..) {
@@ -221,7 +262,7 @@ fn is_batch_local(e: &sqlx::Error) -> bool {
 /// may be reported as written.
 async fn commit_group(
     db: &Db,
-    group: &[(RoomBatch, Reply)],
+    group: &[Job],
     mut last_stream: i64,
 ) -> Result<(Vec<Result<Vec<i64>, StoreError>>, i64), StoreError> {
     let mut outcomes = Vec::with_capacity(group.len());
@@ -230,12 +271,41 @@ async fn commit_group(
         let mut conn = pool.acquire().await?;
         let written = async {
             let mut tx = conn.begin().await?;
-            for (batch, _) in group {
+            for (write, _) in group {
                 let mut savepoint = tx.begin().await?;
                 let first = last_stream + 1;
-                let positions: Vec<i64> = (first..).take(batch.events.len()).collect();
+                let positions: Vec<i64> = (first..).take(write.positions()).collect();
                 let written: Result<(), sqlx::Error> = async {
                     let conn = savepoint.acquire().await?;
+                    let batch = match write {
+                        Write::Room(batch) => batch,
+                        Write::Outside(outside) => {
+                            sqlx::query(
+                                "INSERT INTO outside_memberships (room_id, user_id, membership,
+                                    event_id, room_version, event_json, stripped_state,
+                                    stream_ordering)
+                                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8)
+                                 ON CONFLICT (room_id, user_id) DO UPDATE SET
+                                    membership = excluded.membership,
+                                    event_id = excluded.event_id,
+                                    room_version = excluded.room_version,
+                                    event_json = excluded.event_json,
+                                    stripped_state = excluded.stripped_state,
+                                    stream_ordering = excluded.stream_ordering, forgotten = 0",
+                            )
+                            .bind(outside.room_id.as_str())
+                            .bind(outside.user_id.as_str())
+                            .bind(&outside.membership)
+                            .bind(outside.event_id.as_str())
+                            .bind(outside.room_version.as_str())
+                            .bind(&outside.event_json)
+                            .bind(&outside.stripped_state)
+                            .bind(first)
+                            .execute(&mut *conn)
+                            .await?;
+                            return Ok(());
+                        }
+                    };
                     if batch.creates_room {
                         sqlx::query(
                             "INSERT INTO rooms (room_id, room_version, current_state_group)
@@ -555,7 +625,7 @@ async fn commit_group(
                         outcomes.push(Ok(positions));
                     }
                     Err(e) if is_batch_local(&e) => {
-                        tracing::warn!(room = %batch.room_id, error = %e, "batch rolled back");
+                        tracing::warn!(room = %write.room_id(), error = %e, "batch rolled back");
                         savepoint.rollback().await?;
                         outcomes.push(Err(StoreError::from(e)));
                     }

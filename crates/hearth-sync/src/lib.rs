@@ -192,14 +192,13 @@ impl Syncer {
                     }
                 }
                 "invite" if news => {
-                    if !ignored.is_empty()
-                        && let Some(event) = self.rooms.pdu(&membership.event_id).await?
-                        && ignored.contains(event.sender())
-                    {
+                    // The invite itself comes last.
+                    let stripped = rooms::stripped(self, membership).await?;
+                    let inviter = stripped.last().and_then(|e| e["sender"].as_str());
+                    if inviter.is_some_and(|s| ignored.iter().any(|i| i.as_str() == s)) {
                         // An invite from someone the user ignores never reaches them.
                         continue;
                     }
-                    let stripped = rooms::stripped(self, membership).await?;
                     rooms
                         .invite
                         .insert(room.clone(), v2::InvitedRoom::new(stripped));

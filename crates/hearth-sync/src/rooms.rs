@@ -12,17 +12,6 @@ use serde_json::{Value, json};
 use crate::update::{RoomUpdate, Summary};
 use crate::{PaginationToken, SyncError, SyncRequest, SyncToken, Syncer};
 
-/// State events an invitee may see before joining.
-const STRIPPED_STATE: &[&str] = &[
-    "m.room.create",
-    "m.room.join_rules",
-    "m.room.name",
-    "m.room.avatar",
-    "m.room.topic",
-    "m.room.canonical_alias",
-    "m.room.encryption",
-];
-
 pub(crate) fn parse(syncer: &Syncer, stored: &[StoredEvent]) -> Result<Vec<Arc<Pdu>>, SyncError> {
     Ok(syncer.rooms.parse_stored(stored)?)
 }
@@ -447,34 +436,60 @@ pub(crate) async fn joined(
     }))
 }
 
-/// The stripped state a would-be member may see, with their membership event last.
+/// The stripped state a would-be member may see, with their membership event last. For an
+/// invite to a room we are not in, the state the inviting server sent with it.
 pub(crate) async fn stripped(
     syncer: &Syncer,
     membership: &Membership,
 ) -> Result<Vec<Value>, SyncError> {
+    if let Some((outside, _)) = syncer
+        .store
+        .outside_membership(&membership.room_id, &membership.user_id)
+        .await?
+        && outside.event_id == membership.event_id
+    {
+        return Ok(serde_json::from_str(&outside.stripped_state).unwrap_or_default());
+    }
     let state = syncer.rooms.state_before(&membership.event_id).await?;
     let mut ids: Vec<OwnedEventId> = state
         .iter()
         .filter(|((kind, key), _)| {
-            key.is_empty() && STRIPPED_STATE.contains(&kind.to_string().as_str())
+            key.is_empty()
+                && hearth_rooms::STRIPPED_STATE_TYPES.contains(&kind.to_string().as_str())
         })
         .map(|(_, id)| id.clone())
         .collect();
     ids.push(membership.event_id.clone());
     let pdus = syncer.rooms.load_pdus(&ids).await?;
-    let events: Vec<Value> = ids
+    Ok(ids
         .iter()
         .filter_map(|id| pdus.get(id))
-        .map(|p| {
-            json!({
-                "type": p.kind().to_string(),
-                "state_key": p.state_key(),
-                "sender": p.sender(),
-                "content": p.content(),
-            })
-        })
-        .collect();
-    Ok(events)
+        .map(|p| p.to_stripped())
+        .collect())
+}
+
+/// The user's leave of a room we are not in (a declined invite), when that is `membership`.
+async fn outside_leave(
+    syncer: &Syncer,
+    membership: &Membership,
+) -> Result<Option<Arc<Pdu>>, SyncError> {
+    let Some((outside, _)) = syncer
+        .store
+        .outside_membership(&membership.room_id, &membership.user_id)
+        .await?
+    else {
+        return Ok(None);
+    };
+    if outside.event_id != membership.event_id {
+        return Ok(None);
+    }
+    let Some(rules) = outside.room_version.rules() else {
+        return Ok(None);
+    };
+    Ok(Some(Arc::new(Pdu::from_json_str(
+        &outside.event_json,
+        &rules,
+    )?)))
 }
 
 /// A room the user left (or was removed from): the timeline up to and including the leave.
@@ -487,6 +502,13 @@ pub(crate) async fn left(
     let room = &membership.room_id;
     let after = request.since.map_or(0, |s| s.events);
     let upto = membership.stream_ordering;
+    if let Some(leave) = outside_leave(syncer, membership).await? {
+        // A declined invite to a room we are not in: the leave is all there is to show.
+        return Ok(RoomUpdate {
+            timeline: client_events(syncer, request, &[leave], upto).await?,
+            ..RoomUpdate::default()
+        });
+    }
     let limit = request.filter.timeline_limit;
     let window = window(syncer, request, room, (after, upto), limit, None, ignored).await?;
     let timeline = &window.timeline;

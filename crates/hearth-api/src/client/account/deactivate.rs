@@ -58,18 +58,36 @@ async fn leave_all_rooms(state: &ApiState, user: &UserId) -> Result<(), ApiError
         if !matches!(membership.membership.as_str(), "join" | "invite" | "knock") {
             continue;
         }
-        let draft = EventDraft::state(
-            "m.room.member",
-            user.as_str(),
-            json!({"membership": "leave"}),
-        );
-        let append = Append {
-            sender: user.to_owned(),
-            draft,
-            txn: None,
+        // Not rate limited, and an invite from a partner is rejected through its server.
+        let room = &membership.room_id;
+        let left = match crate::client::membership::outside_invite(state, room, user).await {
+            Ok(Some(_)) => state
+                .federation
+                .reject_invite(user, room, None)
+                .await
+                .map(|_| ())
+                .map_err(ApiError::from),
+            _ => {
+                let draft = EventDraft::state(
+                    "m.room.member",
+                    user.as_str(),
+                    json!({"membership": "leave"}),
+                );
+                let append = Append {
+                    sender: user.to_owned(),
+                    draft,
+                    txn: None,
+                };
+                state
+                    .rooms
+                    .append(room, append)
+                    .await
+                    .map(|_| ())
+                    .map_err(ApiError::from)
+            }
         };
-        if let Err(e) = state.rooms.append(&membership.room_id, append).await {
-            tracing::warn!(%user, room_id = %membership.room_id, error = %e, "could not leave a room while deactivating");
+        if let Err(e) = left {
+            tracing::warn!(%user, room_id = %membership.room_id, error = %e.message, "could not leave a room while deactivating");
         }
     }
     Ok(())

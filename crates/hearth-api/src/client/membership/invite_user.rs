@@ -7,7 +7,7 @@ use axum::http::StatusCode;
 use ruma::api::client::membership::invite_user::v3::{self as endpoint, InvitationRecipient};
 use ruma::api::error::ErrorKind;
 
-use super::set_membership;
+use super::invite;
 use crate::extract::Ruma;
 use crate::ruma_glue::{RumaResponse, route as route_endpoint};
 use crate::{ApiError, ApiState};
@@ -30,14 +30,6 @@ async fn handler(
         ));
     };
     let reason = recipient.reason.as_deref();
-    set_membership(
-        &state,
-        &body.room_id,
-        &sender,
-        &recipient.user_id,
-        "invite",
-        reason,
-    )
-    .await?;
+    invite(&state, &body.room_id, &sender, &recipient.user_id, reason).await?;
     Ok(RumaResponse(endpoint::Response::new()))
 }

@@ -5,7 +5,7 @@ use axum::Router;
 use axum::extract::State;
 use ruma::api::client::membership::leave_room::v3 as endpoint;
 
-use super::set_membership;
+use super::leave;
 use crate::extract::Ruma;
 use crate::ruma_glue::{RumaResponse, route as route_endpoint};
 use crate::{ApiError, ApiState};
@@ -20,14 +20,6 @@ async fn handler(
 ) -> Result<RumaResponse<endpoint::Response>, ApiError> {
     let user = &request.caller()?.user_id;
     let body = &request.body;
-    set_membership(
-        &state,
-        &body.room_id,
-        user,
-        user,
-        "leave",
-        body.reason.as_deref(),
-    )
-    .await?;
+    leave(&state, &body.room_id, user, body.reason.as_deref()).await?;
     Ok(RumaResponse(endpoint::Response::new()))
 }

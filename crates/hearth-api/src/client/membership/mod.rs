@@ -56,7 +56,8 @@ pub(crate) async fn set_membership(
 }
 
 /// Join `user` to `room`: through the room's pipeline when the room is here, else over
-/// federation through `via` (and the room id's server), which must be partners.
+/// federation through `via`, the server that invited the user, and the room id's server
+/// (all of which must be partners).
 pub(crate) async fn join(
     state: &ApiState,
     room: &RoomId,
@@ -66,7 +67,8 @@ pub(crate) async fn join(
 ) -> Result<(), ApiError> {
     let here = state.rooms.store().room_head(room).await?.is_some();
     let local_room = room.server_name() == Some(&*state.server_name);
-    if here || (local_room && via.is_empty()) {
+    let inviter = outside_invite(state, room, user).await?;
+    if inviter.is_none() && (here || (local_room && via.is_empty())) {
         return set_membership(state, room, user, user, "join", reason).await;
     }
     check_membership_rate(state, user, room)?;
@@ -79,11 +81,75 @@ pub(crate) async fn join(
         serde_json::Value::Object(map) => map,
         _ => serde_json::Map::new(),
     };
+    let mut servers = via.to_vec();
+    servers.extend(inviter);
     state
         .federation
-        .join_remote(user, room, via, content)
+        .join_remote(user, room, &servers, content)
         .await?;
     Ok(())
+}
+
+/// Invite `target` to `room` as `sender`: a partner's user through their server, which signs
+/// the invite before it enters the room.
+pub(crate) async fn invite(
+    state: &ApiState,
+    room: &RoomId,
+    sender: &UserId,
+    target: &UserId,
+    reason: Option<&str>,
+) -> Result<(), ApiError> {
+    if target.server_name() == state.server_name {
+        return set_membership(state, room, sender, target, "invite", reason).await;
+    }
+    check_membership_rate(state, sender, room)?;
+    let mut content = serde_json::Map::new();
+    if let Some(reason) = reason {
+        content.insert("reason".into(), reason.into());
+    }
+    state
+        .federation
+        .invite_remote(sender, room, target, content)
+        .await?;
+    Ok(())
+}
+
+/// Leave `room` (or decline an invite to it). An invite from a partner to a room we are not
+/// in is rejected through the inviting server.
+pub(crate) async fn leave(
+    state: &ApiState,
+    room: &RoomId,
+    user: &UserId,
+    reason: Option<&str>,
+) -> Result<(), ApiError> {
+    if outside_invite(state, room, user).await?.is_some() {
+        check_membership_rate(state, user, room)?;
+        state.federation.reject_invite(user, room, reason).await?;
+        return Ok(());
+    }
+    set_membership(state, room, user, user, "leave", reason).await
+}
+
+/// The server that invited `user` to `room`, when that invite (to a room we are not in) is
+/// the user's current membership.
+pub(crate) async fn outside_invite(
+    state: &ApiState,
+    room: &RoomId,
+    user: &UserId,
+) -> Result<Option<ruma::OwnedServerName>, ApiError> {
+    let store = state.rooms.store();
+    let Some(current) = store.membership(room, user).await? else {
+        return Ok(None);
+    };
+    if current.membership != "invite" {
+        return Ok(None);
+    }
+    match store.outside_membership(room, user).await? {
+        Some((outside, _)) if outside.event_id == current.event_id => {
+            Ok(state.federation.inviting_server(room, user).await?)
+        }
+        _ => Ok(None),
+    }
 }
 
 /// Membership changes are limited per sender and per room: each one is a state event every
