@@ -2112,3 +2112,56 @@ async fn partners_invites_are_checked(backend: Backend) {
     assert_eq!(stripped[1]["sender"], "@mallory:a.test");
 }
 on_both_backends!(partners_invites_are_checked);
+
+async fn joins_reach_the_rooms_other_servers(backend: Backend) {
+    let ca = TestCa::new();
+    let (a, b, c) = (
+        Peer::new("a.test"),
+        Peer::new("b.test"),
+        Peer::new("c.test"),
+    );
+    let server_a = start_peer(Backend::Sqlite, &ca, &a, &[&b, &c], |_| {}).await;
+    let server_b = start_peer(backend, &ca, &b, &[&a, &c], |_| {}).await;
+    let server_c = start_peer(Backend::Sqlite, &ca, &c, &[&a, &b], |_| {}).await;
+    let alice = Api::user(&server_a, "alice").await;
+    let bob = Api::user(&server_b, "bob").await;
+    let carol = Api::user(&server_c, "carol").await;
+    let room = alice
+        .create_room_with(json!({ "preset": "public_chat", "room_version": "12" }))
+        .await;
+    let server_name = "?server_name=a.test";
+    bob.ok(
+        Method::POST,
+        &format!("/_matrix/client/v3/join/{room}{server_name}"),
+        Some(json!({})),
+    )
+    .await;
+    carol
+        .ok(
+            Method::POST,
+            &format!("/_matrix/client/v3/join/{room}{server_name}"),
+            Some(json!({})),
+        )
+        .await;
+    // Carol joined through A; B hears of her join from A, and of her messages from C.
+    for _ in 0..200 {
+        let (status, member) = bob
+            .get(&format!(
+                "/_matrix/client/v3/rooms/{room}/state/m.room.member/@carol:c.test"
+            ))
+            .await;
+        if status == 200 && member["membership"] == "join" {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    assert_eq!(
+        bob.member_event(&room, "@carol:c.test").await["membership"],
+        "join"
+    );
+    carol.send_text(&room, "hello from C").await;
+    until_seen(&bob, &room, "hello from C").await;
+    bob.send_text(&room, "hello from B").await;
+    until_seen(&carol, &room, "hello from B").await;
+}
+on_both_backends!(joins_reach_the_rooms_other_servers);

@@ -118,6 +118,9 @@ impl Federation {
 
     /// The partners an event concerns: those with members in its room, and the server of a
     /// user whose membership it changes (a kicked or leaving partner's user hears of it).
+    /// Another server's events are its to send, except a partner's user's own join or leave:
+    /// those may have come through `send_join` / `send_leave`, which only we have, so we pass
+    /// them on to the room's other servers (one that had it already just ignores it).
     async fn concerned(
         &self,
         event: &hearth_store::StoredEvent,
@@ -127,8 +130,22 @@ impl Federation {
         let Ok(sender) = serde_json::from_str::<Sender>(&event.json) else {
             return Vec::new();
         };
-        if sender.sender.server_name() != own {
-            return Vec::new();
+        let origin = sender.sender.server_name().to_owned();
+        if origin != own {
+            let own_membership = sender.kind == "m.room.member"
+                && sender.state_key.as_deref() == Some(sender.sender.as_str());
+            if !own_membership {
+                return Vec::new();
+            }
+            let mut servers = self
+                .inner
+                .store
+                .servers_in_room(&event.room_id)
+                .await
+                .unwrap_or_default();
+            rooms.remove(&event.room_id);
+            servers.retain(|s| s != own && *s != origin && self.policy().allows(s));
+            return servers;
         }
         let mut servers = match rooms.get(&event.room_id) {
             Some(servers) => servers.clone(),
