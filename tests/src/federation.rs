@@ -97,7 +97,13 @@ pub async fn start_peer(
     partners: &[&Peer],
     configure: impl FnOnce(&mut hearth_config::Config),
 ) -> TestServer {
-    let (cert, key) = ca.issue(&me.name);
+    // A name with a port (`127.0.0.1:8448`) is certified for its host.
+    let host = me
+        .name
+        .rsplit_once(':')
+        .filter(|(_, port)| port.parse::<u16>().is_ok())
+        .map_or(me.name.as_str(), |(host, _)| host);
+    let (cert, key) = ca.issue(host);
     TestServer::start_with(backend, |config| {
         config.server.server_name = me.name.clone();
         let federation = &mut config.federation;

@@ -3,6 +3,7 @@
 pub mod api;
 pub mod federation;
 pub mod fuzz;
+pub mod synapse;
 
 use std::net::SocketAddr;
 
