@@ -3,6 +3,7 @@
 //! from a throwaway CA, partners of each other through `[federation] overrides`.
 
 use std::net::SocketAddr;
+use std::path::Path;
 
 use anyhow::Context;
 use hearth_accounts::PasswordHashing;
@@ -21,7 +22,7 @@ pub struct Pair {
 impl Pair {
     pub fn start() -> anyhow::Result<Self> {
         let dir = TempDir::new("hearth-fed-bench")?;
-        certificates(&dir, &["a.test", "b.test"])?;
+        certificates(dir.path(), &["a.test", "b.test"])?;
         let (port_a, port_b) = (free_port()?, free_port()?);
         let runtime = tokio::runtime::Builder::new_multi_thread()
             .enable_all()
@@ -29,11 +30,11 @@ impl Pair {
             .build()?;
         let hashing = PasswordHashing::insecure_fast_for_tests;
         let a = runtime.block_on(hearth::Server::start(
-            config(&dir, "a.test", port_a, "b.test", port_b),
+            config(dir.path(), "a.test", port_a, "b.test", port_b),
             hashing(),
         ))?;
         let b = runtime.block_on(hearth::Server::start(
-            config(&dir, "b.test", port_b, "a.test", port_a),
+            config(dir.path(), "b.test", port_b, "a.test", port_a),
             hashing(),
         ))?;
         Ok(Self {
@@ -61,18 +62,18 @@ impl Pair {
     }
 }
 
-fn free_port() -> anyhow::Result<u16> {
+pub fn free_port() -> anyhow::Result<u16> {
     Ok(std::net::TcpListener::bind("127.0.0.1:0")?
         .local_addr()?
         .port())
 }
 
 /// A config for `name` federating with `partner` at `partner_port`.
-fn config(dir: &TempDir, name: &str, port: u16, partner: &str, partner_port: u16) -> Config {
+pub fn config(dir: &Path, name: &str, port: u16, partner: &str, partner_port: u16) -> Config {
     let mut config = Config::default();
     config.server.server_name = name.to_owned();
     config.server.listen = SocketAddr::from(([127, 0, 0, 1], 0));
-    config.server.data_dir = dir.path().join(name);
+    config.server.data_dir = dir.join(name);
     config.registration.enabled = true;
     for limit in config.rate_limits.every_mut() {
         *limit = crate::load::server::LIFTED;
@@ -80,9 +81,9 @@ fn config(dir: &TempDir, name: &str, port: u16, partner: &str, partner_port: u16
     let federation = &mut config.federation;
     federation.mode = Some(FederationMode::Allowlist);
     federation.listen = Some(SocketAddr::from(([127, 0, 0, 1], port)));
-    federation.tls_certificate = Some(dir.path().join(format!("{name}.crt")));
-    federation.tls_private_key = Some(dir.path().join(format!("{name}.key")));
-    federation.ca_file = Some(dir.path().join("ca.pem"));
+    federation.tls_certificate = Some(dir.join(format!("{name}.crt")));
+    federation.tls_private_key = Some(dir.join(format!("{name}.key")));
+    federation.ca_file = Some(dir.join("ca.pem"));
     federation.allow = vec![partner.to_owned()];
     federation
         .overrides
@@ -91,18 +92,18 @@ fn config(dir: &TempDir, name: &str, port: u16, partner: &str, partner_port: u16
 }
 
 /// A CA and a certificate for each name, as PEM files in `dir`.
-fn certificates(dir: &TempDir, names: &[&str]) -> anyhow::Result<()> {
+pub fn certificates(dir: &Path, names: &[&str]) -> anyhow::Result<()> {
     let ca_key = rcgen::KeyPair::generate()?;
     let mut ca = rcgen::CertificateParams::new(Vec::<String>::new())?;
     ca.is_ca = rcgen::IsCa::Ca(rcgen::BasicConstraints::Unconstrained);
-    std::fs::write(dir.path().join("ca.pem"), ca.self_signed(&ca_key)?.pem())?;
+    std::fs::write(dir.join("ca.pem"), ca.self_signed(&ca_key)?.pem())?;
     let issuer = rcgen::Issuer::from_params(&ca, &ca_key);
     for name in names {
         let key = rcgen::KeyPair::generate()?;
         let cert =
             rcgen::CertificateParams::new(vec![(*name).to_owned()])?.signed_by(&key, &issuer)?;
-        std::fs::write(dir.path().join(format!("{name}.crt")), cert.pem())?;
-        std::fs::write(dir.path().join(format!("{name}.key")), key.serialize_pem())?;
+        std::fs::write(dir.join(format!("{name}.crt")), cert.pem())?;
+        std::fs::write(dir.join(format!("{name}.key")), key.serialize_pem())?;
     }
     Ok(())
 }
@@ -128,7 +129,12 @@ pub async fn register(http: &reqwest::Client, base: &str, name: &str) -> anyhow:
 
 /// Peak resident memory of this process so far (`VmHWM`), in MiB.
 pub fn peak_rss_mib() -> Option<f64> {
-    let status = std::fs::read_to_string("/proc/self/status").ok()?;
+    peak_rss_mib_of("self")
+}
+
+/// Peak resident memory so far (`VmHWM`) of process `pid` (`"self"` for this one), in MiB.
+pub fn peak_rss_mib_of(pid: &str) -> Option<f64> {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
     let line = status.lines().find(|l| l.starts_with("VmHWM:"))?;
     let kib: f64 = line.split_whitespace().nth(1)?.parse().ok()?;
     Some(kib / 1024.0)

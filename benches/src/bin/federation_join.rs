@@ -4,15 +4,18 @@
 //! every member (`joined_members`): A's make_join and send_join, B's state and auth chain, A's
 //! checks of every signature and auth rule, and the room made at A.
 //!
-//! Both servers live in this process, so the peak RSS reported (`VmHWM`) is an upper bound
-//! for A's (it includes B and building the room).
+//! A runs in a process of its own (this binary again, with `--serve-a`), so that its peak
+//! RSS (`VmHWM`) is A's alone; B, building the room, runs in this one.
 
-use std::process::ExitCode;
+use std::io::{BufRead, Read, Write};
+use std::path::{Path, PathBuf};
+use std::process::{Command, ExitCode, Stdio};
 use std::time::Instant;
 
 use anyhow::Context;
 use clap::Parser;
-use hearth_benches::federation::{Pair, peak_rss_mib, register};
+use hearth_accounts::PasswordHashing;
+use hearth_benches::federation::{certificates, config, free_port, peak_rss_mib_of, register};
 use hearth_rooms::{Append, EventDraft};
 use serde_json::{Value, json};
 
@@ -25,6 +28,28 @@ struct Args {
     /// Members of the room to join.
     #[arg(long, default_value_t = 5_000)]
     members: usize,
+    /// (Internal) run only server A, with this directory's certificates, until stdin closes.
+    #[arg(long, hide = true)]
+    serve_a: Option<PathBuf>,
+    #[arg(long, hide = true, default_value_t = 0)]
+    port_a: u16,
+    #[arg(long, hide = true, default_value_t = 0)]
+    port_b: u16,
+}
+
+/// Server A alone: prints its client address, serves until stdin closes.
+fn serve_a(dir: &Path, port_a: u16, port_b: u16) -> anyhow::Result<()> {
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()?;
+    let server = runtime.block_on(hearth::Server::start(
+        config(dir, "a.test", port_a, "b.test", port_b),
+        PasswordHashing::insecure_fast_for_tests(),
+    ))?;
+    println!("{}", server.address);
+    std::io::stdout().flush()?;
+    std::io::stdin().read_to_end(&mut Vec::new())?;
+    runtime.block_on(server.stop())
 }
 
 fn main() -> ExitCode {
@@ -38,8 +63,37 @@ fn main() -> ExitCode {
 }
 
 fn run(args: Args) -> anyhow::Result<()> {
-    let pair = Pair::start()?;
-    let (base_a, base_b) = (pair.base_a(), pair.base_b());
+    if let Some(dir) = &args.serve_a {
+        return serve_a(dir, args.port_a, args.port_b);
+    }
+    let dir = hearth_store::testing::tempfile_free::TempDir::new("hearth-fed-join")?;
+    certificates(dir.path(), &["a.test", "b.test"])?;
+    let (port_a, port_b) = (free_port()?, free_port()?);
+    let mut child = Command::new(std::env::current_exe()?)
+        .arg("--serve-a")
+        .arg(dir.path())
+        .args([
+            "--port-a",
+            &port_a.to_string(),
+            "--port-b",
+            &port_b.to_string(),
+        ])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .spawn()?;
+    let pid = child.id().to_string();
+    let mut line = String::new();
+    std::io::BufReader::new(child.stdout.take().context("child stdout")?).read_line(&mut line)?;
+    let base_a = format!("http://{}", line.trim());
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .thread_name("hearth-server")
+        .build()?;
+    let b = runtime.block_on(hearth::Server::start(
+        config(dir.path(), "b.test", port_b, "a.test", port_a),
+        PasswordHashing::insecure_fast_for_tests(),
+    ))?;
+    let base_b = format!("http://{}", b.address);
     let client = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()?;
@@ -67,8 +121,8 @@ fn run(args: Args) -> anyhow::Result<()> {
 
     // The members, through B's pipeline, many at a time (the actor batches them).
     let built = Instant::now();
-    let rooms = pair.b.rooms.clone();
-    pair.runtime.block_on(async {
+    let rooms = b.rooms.clone();
+    runtime.block_on(async {
         let mut tasks = tokio::task::JoinSet::new();
         for i in 0..args.members {
             let (rooms, room_id) = (rooms.clone(), room_id.clone());
@@ -107,7 +161,7 @@ fn run(args: Args) -> anyhow::Result<()> {
         args.members,
         built.elapsed().as_secs_f64()
     );
-    let before = peak_rss_mib();
+    let before = peak_rss_mib_of(&pid);
 
     let started = Instant::now();
     let seen = client.block_on(async {
@@ -146,10 +200,10 @@ fn run(args: Args) -> anyhow::Result<()> {
         "joined over federation, all {seen} members visible at A: {:.2} s",
         elapsed.as_secs_f64()
     );
-    if let (Some(before), Some(after)) = (before, peak_rss_mib()) {
-        println!(
-            "peak RSS of the process (both servers): {before:.0} MiB before the join, {after:.0} MiB after"
-        );
+    if let (Some(before), Some(after)) = (before, peak_rss_mib_of(&pid)) {
+        println!("peak RSS of A: {before:.0} MiB before the join, {after:.0} MiB after");
     }
-    pair.stop()
+    drop(child.stdin.take());
+    child.wait()?;
+    runtime.block_on(b.stop())
 }
