@@ -2165,3 +2165,64 @@ async fn joins_reach_the_rooms_other_servers(backend: Backend) {
     until_seen(&carol, &room, "hello from B").await;
 }
 on_both_backends!(joins_reach_the_rooms_other_servers);
+
+async fn a_room_left_is_joined_again_over_federation(backend: Backend) {
+    let ca = TestCa::new();
+    let (_a, server_a, _b, server_b) = pair(backend, &ca).await;
+    let alice = Api::user(&server_a, "alice").await;
+    let bob = Api::user(&server_b, "bob").await;
+    let room = bob
+        .create_room_with(
+            json!({ "preset": "public_chat", "room_version": "12", "name": "Before" }),
+        )
+        .await;
+    alice
+        .ok(
+            Method::POST,
+            &format!("/_matrix/client/v3/join/{room}?server_name=b.test"),
+            Some(json!({})),
+        )
+        .await;
+    bob.send_text(&room, "first").await;
+    until_seen(&alice, &room, "first").await;
+    alice
+        .ok(
+            Method::POST,
+            &format!("/_matrix/client/v3/rooms/{room}/leave"),
+            Some(json!({})),
+        )
+        .await;
+    for _ in 0..200 {
+        if bob.member_event(&room, "@alice:a.test").await["membership"] == "leave" {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    // The room moves on without A.
+    bob.set_state(&room, "m.room.name", "", json!({ "name": "After" }))
+        .await;
+    bob.send_text(&room, "while you were gone").await;
+
+    // Alice comes back, naming no server (a v12 room id names none): A asks the servers it
+    // last knew in the room, and takes the room's state as it is now.
+    alice
+        .ok(
+            Method::POST,
+            &format!("/_matrix/client/v3/join/{room}"),
+            Some(json!({})),
+        )
+        .await;
+    assert_eq!(
+        alice.get_state(&room, "m.room.name", "").await["name"],
+        "After"
+    );
+    assert_eq!(
+        bob.member_event(&room, "@alice:a.test").await["membership"],
+        "join"
+    );
+    alice.send_text(&room, "back again").await;
+    until_seen(&bob, &room, "back again").await;
+    bob.send_text(&room, "welcome back").await;
+    until_seen(&alice, &room, "welcome back").await;
+}
+on_both_backends!(a_room_left_is_joined_again_over_federation);

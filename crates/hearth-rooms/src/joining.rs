@@ -3,7 +3,9 @@
 //! of it must be of the room and pass the auth rules given its own auth events, and our join
 //! must pass them given the state; then the room is created in one batch, its state and auth
 //! chain kept as outliers (`events_apart`: known without their own state, apart from the
-//! DAG), our join its first event and forward extremity.
+//! DAG), our join its first event and forward extremity. A room we knew and left is joined
+//! the same way: the resident's state replaces ours (which stopped when we left), our join
+//! becomes its one forward extremity.
 //!
 //! The caller (`hearth-federation`) has checked every event's signatures and hashes.
 
@@ -15,7 +17,7 @@ use ruma::events::{StateEventType, TimelineEventType};
 use ruma::{OwnedEventId, OwnedUserId, RoomVersionId};
 
 use crate::state::row_key;
-use crate::{Appended, Pdu, Received, Remote, RoomError, RoomState, Rooms, auth};
+use crate::{Appended, Pdu, RoomError, RoomState, Rooms, auth};
 
 /// The resident server's answer, checked for signatures and hashes.
 #[derive(Debug)]
@@ -35,26 +37,9 @@ impl Rooms {
             .rules()
             .ok_or_else(|| RoomError::UnsupportedVersion(joined.version.clone()))?;
         let room_id = joined.join.room().to_owned();
-        if self.store().room_head(&room_id).await?.is_some() {
-            // Known here already (we left it, say): the join is one more event of the room.
-            let received = self
-                .receive(Remote {
-                    pdu: joined.join.clone(),
-                    state_before: None,
-                })
-                .await?;
-            return match received {
-                Received::Accepted { stream } => Ok(Appended {
-                    event_id: joined.join.owned_event_id().clone(),
-                    stream,
-                    duplicate: false,
-                }),
-                Received::Known => Err(RoomError::Invalid("already joined".into())),
-                Received::Rejected(why) | Received::SoftFailed(why) => {
-                    Err(RoomError::Forbidden(why))
-                }
-            };
-        }
+        // Known here already (we left it, and come back): the resident server's state
+        // replaces what we knew, which stopped when we left.
+        let known = self.store().room_head(&room_id).await?.is_some();
         let mut all: HashMap<OwnedEventId, Arc<Pdu>> = HashMap::new();
         for pdu in joined.state.iter().chain(&joined.auth_chain) {
             if pdu.room() != room_id {
@@ -172,7 +157,7 @@ impl Rooms {
         let batch = RoomBatch {
             room_id: room_id.clone(),
             room_version: joined.version.clone(),
-            creates_room: true,
+            creates_room: !known,
             state_groups: groups,
             events: vec![join.new_event(before, after, None)],
             forward_extremities: vec![join.owned_event_id().clone()],
@@ -193,10 +178,15 @@ impl Rooms {
                 })
                 .collect(),
         };
-        for pdu in all.values().chain(std::iter::once(join)) {
-            self.remember_pdu(pdu.clone());
-        }
-        let positions = store.persist(batch).await?;
+        let pdus: Vec<Arc<Pdu>> = all.values().chain(std::iter::once(join)).cloned().collect();
+        let positions = if known {
+            self.commit_replacing(batch, pdus).await?
+        } else {
+            for pdu in pdus {
+                self.remember_pdu(pdu);
+            }
+            store.persist(batch).await?
+        };
         Ok(Appended {
             event_id: join.owned_event_id().clone(),
             stream: positions.first().copied().unwrap_or_default(),

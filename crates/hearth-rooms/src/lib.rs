@@ -281,6 +281,29 @@ impl Rooms {
         Err(RoomError::Shutdown)
     }
 
+    /// Commit a batch that replaces an existing room's head, through the room's actor (so
+    /// that no append races it, and the actor reads the new head afterwards).
+    pub(crate) async fn commit_replacing(
+        &self,
+        batch: hearth_store::RoomBatch,
+        pdus: Vec<Arc<Pdu>>,
+    ) -> Result<Vec<i64>, RoomError> {
+        let room_id = batch.room_id.clone();
+        let (reply, answer) = oneshot::channel();
+        let mut request = pipeline::Request::Commit(Box::new(batch), pdus, reply);
+        for _ in 0..2 {
+            let sender = self.actor(&room_id);
+            match sender.send(request).await {
+                Ok(()) => return answer.await.map_err(|_| RoomError::Shutdown)?,
+                Err(mpsc::error::SendError(returned)) => {
+                    self.forget_actor(&room_id);
+                    request = returned;
+                }
+            }
+        }
+        Err(RoomError::Shutdown)
+    }
+
     /// Take another server's event (format, signatures and hashes already checked) into its
     /// room through the room's pipeline: accepted, soft-failed or rejected as the auth rules
     /// say (see `pipeline/remote.rs`). Returns once that is durable.

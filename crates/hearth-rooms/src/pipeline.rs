@@ -57,6 +57,7 @@ pub struct Appended {
 pub(crate) type Reply = oneshot::Sender<Result<Appended, RoomError>>;
 pub(crate) type RemoteReply = oneshot::Sender<Result<Received, RoomError>>;
 pub(crate) type PreparedReply = oneshot::Sender<Result<Arc<Pdu>, RoomError>>;
+pub(crate) type CommitReply = oneshot::Sender<Result<Vec<i64>, RoomError>>;
 
 /// The work a room's actor takes: a local append (built here), another server's event
 /// (already checked for format, signatures and hashes) to take in, or a local event built and
@@ -66,6 +67,10 @@ pub(crate) enum Request {
     Local(Append, Reply),
     Remote(Remote, RemoteReply),
     Prepare(Append, PreparedReply),
+    /// A room batch made elsewhere that replaces the room's head (a rejoin over federation:
+    /// the resident server's state and our join), committed by the actor so that no append
+    /// races it; the actor reads its head again afterwards.
+    Commit(Box<RoomBatch>, Vec<Arc<Pdu>>, CommitReply),
 }
 
 /// A room's head: all an append needs to know about the room.
@@ -408,23 +413,12 @@ pub(crate) async fn run(rooms: Rooms, room_id: OwnedRoomId, mut requests: mpsc::
     let mut loaded: Option<Head> = None;
     let mut queue = Vec::with_capacity(MAX_BATCH);
     while requests.recv_many(&mut queue, MAX_BATCH).await > 0 {
-        let head = match &mut loaded {
-            Some(head) => head,
-            None => match Head::load(&rooms, &room_id).await {
-                Ok(head) => loaded.insert(head),
+        if loaded.is_none() {
+            match Head::load(&rooms, &room_id).await {
+                Ok(head) => loaded = Some(head),
                 Err(e) => {
                     for work in queue.drain(..) {
-                        match work {
-                            Request::Local(_, reply) => {
-                                let _ = reply.send(Err(e.clone()));
-                            }
-                            Request::Remote(_, reply) => {
-                                let _ = reply.send(Err(e.clone()));
-                            }
-                            Request::Prepare(_, reply) => {
-                                let _ = reply.send(Err(e.clone()));
-                            }
-                        }
+                        fail(work, &e);
                     }
                     if matches!(e, RoomError::UnknownRoom(_)) {
                         // Don't keep an actor alive for a room that doesn't exist.
@@ -433,12 +427,62 @@ pub(crate) async fn run(rooms: Rooms, room_id: OwnedRoomId, mut requests: mpsc::
                     }
                     continue;
                 }
-            },
+            }
+        }
+        // Whole batches first: each replaces the head, which is then read again.
+        let (commits, rest): (Vec<Request>, Vec<Request>) = queue
+            .drain(..)
+            .partition(|r| matches!(r, Request::Commit(..)));
+        queue = rest;
+        if !commits.is_empty() {
+            for commit in commits {
+                if let Request::Commit(batch, pdus, reply) = commit {
+                    for pdu in pdus {
+                        rooms.remember_pdu(pdu);
+                    }
+                    let committed = rooms.store().persist(*batch).await;
+                    let _ = reply.send(committed.map_err(RoomError::from));
+                }
+            }
+            loaded = None;
+            if queue.is_empty() {
+                continue;
+            }
+            match Head::load(&rooms, &room_id).await {
+                Ok(head) => loaded = Some(head),
+                Err(e) => {
+                    for work in queue.drain(..) {
+                        fail(work, &e);
+                    }
+                    continue;
+                }
+            }
+        }
+        let Some(head) = loaded.as_mut() else {
+            continue;
         };
         if !append_batch(&rooms, head, &mut queue).await {
             // A failed commit may still have committed (the database has the last word), so
             // the head is read again rather than trusted.
             loaded = None;
+        }
+    }
+}
+
+/// Answer a request with an error.
+fn fail(work: Request, e: &RoomError) {
+    match work {
+        Request::Local(_, reply) => {
+            let _ = reply.send(Err(e.clone()));
+        }
+        Request::Remote(_, reply) => {
+            let _ = reply.send(Err(e.clone()));
+        }
+        Request::Prepare(_, reply) => {
+            let _ = reply.send(Err(e.clone()));
+        }
+        Request::Commit(_, _, reply) => {
+            let _ = reply.send(Err(e.clone()));
         }
     }
 }
@@ -458,8 +502,9 @@ async fn append_batch(rooms: &Rooms, head: &mut Head, queue: &mut Vec<Request>) 
                 });
                 continue;
             }
-            Request::Prepare(..) => {
-                // Answered below, from the head as it was before this batch.
+            // Answered below, from the head as it was before this batch (commits never get
+            // here: the actor takes them first).
+            Request::Prepare(..) | Request::Commit(..) => {
                 outcomes.push(Outcome::Prepared);
                 continue;
             }
@@ -506,6 +551,10 @@ async fn append_batch(rooms: &Rooms, head: &mut Head, queue: &mut Vec<Request>) 
     for (work, outcome) in queue.drain(..).zip(outcomes) {
         let reply = match work {
             Request::Local(_, reply) => reply,
+            Request::Commit(_, _, reply) => {
+                let _ = reply.send(Err(RoomError::Invalid("a batch in an append batch".into())));
+                continue;
+            }
             Request::Prepare(request, reply) => {
                 let mut scratch = Working::new(head);
                 let built = scratch

@@ -55,9 +55,11 @@ pub(crate) async fn set_membership(
     Ok(())
 }
 
-/// Join `user` to `room`: through the room's pipeline when the room is here, else over
-/// federation through `via`, the server that invited the user, and the room id's server
-/// (all of which must be partners).
+/// Join `user` to `room`: through the room's pipeline when the room is live here (one of our
+/// users is in it, or nobody else could be asked), else over federation through `via`, the
+/// server that invited the user, the room id's server and the servers last known in the room
+/// (only partners are asked). A room we left is joined again over federation, as its state
+/// moved on without us.
 pub(crate) async fn join(
     state: &ApiState,
     room: &RoomId,
@@ -65,10 +67,22 @@ pub(crate) async fn join(
     via: &[ruma::OwnedServerName],
     reason: Option<&str>,
 ) -> Result<(), ApiError> {
-    let here = state.rooms.store().room_head(room).await?.is_some();
+    let store = state.rooms.store();
+    let here = store.room_head(room).await?.is_some();
     let local_room = room.server_name() == Some(&*state.server_name);
     let inviter = outside_invite(state, room, user).await?;
-    if inviter.is_none() && (here || (local_room && via.is_empty())) {
+    let mut others = Vec::new();
+    if here && inviter.is_none() {
+        let servers = store.servers_in_room(room).await?;
+        if servers.contains(&state.server_name) || local_room {
+            return set_membership(state, room, user, user, "join", reason).await;
+        }
+        others = servers;
+    }
+    if !here && inviter.is_none() && local_room && via.is_empty() {
+        return set_membership(state, room, user, user, "join", reason).await;
+    }
+    if here && inviter.is_none() && via.is_empty() && others.is_empty() {
         return set_membership(state, room, user, user, "join", reason).await;
     }
     check_membership_rate(state, user, room)?;
@@ -83,6 +97,7 @@ pub(crate) async fn join(
     };
     let mut servers = via.to_vec();
     servers.extend(inviter);
+    servers.extend(others);
     state
         .federation
         .join_remote(user, room, &servers, content)
