@@ -1842,6 +1842,39 @@ async fn invites_cross_servers_and_can_be_declined(backend: Backend) {
         );
     }
 
+    // Bob takes an invite back before Alice answers it: her invite ends.
+    let room = bob
+        .create_room_with(json!({ "preset": "private_chat", "room_version": "12" }))
+        .await;
+    bob.ok(
+        Method::POST,
+        &format!("/_matrix/client/v3/rooms/{room}/invite"),
+        Some(json!({ "user_id": "@alice:a.test" })),
+    )
+    .await;
+    until_in_sync(&alice, "invite", &room).await;
+    let since = alice.sync(None, 0).await["next_batch"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    bob.ok(
+        Method::POST,
+        &format!("/_matrix/client/v3/rooms/{room}/kick"),
+        Some(json!({ "user_id": "@alice:a.test" })),
+    )
+    .await;
+    let mut revoked = false;
+    for _ in 0..200 {
+        let synced = alice.sync(Some(&since), 0).await;
+        if synced["rooms"]["leave"][&room].is_object() {
+            revoked = true;
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    assert!(revoked, "the revoked invite never ended");
+    assert!(alice.sync(None, 0).await["rooms"]["invite"][&room].is_null());
+
     // Alice invites Bob to a room of A's; Bob declines through A.
     let room = alice
         .create_room_with(json!({ "preset": "private_chat", "room_version": "12", "name": "Ours" }))

@@ -342,6 +342,69 @@ impl Federation {
     }
 }
 
+impl Federation {
+    /// A PDU for a room we are not in that takes back one of our users' invites: the inviting
+    /// server's user kicking (or banning) the invitee before they joined. It becomes the
+    /// user's membership of the room; anything else about such a room is none of ours.
+    pub(crate) async fn revoked_invite(
+        &self,
+        origin: &ServerName,
+        room: &RoomId,
+        raw: &RawValue,
+    ) -> Option<(ruma::OwnedEventId, Result<(), String>)> {
+        #[derive(serde::Deserialize)]
+        struct Target {
+            state_key: Option<ruma::OwnedUserId>,
+        }
+        let target = serde_json::from_str::<Target>(raw.get()).ok()?.state_key?;
+        let (outside, _) = self
+            .inner
+            .store
+            .outside_membership(room, &target)
+            .await
+            .ok()??;
+        if outside.membership != "invite"
+            || self.inviting_server(room, &target).await.ok()?.as_deref() != Some(origin)
+        {
+            return None;
+        }
+        let rules = outside.room_version.rules()?;
+        let pdu = match self.check_pdu(raw, &rules).await {
+            Ok(pdu) => pdu,
+            Err(e) => {
+                let id = serde_json::from_str::<serde_json::Value>(raw.get())
+                    .ok()
+                    .and_then(|v| v["event_id"].as_str().and_then(|s| s.try_into().ok()))?;
+                return Some((id, Err(e.to_string())));
+            }
+        };
+        let revokes = *pdu.kind() == TimelineEventType::RoomMember
+            && matches!(pdu.membership().as_deref(), Some("leave" | "ban"))
+            && pdu.sender().server_name() == origin
+            && pdu.room() == room;
+        if !revokes {
+            return None;
+        }
+        let id = pdu.owned_event_id().clone();
+        let kept = self
+            .inner
+            .store
+            .persist_outside(OutsideMembership {
+                room_id: room.to_owned(),
+                user_id: target.clone(),
+                membership: pdu.membership().unwrap_or_else(|| "leave".into()),
+                event_id: id.clone(),
+                room_version: outside.room_version,
+                event_json: pdu.canonical_json(),
+                stripped_state: "[]".into(),
+            })
+            .await
+            .map_err(|e| e.to_string());
+        tracing::info!(%room, user = %target, %origin, "an invite was taken back");
+        Some((id, kept.map(|_| ())))
+    }
+}
+
 fn rules_of(version: &RoomVersionId) -> Result<RoomVersionRules, FederationError> {
     version
         .rules()

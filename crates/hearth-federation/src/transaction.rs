@@ -339,6 +339,9 @@ impl Federation {
         let head = match self.inner.store.room_head(&room).await {
             Ok(Some(head)) => head,
             Ok(None) => {
+                if let Some(outcome) = self.revoked_invite(origin, &room, raw).await {
+                    return Some(outcome);
+                }
                 tracing::debug!(%room, "PDU for a room this server is not in; ignored");
                 return None;
             }
