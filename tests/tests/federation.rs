@@ -1165,20 +1165,7 @@ on_both_backends!(concurrent_state_changes_are_resolved);
 
 /// Sign a `make_join` template as the joining server would: its event id and the event.
 fn sign_template(key: &SigningKey, template: &Value) -> (String, Value) {
-    let rules = ruma::RoomVersionId::V10.rules().unwrap();
-    let mut object: ruma::CanonicalJsonObject = serde_json::from_value(template.clone()).unwrap();
-    ruma::signatures::hash_and_sign_event(
-        key.server_name().as_str(),
-        key.pair(),
-        &mut object,
-        &rules.redaction,
-    )
-    .unwrap();
-    let id = format!(
-        "${}",
-        ruma::signatures::reference_hash(&object, &rules).unwrap()
-    );
-    (id, serde_json::to_value(&object).unwrap())
+    sign_as(key, "10", template.clone())
 }
 
 async fn partners_users_join_our_rooms(backend: Backend) {

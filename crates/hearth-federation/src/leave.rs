@@ -5,14 +5,11 @@
 //! their membership of the room we are still not in.
 //! <https://spec.matrix.org/v1.16/server-server-api/#leaving-rooms-rejecting-invites>
 
-use std::sync::Arc;
-
 use ruma::api::federation::membership::{create_leave_event, prepare_leave_event};
-use ruma::events::TimelineEventType;
 use ruma::{CanonicalJsonObject, EventId, RoomId, RoomVersionId, ServerName, UserId};
 use serde_json::value::RawValue;
 
-use hearth_rooms::{Received, Remote, RoomError};
+use hearth_rooms::RoomError;
 use hearth_store::OutsideMembership;
 
 use crate::{Federation, FederationError};
@@ -46,51 +43,9 @@ impl Federation {
         event_id: &EventId,
         raw: &RawValue,
     ) -> Result<(), FederationError> {
-        let head = self
-            .inner
-            .store
-            .room_head(room)
-            .await?
-            .ok_or_else(|| FederationError::Room(RoomError::UnknownRoom(room.to_owned())))?;
-        self.check_acl(room, origin).await?;
-        let rules = head
-            .room_version
-            .rules()
-            .ok_or_else(|| FederationError::IncompatibleVersion(head.room_version.clone()))?;
-        let pdu = self
-            .check_pdu(raw, &rules)
+        self.take_membership(origin, room, event_id, raw, "leave")
             .await
-            .map_err(|e| FederationError::BadRequest(e.to_string()))?;
-        let is_leave = *pdu.kind() == TimelineEventType::RoomMember
-            && pdu.state_key() == Some(pdu.sender().as_str())
-            && pdu.membership().as_deref() == Some("leave");
-        if !is_leave || pdu.room() != room || pdu.event_id() != event_id {
-            return Err(FederationError::BadRequest(
-                "send_leave takes the leave of its sender from this room, under its event id"
-                    .into(),
-            ));
-        }
-        if pdu.sender().server_name() != origin {
-            return Err(FederationError::NotYours(format!(
-                "{} is not a user of {origin}",
-                pdu.sender()
-            )));
-        }
-        let received = self
-            .inner
-            .rooms
-            .receive(Remote {
-                pdu: Arc::new(pdu),
-                state_before: None,
-            })
-            .await
-            .map_err(FederationError::Room)?;
-        match received {
-            Received::Accepted { .. } | Received::Known => Ok(()),
-            Received::Rejected(why) | Received::SoftFailed(why) => Err(FederationError::Room(
-                RoomError::Forbidden(format!("the leave was refused: {why}")),
-            )),
-        }
+            .map(|_| ())
     }
 
     /// Reject `user`'s invite to `room` (a room we are not in) through the server that sent

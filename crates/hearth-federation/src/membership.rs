@@ -56,6 +56,29 @@ impl Federation {
         event_id: &EventId,
         raw: &RawValue,
     ) -> Result<(Arc<Pdu>, JoinedState), FederationError> {
+        let pdu = self
+            .take_membership(origin, room, event_id, raw, "join")
+            .await?;
+        let state = self
+            .inner
+            .rooms
+            .joined_state(&pdu)
+            .await
+            .map_err(FederationError::Room)?;
+        Ok((pdu, state))
+    }
+
+    /// `send_join` / `send_leave`: `origin`'s signed `membership` of one of its users, checked
+    /// (a room of ours the ACL lets it into, the sender's own membership under its event id)
+    /// and taken through the room's pipeline.
+    pub(crate) async fn take_membership(
+        &self,
+        origin: &ServerName,
+        room: &RoomId,
+        event_id: &EventId,
+        raw: &RawValue,
+        membership: &str,
+    ) -> Result<Arc<Pdu>, FederationError> {
         let head = self.inner.store.room_head(room).await?.ok_or_else(|| {
             FederationError::Room(hearth_rooms::RoomError::UnknownRoom(room.to_owned()))
         })?;
@@ -68,13 +91,13 @@ impl Federation {
             .check_pdu(raw, &rules)
             .await
             .map_err(|e| FederationError::BadRequest(e.to_string()))?;
-        let is_join = *pdu.kind() == ruma::events::TimelineEventType::RoomMember
+        let is_own = *pdu.kind() == ruma::events::TimelineEventType::RoomMember
             && pdu.state_key() == Some(pdu.sender().as_str())
-            && pdu.membership().as_deref() == Some("join");
-        if !is_join || pdu.room() != room || pdu.event_id() != event_id {
-            return Err(FederationError::BadRequest(
-                "send_join takes the join of its sender to this room, under its event id".into(),
-            ));
+            && pdu.membership().as_deref() == Some(membership);
+        if !is_own || pdu.room() != room || pdu.event_id() != event_id {
+            return Err(FederationError::BadRequest(format!(
+                "send_{membership} takes the {membership} of its sender to this room, under its event id"
+            )));
         }
         if pdu.sender().server_name() != origin {
             return Err(FederationError::NotYours(format!(
@@ -93,19 +116,10 @@ impl Federation {
             .await
             .map_err(FederationError::Room)?;
         match received {
-            Received::Accepted { .. } | Received::Known => {}
-            Received::Rejected(why) | Received::SoftFailed(why) => {
-                return Err(FederationError::Room(hearth_rooms::RoomError::Forbidden(
-                    format!("the join was refused: {why}"),
-                )));
-            }
+            Received::Accepted { .. } | Received::Known => Ok(pdu),
+            Received::Rejected(why) | Received::SoftFailed(why) => Err(FederationError::Room(
+                hearth_rooms::RoomError::Forbidden(format!("the {membership} was refused: {why}")),
+            )),
         }
-        let state = self
-            .inner
-            .rooms
-            .joined_state(&pdu)
-            .await
-            .map_err(FederationError::Room)?;
-        Ok((pdu, state))
     }
 }

@@ -244,20 +244,8 @@ impl Rooms {
     /// Append a local event to a room through the room's pipeline. Returns once it is durable.
     pub async fn append(&self, room_id: &RoomId, append: Append) -> Result<Appended, RoomError> {
         self.check_local(&append.sender)?;
-        let (reply, answer) = oneshot::channel();
-        let mut request = pipeline::Request::Local(append, reply);
-        // A room's actor may have just exited (unknown room); one fresh try is enough.
-        for _ in 0..2 {
-            let sender = self.actor(room_id);
-            match sender.send(request).await {
-                Ok(()) => return answer.await.map_err(|_| RoomError::Shutdown)?,
-                Err(mpsc::error::SendError(returned)) => {
-                    self.forget_actor(room_id);
-                    request = returned;
-                }
-            }
-        }
-        Err(RoomError::Shutdown)
+        self.ask(room_id, |reply| pipeline::Request::Local(append, reply))
+            .await
     }
 
     /// Build and authorise a local event on the room's current head without committing it:
@@ -266,19 +254,8 @@ impl Rooms {
     /// fork, which the remote path resolves).
     pub async fn prepare(&self, room_id: &RoomId, append: Append) -> Result<Arc<Pdu>, RoomError> {
         self.check_local(&append.sender)?;
-        let (reply, answer) = oneshot::channel();
-        let mut request = pipeline::Request::Prepare(append, reply);
-        for _ in 0..2 {
-            let sender = self.actor(room_id);
-            match sender.send(request).await {
-                Ok(()) => return answer.await.map_err(|_| RoomError::Shutdown)?,
-                Err(mpsc::error::SendError(returned)) => {
-                    self.forget_actor(room_id);
-                    request = returned;
-                }
-            }
-        }
-        Err(RoomError::Shutdown)
+        self.ask(room_id, |reply| pipeline::Request::Prepare(append, reply))
+            .await
     }
 
     /// Commit a batch that replaces an existing room's head, through the room's actor (so
@@ -289,19 +266,10 @@ impl Rooms {
         pdus: Vec<Arc<Pdu>>,
     ) -> Result<Vec<i64>, RoomError> {
         let room_id = batch.room_id.clone();
-        let (reply, answer) = oneshot::channel();
-        let mut request = pipeline::Request::Commit(Box::new(batch), pdus, reply);
-        for _ in 0..2 {
-            let sender = self.actor(&room_id);
-            match sender.send(request).await {
-                Ok(()) => return answer.await.map_err(|_| RoomError::Shutdown)?,
-                Err(mpsc::error::SendError(returned)) => {
-                    self.forget_actor(&room_id);
-                    request = returned;
-                }
-            }
-        }
-        Err(RoomError::Shutdown)
+        self.ask(&room_id, |reply| {
+            pipeline::Request::Commit(Box::new(batch), pdus, reply)
+        })
+        .await
     }
 
     /// Take another server's event (format, signatures and hashes already checked) into its
@@ -309,14 +277,25 @@ impl Rooms {
     /// say (see `pipeline/remote.rs`). Returns once that is durable.
     pub async fn receive(&self, remote: Remote) -> Result<Received, RoomError> {
         let room_id = remote.pdu.room().to_owned();
+        self.ask(&room_id, |reply| pipeline::Request::Remote(remote, reply))
+            .await
+    }
+
+    /// Hand a request to the room's actor and wait for its answer. A room's actor may have
+    /// just exited (an unknown room); one fresh try is enough.
+    async fn ask<T>(
+        &self,
+        room_id: &RoomId,
+        request: impl FnOnce(oneshot::Sender<Result<T, RoomError>>) -> pipeline::Request,
+    ) -> Result<T, RoomError> {
         let (reply, answer) = oneshot::channel();
-        let mut request = pipeline::Request::Remote(remote, reply);
+        let mut request = request(reply);
         for _ in 0..2 {
-            let sender = self.actor(&room_id);
+            let sender = self.actor(room_id);
             match sender.send(request).await {
                 Ok(()) => return answer.await.map_err(|_| RoomError::Shutdown)?,
                 Err(mpsc::error::SendError(returned)) => {
-                    self.forget_actor(&room_id);
+                    self.forget_actor(room_id);
                     request = returned;
                 }
             }
